@@ -1,0 +1,101 @@
+"""The interface every framework adapter implements.
+
+An adapter builds a native network from a `suite.models.ir.Model` plus weights and runs
+one step of it. It never times itself: the measurement loop, memory sampling and
+statistics live in `suite`. Framework imports happen inside the adapter's methods,
+so `import frameworks` imports no deep-learning framework.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from suite.models.ir import Model
+
+
+class OutOfMemory(RuntimeError):
+    """Raised by an adapter when its framework reports an out-of-memory condition."""
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether a framework can be used here; `reason` and `install` say why not and how to fix it."""
+
+    ok: bool
+    version: str = ""
+    reason: str = ""
+    install: str = ""
+    devices: tuple[str, ...] = ("cpu",)
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """Everything an adapter needs to build one runnable."""
+
+    model: Model
+    weights: dict[str, np.ndarray]      # stable names, layouts as documented in suite.models.ir
+    task: str                           # "infer" | "train"
+    optimization: str                   # "none" | "script" | "compile"
+    batch_size: int
+    device: str = "cpu"
+    dtype: str = "float32"
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    dropout: bool = True                # False: dropout is identity in training too (equivalence tests)
+
+
+class Runnable(Protocol):
+    """A built network bound to its inputs, ready to step."""
+
+    def set_inputs(self, inputs: dict[str, np.ndarray], labels: np.ndarray | None = None) -> None:
+        """Place inputs (and labels for training) on the device; done outside timing."""
+
+    def step(self) -> None:
+        """One step: a forward pass (infer) or forward+backward+SGD update (train). May be
+        asynchronous on GPU; `synchronize` waits for it."""
+
+    def synchronize(self) -> None:
+        """Wait until all work issued by `step` has finished."""
+
+    def result(self) -> np.ndarray:
+        """The last step's output (infer: the model output, batch first; train: the loss, shape ())."""
+
+    def parameters(self) -> dict[str, np.ndarray]:
+        """Current trainable parameters by stable name, in the neutral layout of suite.models.ir."""
+
+    def param_count(self) -> int:
+        """Number of trainable parameters in the native network."""
+
+    def memory_mib(self) -> dict[str, float]:
+        """The framework's own memory figures in MiB (e.g. torch allocated/reserved peak); may be empty."""
+
+    def stream_handle(self) -> int | None:
+        """The CUDA stream the framework issues work on (an integer handle), or None on CPU."""
+
+
+class Adapter(Protocol):
+    """One framework. CLI names map to adapters in `frameworks.REGISTRY`."""
+
+    name: str                                   # CLI name, e.g. "pytorch"
+    optimizations: dict[str, tuple[str, ...]]   # task -> supported optimizations
+
+    def configure_threads(self, intra_op: int, inter_op: int) -> None:
+        """Set thread counts; called in a fresh worker before the framework is first imported."""
+
+    def availability(self) -> Availability:
+        """Import the framework (lazily) and say whether it is usable."""
+
+    def unsupported(self, task: str, optimization: str, device: str) -> str | None:
+        """Why this combination cannot run (reported as skipped), or None if it can."""
+
+    def build(self, request: BuildRequest) -> Runnable:
+        """Build the native network, load the weights, apply the optimization."""
+
+
+def describe(obj: Any) -> str:
+    """One line for an exception, for status messages."""
+    text = str(obj).strip().splitlines()
+    return f"{type(obj).__name__}: {text[0] if text else ''}"[:500]

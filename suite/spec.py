@@ -1,0 +1,92 @@
+"""The frozen nouns: a point spec (what to measure) and a measurement (what was measured).
+
+A measurement is stored as one JSON record per line in points.jsonl. Raw samples are the
+truth; statistics are derived from them by `suite.stats` (a cached summary is stored too,
+for readers without dlbench, but tables and comparisons recompute it).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 1
+STATUSES = ("ok", "oom", "error", "timeout", "skipped")
+TASKS = ("train", "infer")
+
+
+@dataclass(frozen=True, order=True)
+class PointSpec:
+    """Identity of one benchmark point: used to resume, group and compare."""
+
+    task: str                 # train | infer
+    framework: str            # registry name, e.g. pytorch
+    optimization: str         # none | script | compile
+    model: str                # zoo name, e.g. resnet50
+    batch_size: int
+    input_size: int           # image side in pixels, or sequence length for text models
+    device: str = "cpu"       # cpu | cuda
+    dtype: str = "float32"
+    threads: int = 0          # intra-op threads; 0 = framework default
+    interop_threads: int = 1
+    mapping: str = "sequential"   # sequential | interleave
+    ht: bool = False          # hyper-thread siblings used
+    memory: str = "local"     # local | remote NUMA binding
+
+    def key(self) -> str:
+        """A stable string identity (JSON of the fields, sorted)."""
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "PointSpec":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def label(self) -> str:
+        """Short human label for progress lines."""
+        size = f"@{self.input_size}"
+        return (f"{self.task} {self.framework}/{self.optimization} {self.model}{size} "
+                f"bs={self.batch_size} thr={self.threads or 'def'} {self.device}"
+                + (" ht" if self.ht else "") + (" remote" if self.memory == "remote" else ""))
+
+
+@dataclass
+class Measurement:
+    """What a worker measured for one spec (or why it could not)."""
+
+    spec: PointSpec
+    status: str = "ok"
+    message: str = ""
+    samples_ns: list[int] = field(default_factory=list)        # host time per timed step
+    device_samples_ns: list[int] | None = None                 # CUDA-event time per step
+    cold_start_ns: int | None = None                           # first step ever
+    warmup_iterations: int = 0
+    precision_reached: bool = False
+    items_per_step: int = 0                                    # = batch size
+    flops_per_item: float | None = None                        # multiply-adds, forward (x3 train)
+    memory: dict[str, float] = field(default_factory=dict)     # *_mib figures
+    placement: dict[str, Any] = field(default_factory=dict)    # cores, memory node, ...
+    meta: dict[str, Any] = field(default_factory=dict)         # versions, timings, worker pid
+    summary: dict[str, Any] = field(default_factory=dict)      # derived; cached for readers
+
+    def to_record(self) -> dict[str, Any]:
+        rec = dataclasses.asdict(self)
+        rec["spec"] = self.spec.to_dict()
+        rec["schema"] = SCHEMA_VERSION
+        return rec
+
+    @classmethod
+    def from_record(cls, rec: dict[str, Any]) -> "Measurement":
+        version = rec.get("schema", 1)
+        if version > SCHEMA_VERSION:
+            from suite.errors import UsageError
+            raise UsageError(f"result schema {version} is newer than this dlbench "
+                             f"understands ({SCHEMA_VERSION}); upgrade dlbench")
+        names = {f.name for f in dataclasses.fields(cls)}
+        data = {k: v for k, v in rec.items() if k in names}
+        data["spec"] = PointSpec.from_dict(rec["spec"])
+        return cls(**data)

@@ -1,0 +1,119 @@
+"""Command line: `python -m suite {train,infer,report,compare,models,env}` (also `dlbench`).
+
+The only place that prints for the user or exits: every UsageError raised below becomes
+one line on stderr and exit code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from suite.errors import UsageError
+
+TRAIN_EXAMPLES = """examples:
+  python -m suite train --models resnet50,vgg16 --batches 10,20,30,40
+  python -m suite train --models resnet18 --batches 2,4 --image-size 64 --frameworks pytorch,mxnet
+  python -m suite train --models all --device cuda --opts none,compile
+"""
+INFER_EXAMPLES = """examples:
+  python -m suite infer --framework onnx
+  python -m suite infer --models resnet50,bert_base --batches 1,8,64 --threads 1-16 --opts none,script
+  python -m suite infer --threads 1,2 --ht both --memory both --mapping interleave
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports mistakes as one line and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _sweep_options(p: argparse.ArgumentParser, task: str) -> None:
+    g = p.add_argument_group("what to measure")
+    g.add_argument("--models", help="comma list of zoo models, or 'all' (see `models`)")
+    g.add_argument("--frameworks", "--framework", dest="frameworks",
+                   help="comma list: pytorch, mxnet, tensorflow, onnx (alias onnxruntime)")
+    g.add_argument("--batches", help="batch sizes: a comma list and ranges, e.g. 1,2,4 or 1-8")
+    g.add_argument("--opts", help="optimizations: none, script, compile (comma list)")
+    g.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    g.add_argument("--dtype", default="float32",
+                   help="float32 (default), bfloat16, float16 (framework permitting)")
+    g.add_argument("--image-size", type=int, help="image side in pixels (default: the model's)")
+    g.add_argument("--seq-len", type=int, help="sequence length for text models (default 128)")
+    g.add_argument("--threads", help="intra-op thread counts, e.g. 1-8 or 1,2,4 "
+                   "(default: " + ("all physical cores" if task == "train" else "1 to physical cores") + ")")
+    g.add_argument("--interop-threads", type=int, default=1, help="inter-op threads (default 1)")
+    g.add_argument("--mapping", default="sequential", help="sequential or interleave core order")
+    g.add_argument("--ht", default="off", help="hyper-thread siblings: off, on or both")
+    g.add_argument("--memory", default="local", help="NUMA memory: local, remote or both")
+    if task == "train":
+        g.add_argument("--samples", type=int, default=8000,
+                       help="images per point at most: one pass over a synthetic dataset (default 8000)")
+        g.add_argument("--optimizer", default="sgd", help="sgd (the only one for now)")
+        g.add_argument("--lr", type=float, default=0.01)
+        g.add_argument("--momentum", type=float, default=0.9)
+        g.add_argument("--weight-decay", type=float, default=1e-4)
+    m = p.add_argument_group("how to measure")
+    m.add_argument("--precision", type=float, default=0.02,
+                   help="stop when the 95%% CI of the median is within ±this fraction (default 0.02)")
+    m.add_argument("--min-time", type=float, default=1.0, help="minimum timed seconds per point")
+    m.add_argument("--max-time", type=float, default=10.0, help="maximum timed seconds per point")
+    m.add_argument("--timeout", type=float, default=600.0, help="seconds before a point is abandoned")
+    m.add_argument("--memory-limit", type=float, help="worker RSS limit in MiB (default: 90%% of RAM)")
+    m.add_argument("--no-oom-skip", action="store_true",
+                   help="run larger batches even after a smaller one ran out of memory")
+    m.add_argument("--worker-per-point", action=argparse.BooleanOptionalAction, default=None,
+                   help="a fresh worker per point (default for train: clean memory peaks)")
+    m.add_argument("--seed", type=int, default=0, help="seed of weights and synthetic inputs")
+    o = p.add_argument_group("output")
+    o.add_argument("--out", help="run folder (default results/<timestamp>-<task>)")
+    o.add_argument("--resume", action="store_true", help="measure only points missing from --out "
+                   "(default: the latest run of this task)")
+    o.add_argument("--no-report", action="store_true", help="skip tables, plots and the report")
+    o.add_argument("--quiet", action="store_true", help="print only the final summary")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="dlbench", description="Multi-framework deep-learning benchmark suite.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    fmt = argparse.RawDescriptionHelpFormatter
+    for task, examples, text in (("train", TRAIN_EXAMPLES, "SGD training speed and memory"),
+                                 ("infer", INFER_EXAMPLES, "inference latency and throughput")):
+        sp = sub.add_parser(task, help=text, description=text, epilog=examples, formatter_class=fmt)
+        _sweep_options(sp, task)
+    rp = sub.add_parser("report", help="(re)build tables, plots and the report of a run",
+                        epilog="example:\n  python -m suite report results/20260101-120000-infer",
+                        formatter_class=fmt)
+    rp.add_argument("run_dir")
+    cp = sub.add_parser("compare", help="compare two runs point by point", formatter_class=fmt,
+                        epilog="example:\n  python -m suite compare results/A results/B "
+                               "--fail-on-regression 5")
+    cp.add_argument("run_a")
+    cp.add_argument("run_b")
+    cp.add_argument("--min-effect", type=float, default=5.0, help="minimum effect in %% (default 5)")
+    cp.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    cp.add_argument("--fail-on-regression", type=float, metavar="PCT",
+                    help="exit 1 when a significant slowdown of at least PCT %% is found")
+    mp = sub.add_parser("models", help="list the model zoo", formatter_class=fmt,
+                        epilog="example:\n  python -m suite models --image-size 64")
+    mp.add_argument("--image-size", type=int, help="count FLOPs at this image size")
+    sub.add_parser("env", help="environment fingerprint and what can run here")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        from suite import commands
+        return commands.dispatch(args, list(sys.argv if argv is None else ["dlbench", *argv]))
+    except UsageError as e:
+        print(f"dlbench: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ndlbench: interrupted at {time.strftime('%H:%M:%S')}; every finished point "
+              "is saved: continue with --resume --out <run folder>", file=sys.stderr)
+        return 130

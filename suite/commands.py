@@ -1,0 +1,267 @@
+"""What each CLI command does: resolve options, run, print results. Called by suite.cli."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import frameworks
+from suite import options as opt
+from suite import storage
+from suite.errors import UsageError
+from suite.spec import PointSpec
+from suite.sweep import SEED_BATCHES, TRAIN_BATCHES, SweepConfig, expand, loop_settings, \
+    placement_skip
+from suite.topology import Topology, core_list, read_topology
+
+TRAIN_FRAMEWORKS = ("pytorch", "mxnet", "tensorflow")
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+def dispatch(args: argparse.Namespace, argv: list[str]) -> int:
+    handlers = {"train": run_sweep, "infer": run_sweep, "report": report, "compare": compare,
+                "models": models, "env": env}
+    return handlers[args.command](args, argv)
+
+
+# ------------------------------------------------------------------ train / infer
+
+def resolve(args: argparse.Namespace, topo: Topology) -> SweepConfig:
+    """Validate every option and fill the defaults that make the bare commands meaningful."""
+    from suite.models import zoo
+    task = args.command
+    names = list(frameworks.REGISTRY)
+    default_fw = ",".join(TRAIN_FRAMEWORKS) if task == "train" else "pytorch"
+    fws = opt.parse_names(args.frameworks or default_fw, "--frameworks", names, frameworks.ALIASES)
+    image_models = [m for m in zoo.MODEL_NAMES if zoo.is_image_model(m)]
+    default_models = ",".join(image_models[:16]) if task == "train" else "resnet50"
+    models = opt.parse_names(args.models or default_models, "--models", zoo.MODEL_NAMES)
+    device = opt.parse_choice(args.device, "--device", ("cpu", "cuda"))
+    if device == "cuda":
+        _require_cuda()
+    cap = 16 * topo.physical_cores  # default cap on CPU: keeps 1..1024 sweeps tractable
+    default_batches = TRAIN_BATCHES if task == "train" else \
+        [b for b in SEED_BATCHES if device == "cuda" or b <= cap]
+    batches = opt.parse_ints(args.batches, "--batches") if args.batches else list(default_batches)
+    opts = opt.parse_names(args.opts or ("none" if task == "train" else "none,script"),
+                           "--opts", frameworks.OPTIMIZATIONS)
+    ht = opt.parse_choice(args.ht, "--ht", ("off", "on", "both"))
+    memory = opt.parse_choice(args.memory, "--memory", ("local", "remote", "both"))
+    mapping = opt.parse_choice(args.mapping, "--mapping", ("sequential", "interleave"))
+    _check_placement(topo, ht, memory)
+    if args.threads:
+        threads = opt.parse_ints(args.threads, "--threads")
+    else:
+        threads = [topo.physical_cores] if task == "train" else list(range(1, topo.physical_cores + 1))
+    core_list(topo, max(threads), mapping, ht == "on")  # raises with the valid range
+    cfg = SweepConfig(
+        task=task, frameworks=fws, models=models, batches=batches, optimizations=opts,
+        threads=threads, device=device, dtype=opt.parse_choice(args.dtype, "--dtype", DTYPES),
+        input_size=args.image_size, seq_len=args.seq_len,
+        interop_threads=int(opt.check_positive(args.interop_threads, "--interop-threads")),
+        mapping=mapping, ht=ht, memory=memory,
+        precision=opt.check_positive(args.precision, "--precision", 1.0),
+        min_time=opt.check_positive(args.min_time, "--min-time"),
+        max_time=opt.check_positive(args.max_time, "--max-time"),
+        timeout=opt.check_positive(args.timeout, "--timeout"),
+        memory_limit_mib=args.memory_limit or _default_memory_limit(),
+        oom_skip=not args.no_oom_skip,
+        worker_per_point=(task == "train") if args.worker_per_point is None else args.worker_per_point,
+        seed=args.seed)
+    if cfg.max_time < cfg.min_time:
+        raise UsageError(f"--max-time {cfg.max_time:g} is below --min-time {cfg.min_time:g}")
+    if task == "train":
+        cfg.samples = int(opt.check_positive(args.samples, "--samples"))
+        cfg.optimizer = opt.parse_choice(args.optimizer, "--optimizer", ("sgd",))
+        cfg.lr, cfg.momentum, cfg.weight_decay = args.lr, args.momentum, args.weight_decay
+    return cfg
+
+
+def _require_cuda() -> None:
+    from suite import _native
+    if not _native.cuda_available():
+        raise UsageError(f"--device cuda: {_native.cuda_unavailable_reason()} (valid here: cpu)")
+
+
+def _check_placement(topo: Topology, ht: str, memory: str) -> None:
+    from suite.topology import has_hyperthreading
+    if memory == "remote" and len(topo.nodes) < 2:
+        raise UsageError("--memory remote needs a second NUMA node; this machine has one "
+                         "(valid here: local; 'both' records remote as skipped)")
+    if ht == "on" and not has_hyperthreading(topo):
+        raise UsageError("--ht on: this machine has no hyper-thread siblings "
+                         "(valid here: off; 'both' records on as skipped)")
+
+
+def _default_memory_limit() -> float | None:
+    """90% of physical RAM, so a runaway worker is stopped before the machine swaps."""
+    try:
+        return 0.9 * os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / (1 << 20)
+    except (ValueError, OSError):
+        return None
+
+
+def input_sizes(cfg: SweepConfig) -> dict[str, int]:
+    """Each model's input size: the override where given (validated), else its default."""
+    from suite.models import zoo
+    sizes = {}
+    for name in cfg.models:
+        size = cfg.input_size if zoo.is_image_model(name) else cfg.seq_len
+        zoo.get_model(name, size)  # raises UsageError naming the smallest valid size
+        sizes[name] = size or zoo.default_input_size(name)
+    return sizes
+
+
+def unsupported_reason(spec: PointSpec, topo: Topology) -> str | None:
+    """Why a point cannot exist (recorded as skipped), from the adapter and the machine."""
+    from suite.models import zoo
+    if (why := placement_skip(spec, topo)):
+        return why
+    if spec.task == "train" and not zoo.is_image_model(spec.model):
+        return f"training is defined for image classifiers only ({spec.model} is not one)"
+    return frameworks.get_adapter(spec.framework).unsupported(
+        spec.task, spec.optimization, spec.device)
+
+
+def _run_dir(args: argparse.Namespace, task: str) -> Path:
+    if args.out:
+        return Path(args.out)
+    if args.resume:
+        runs = sorted(Path("results").glob(f"*-{task}"))
+        if not runs:
+            raise UsageError(f"--resume: no earlier {task} run in results/; give --out RUN_DIR")
+        return runs[-1]
+    return Path("results") / f"{time.strftime('%Y%m%d-%H%M%S')}-{task}"
+
+
+def run_sweep(args: argparse.Namespace, argv: list[str]) -> int:
+    from suite.env import fingerprint
+    from suite.progress import ConsoleReporter
+    from suite.runner import Runner, RunOptions
+    topo = read_topology()
+    cfg = resolve(args, topo)
+    specs = expand(cfg, input_sizes(cfg))
+    run_dir = _run_dir(args, cfg.task)
+    done: set[str] = set()
+    if args.resume:
+        storage.read_run_info(run_dir)  # must be a readable run folder
+        done = storage.finished_keys(run_dir)
+    elif (run_dir / storage.POINTS_FILE).exists():
+        raise UsageError(f"{run_dir} already holds results; use --resume or another --out")
+    storage.write_run_info(run_dir, storage.RunInfo(
+        run_id=run_dir.name, task=cfg.task, command=argv, config=cfg.to_dict(),
+        environment=fingerprint(topo), started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z")))
+    runner = Runner(run_dir, topo, RunOptions(
+        settings=loop_settings(cfg), timeout_s=cfg.timeout,
+        memory_limit_mib=cfg.memory_limit_mib, oom_skip=cfg.oom_skip,
+        worker_per_point=cfg.worker_per_point),
+        ConsoleReporter(quiet=args.quiet), lambda s: unsupported_reason(s, topo))
+    runner.run(specs, done)
+    if not args.no_report:
+        _print_report_paths(run_dir)
+    return 0
+
+
+def _print_report_paths(run_dir: Path) -> None:
+    from suite.report import build_report
+    index = build_report(run_dir)
+    print(f"results:  {run_dir / storage.POINTS_FILE}")
+    tables = sorted(p.name for p in run_dir.glob("*.md") if p.name != "index.md")
+    if tables:
+        print(f"tables:   {run_dir}/ ({', '.join(tables)})")
+    plots = list((run_dir / "plots").rglob("*.png")) if (run_dir / "plots").exists() else []
+    if plots:
+        print(f"plots:    {run_dir / 'plots'} ({len(plots)} pictures)")
+    print(f"report:   {index} and {index.with_suffix('.html')}")
+
+
+# ------------------------------------------------------------- report / compare
+
+def report(args: argparse.Namespace, argv: list[str]) -> int:
+    run_dir = Path(args.run_dir)
+    storage.read_run_info(run_dir)
+    _print_report_paths(run_dir)
+    return 0
+
+
+def compare(args: argparse.Namespace, argv: list[str]) -> int:
+    from suite.report.compare import compare_runs
+    for path in (args.run_a, args.run_b):
+        storage.read_run_info(Path(path))
+    min_effect = opt.check_positive(args.min_effect, "--min-effect", 100.0)
+    alpha = opt.check_positive(args.alpha, "--alpha", 1.0)
+    result = compare_runs(Path(args.run_a), Path(args.run_b), min_effect / 100.0, alpha)
+    print(result.render())
+    if args.fail_on_regression is not None:
+        threshold = opt.check_positive(args.fail_on_regression, "--fail-on-regression")
+        bad = result.regressions(threshold)
+        if bad:
+            print(f"{len(bad)} significant regression(s) of at least {threshold:g}%",
+                  file=sys.stderr)
+            return 1
+    return 0
+
+
+# ----------------------------------------------------------------- models / env
+
+def models(args: argparse.Namespace, argv: list[str]) -> int:
+    from suite.models import zoo
+    rows = zoo.describe_zoo() if args.image_size is None else \
+        zoo.describe_zoo(image_size=args.image_size)
+    header = f"{'name':<18} {'title':<18} {'input':<14} {'params':>13} {'GFLOPs':>8} {'top-5':>7}"
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        top5 = f"{r['reference_top5']:.1f}%" if r["reference_top5"] is not None else "unknown"
+        shape = "x".join(str(d) for d in r["input_shape"])
+        print(f"{r['name']:<18} {r['title']:<18} {shape:<14} {r['params']:>13,} "
+              f"{r['gmacs']:>8.2f} {top5:>7}")
+    print("\nGFLOPs are multiply-adds (GMACs) per item for one forward pass.")
+    return 0
+
+
+def env(args: argparse.Namespace, argv: list[str]) -> int:
+    from suite.env import fingerprint, framework_status
+    fp = fingerprint()
+    print(f"CPU:       {fp['cpu_model']} ({fp['physical_cores']} physical cores, "
+          f"{fp['logical_cores']} logical, {fp['sockets']} socket(s))")
+    for node in fp["numa_nodes"]:
+        print(f"NUMA node {node['node']}: CPUs {_ranges(node['cpus'])}")
+    freq = fp["frequency"]
+    print(f"frequency: governor {freq['governor'] or 'not readable'}, turbo "
+          f"{ {True: 'on', False: 'off', None: 'not readable'}[freq['turbo']] }")
+    for gpu in fp["gpus"] or []:
+        print(f"GPU:       {gpu['name']} ({gpu['memory_mib']:.0f} MiB, driver {gpu['driver']})")
+    if not fp["gpus"]:
+        print("GPU:       none found")
+    print(f"native:    {'built' if fp['native'] else 'NOT BUILT'}; CUDA "
+          f"{'available' if fp['cuda'] else fp['cuda_reason']}")
+    print("versions:  " + ", ".join(f"{k} {v}" for k, v in fp["versions"].items()))
+    print(f"git:       {fp['git_commit'] or 'unknown'}")
+    print("\nframeworks:")
+    for name in frameworks.REGISTRY:
+        status = framework_status(name)
+        if status["ok"]:
+            opts = "; ".join(f"{task}: {', '.join(o)}" for task, o in status["optimizations"].items())
+            print(f"  {name:<11} {status['version']:<12} devices {', '.join(status['devices'])}; {opts}")
+        else:
+            print(f"  {name:<11} unavailable: {status['reason']} (install: {status['install']})")
+    return 0
+
+
+def _ranges(cpus: list[int]) -> str:
+    if not cpus:
+        return "-"
+    out, start, prev = [], cpus[0], cpus[0]
+    for c in cpus[1:] + [None]:
+        if c is not None and c == prev + 1:
+            prev = c
+            continue
+        out.append(f"{start}-{prev}" if prev != start else f"{start}")
+        if c is not None:
+            start = prev = c
+    return ",".join(out)

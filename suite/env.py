@@ -1,0 +1,155 @@
+"""Environment fingerprint (stored in run.json, printed by `python -m suite env`).
+
+Framework versions come from package metadata, so fingerprinting imports no framework.
+"""
+from __future__ import annotations
+
+import platform
+import socket
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import suite
+from suite.topology import Topology, read_topology
+
+# distribution names whose versions matter to a result
+PACKAGES = ("numpy", "scipy", "pandas", "matplotlib", "torch", "tensorflow", "keras",
+            "mxnet", "onnx", "onnxruntime", "onnxruntime-gpu", "cupy-cuda12x", "cupy-cuda13x")
+
+
+def package_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return None
+
+
+def frequency_info() -> dict[str, Any]:
+    """Governor and turbo state where the kernel exposes them (None where not readable)."""
+    no_turbo = _read("/sys/devices/system/cpu/intel_pstate/no_turbo")
+    boost = _read("/sys/devices/system/cpu/cpufreq/boost")
+    turbo = None
+    if no_turbo is not None:
+        turbo = no_turbo == "0"
+    elif boost is not None:
+        turbo = boost == "1"
+    return {"governor": _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
+            "turbo": turbo,
+            "max_mhz": _khz_to_mhz(_read("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq"))}
+
+
+def _khz_to_mhz(v: str | None) -> float | None:
+    return int(v) / 1000 if v and v.isdigit() else None
+
+
+def native_status() -> dict[str, Any]:
+    """Whether the native extension loads and whether it sees CUDA."""
+    try:
+        from suite import _native
+    except ImportError as e:  # a broken build should be reported, not crash `env`
+        return {"native": False, "native_error": str(e), "cuda": False,
+                "cuda_reason": "native extension not built"}
+    ok = bool(getattr(_native, "cuda_available", lambda: False)())
+    reason = "" if ok else getattr(_native, "cuda_unavailable_reason", lambda: "unknown")()
+    return {"native": True, "cuda": ok, "cuda_reason": reason}
+
+
+def gpu_info() -> list[dict[str, Any]]:
+    """GPUs as nvidia-smi reports them (empty without a driver)."""
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,memory.total,driver_version",
+             "--format=csv,noheader,nounits"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    gpus = []
+    for line in out.stdout.strip().splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) == 3:
+            gpus.append({"name": parts[0], "memory_mib": float(parts[1]), "driver": parts[2]})
+    return gpus
+
+
+def git_commit() -> str | None:
+    root = Path(suite.__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"],
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def fingerprint(topo: Topology | None = None) -> dict[str, Any]:
+    """Everything about this machine and software that a result depends on."""
+    topo = topo or read_topology()
+    versions = {"python": platform.python_version(), "dlbench": suite.__version__}
+    versions.update({p: v for p in PACKAGES if (v := package_version(p))})
+    native = native_status()
+    return {
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+        "cpu_model": cpu_model(),
+        "physical_cores": topo.physical_cores,
+        "logical_cores": topo.logical_cpus,
+        "sockets": len(topo.sockets),
+        "siblings": {str(k): v for k, v in topo.sibling_map().items()},
+        "numa_nodes": [{"node": n, "cpus": cpus} for n, cpus in sorted(topo.nodes.items())],
+        "frequency": frequency_info(),
+        "gpus": gpu_info(),
+        "cuda": native["cuda"],
+        "cuda_reason": native["cuda_reason"],
+        "native": native["native"],
+        "versions": versions,
+        "git_commit": git_commit(),
+    }
+
+
+def framework_status(name: str) -> dict[str, Any]:
+    """Availability of one framework, probed in a child process so frameworks never share one."""
+    import json
+    import sys
+    try:
+        out = subprocess.run([sys.executable, "-m", "suite.env", name], capture_output=True,
+                             text=True, timeout=300)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError) as e:
+        return {"ok": False, "reason": f"probe failed: {e}", "install": "", "version": ""}
+
+
+def _probe(name: str) -> dict[str, Any]:
+    from frameworks import get_adapter
+    adapter = get_adapter(name)
+    a = adapter.availability()
+    return {"ok": a.ok, "version": a.version, "reason": a.reason, "install": a.install,
+            "devices": list(a.devices),
+            "optimizations": {k: list(v) for k, v in adapter.optimizations.items()}}
+
+
+if __name__ == "__main__":
+    import json
+    import os
+    import sys
+    real_stdout = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)  # framework chatter goes to stderr, the JSON line to the real stdout
+    real_stdout.write(json.dumps(_probe(sys.argv[1])) + "\n")
+    real_stdout.flush()

@@ -1,0 +1,88 @@
+"""Console progress for sweeps: a bar with the current point, elapsed time and time left,
+a line per finished point, and a final summary. Part of the CLI layer (it prints)."""
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import TextIO
+
+from suite.spec import STATUSES, Measurement, PointSpec
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def describe(m: Measurement) -> str:
+    """One line for a finished point."""
+    if m.status != "ok":
+        return f"{m.status:<7} {m.spec.label()}: {m.message}"
+    s = m.summary
+    mem = m.memory.get("peak_device_mib") or m.memory.get("peak_rss_mib", 0.0)
+    flag = "" if m.precision_reached else " (precision not reached)"
+    return (f"ok      {m.spec.label()}: {s['median_ms']:.3f} ms median "
+            f"[±{s['ci_relative_half_width']:.1%}], {s['items_per_second']:.2f} items/s, "
+            f"peak {mem:.0f} MiB{flag}")
+
+
+class ConsoleReporter:
+    """Writes progress to `stream` (stderr by default); `quiet` keeps only the summary."""
+
+    def __init__(self, quiet: bool = False, stream: TextIO | None = None) -> None:
+        self.quiet = quiet
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.total = 0
+        self.done = 0
+        self.measured = 0
+        self.started = time.monotonic()
+        self._measure_time = 0.0
+        self._point_start = 0.0
+
+    def _write(self, text: str) -> None:
+        if self.tty:
+            self.stream.write("\r\033[K")
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def start(self, total: int, resumed: int) -> None:
+        self.total = total
+        self.done = resumed
+        self.started = time.monotonic()
+        if not self.quiet and resumed:
+            self._write(f"resuming: {resumed} of {total} points already stored")
+
+    def point_started(self, spec: PointSpec) -> None:
+        self._point_start = time.monotonic()
+        if self.quiet:
+            return
+        elapsed = time.monotonic() - self.started
+        left = ""
+        if self.measured:
+            per_point = self._measure_time / self.measured
+            left = f", ~{_clock(per_point * (self.total - self.done))} left"
+        width = 24
+        filled = int(width * self.done / max(1, self.total))
+        bar = f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}"
+        text = f"{bar} {_clock(elapsed)} elapsed{left} | {spec.label()}"
+        if self.tty:
+            self.stream.write("\r\033[K" + text[:200])
+            self.stream.flush()
+
+    def point_finished(self, m: Measurement) -> None:
+        self.done += 1
+        if m.status not in ("skipped",) and not m.message.startswith("not run"):
+            self.measured += 1
+            self._measure_time += time.monotonic() - self._point_start
+        if not self.quiet:
+            self._write(f"[{self.done}/{self.total}] {describe(m)}")
+
+    def finish(self, measurements: list[Measurement], run_dir: Path) -> None:
+        counts = Counter(m.status for m in measurements)
+        parts = ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s])
+        self._write(f"finished {len(measurements)} points in "
+                    f"{_clock(time.monotonic() - self.started)}: {parts or 'nothing to do'}")
+        self._write(f"results: {run_dir}")

@@ -1,0 +1,263 @@
+"""Runs a list of point specs in isolated worker processes and stores each measurement.
+
+A worker serves the points of one framework and placement (or a single point, the
+default for training so that each point's memory peak is clean). A crash, a timeout or
+a worker over its memory limit ends that worker only: the point is stored as error /
+timeout / oom and the sweep goes on with a fresh worker.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Protocol
+
+from suite import storage
+from suite.spec import Measurement, PointSpec
+from suite.topology import Topology, core_list, memory_node
+
+MIB = 1 << 20
+POLL_S = 0.1          # how often a waiting runner checks the worker's memory
+
+
+class Reporter(Protocol):
+    def start(self, total: int, resumed: int) -> None: ...
+    def point_started(self, spec: PointSpec) -> None: ...
+    def point_finished(self, m: Measurement) -> None: ...
+    def finish(self, measurements: list[Measurement], run_dir: Path) -> None: ...
+
+
+@dataclass
+class RunOptions:
+    """How points are run (not what is measured: that is the PointSpec)."""
+
+    settings: dict[str, Any]              # sent to the worker with each point
+    timeout_s: float = 600.0
+    memory_limit_mib: float | None = None
+    oom_skip: bool = True
+    worker_per_point: bool = False
+    env: dict[str, str] = field(default_factory=dict)
+
+
+class WorkerFailure(Exception):
+    """The worker died, hung or outgrew its memory limit: `status` says which."""
+
+    def __init__(self, status: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class Worker:
+    """A `python -m suite.worker` child and its JSON-lines channel."""
+
+    def __init__(self, init: dict[str, Any], log_path: Path, opts: RunOptions) -> None:
+        self._log = open(log_path, "ab")
+        env = dict(os.environ, **opts.env)
+        self.proc = subprocess.Popen([sys.executable, "-m", "suite.worker"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self._log, env=env)
+        self._opts = opts
+        self._buf = b""
+        self._sel = selectors.DefaultSelector()
+        self._sel.register(self.proc.stdout, selectors.EVENT_READ)
+        self.send(init)
+
+    def send(self, msg: dict[str, Any]) -> None:
+        try:
+            self.proc.stdin.write((json.dumps(msg) + "\n").encode())
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            pass  # the death is noticed by receive()
+
+    def receive(self, timeout_s: float) -> dict[str, Any]:
+        """The next message, waiting (without spinning) at most `timeout_s`."""
+        deadline = time.monotonic() + timeout_s
+        while b"\n" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise WorkerFailure("timeout", f"no result within --timeout {timeout_s:g} s")
+            self._check_memory()
+            if self._sel.select(min(left, POLL_S)):
+                chunk = os.read(self.proc.stdout.fileno(), 1 << 16)
+                if not chunk:
+                    raise self._death()
+                self._buf += chunk
+        line, self._buf = self._buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def _check_memory(self) -> None:
+        limit = self._opts.memory_limit_mib
+        if not limit:
+            return
+        rss = rss_mib(self.proc.pid)
+        if rss is not None and rss > limit:
+            raise WorkerFailure("oom", f"host memory limit exceeded: worker RSS "
+                                       f"{rss:.0f} MiB > --memory-limit {limit:g} MiB")
+
+    def _death(self) -> WorkerFailure:
+        code = self.proc.wait()
+        if code == -signal.SIGKILL:
+            return WorkerFailure("oom", "worker killed by SIGKILL (likely the kernel "
+                                        "out-of-memory killer)")
+        what = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+        return WorkerFailure("error", f"worker crashed ({what}); see workers.log")
+
+    def close(self, kill: bool = False) -> None:
+        if self.proc.poll() is None:
+            if kill:
+                self.proc.kill()
+            else:
+                self.send({"stop": True})
+                try:
+                    self.proc.stdin.close()
+                    self.proc.wait(timeout=10)
+                except (OSError, subprocess.TimeoutExpired):
+                    self.proc.kill()
+            self.proc.wait()
+        self._sel.close()
+        self.proc.stdout.close()
+        self._log.close()
+
+
+def rss_mib(pid: int) -> float | None:
+    try:
+        pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE") / MIB
+
+
+def worker_key(spec: PointSpec) -> tuple:
+    """Points sharing this key can share a worker (same framework, threads and placement)."""
+    return (spec.framework, spec.device, spec.threads, spec.interop_threads,
+            spec.mapping, spec.ht, spec.memory)
+
+
+def variant_key(spec: PointSpec) -> tuple:
+    """Everything but the batch size: larger batches of an oom variant are not run."""
+    return dataclasses.astuple(dataclasses.replace(spec, batch_size=0))
+
+
+class Runner:
+    """Executes specs group by group and appends every measurement to the run folder."""
+
+    def __init__(self, run_dir: Path, topo: Topology, opts: RunOptions,
+                 reporter: Reporter, unsupported: Callable[[PointSpec], str | None]) -> None:
+        self.run_dir = run_dir
+        self.topo = topo
+        self.opts = opts
+        self.reporter = reporter
+        self.unsupported = unsupported
+        self.measurements: list[Measurement] = []
+        self._oom_at: dict[tuple, int] = {}
+        self._unavailable: dict[str, str] = {}
+
+    def run(self, specs: list[PointSpec], done_keys: Iterable[str] = ()) -> list[Measurement]:
+        done = set(done_keys)
+        todo = [s for s in specs if s.key() not in done]
+        self.reporter.start(len(specs), len(specs) - len(todo))
+        for group in self._groups(todo):
+            self._run_group(group)
+        self.reporter.finish(self.measurements, self.run_dir)
+        return self.measurements
+
+    def _groups(self, specs: list[PointSpec]) -> list[list[PointSpec]]:
+        if self.opts.worker_per_point:
+            return [[s] for s in specs]
+        groups: dict[tuple, list[PointSpec]] = {}
+        for s in specs:
+            groups.setdefault(worker_key(s), []).append(s)
+        return list(groups.values())
+
+    def _record(self, m: Measurement) -> None:
+        storage.append_measurement(self.run_dir, m)
+        self.measurements.append(m)
+        if m.status == "oom":
+            key = variant_key(m.spec)
+            self._oom_at[key] = min(self._oom_at.get(key, m.spec.batch_size), m.spec.batch_size)
+        self.reporter.point_finished(m)
+
+    def _precheck(self, spec: PointSpec) -> Measurement | None:
+        """A measurement for points that are not run at all (skipped, or oom by rule)."""
+        reason = self.unsupported(spec) or self._unavailable.get(spec.framework)
+        if reason:
+            return Measurement(spec, status="skipped", message=reason)
+        smaller = self._oom_at.get(variant_key(spec))
+        if self.opts.oom_skip and smaller is not None and spec.batch_size > smaller:
+            return Measurement(spec, status="oom", message=(
+                f"not run: batch size {smaller} already ran out of memory "
+                f"(use --no-oom-skip to try larger batches)"))
+        return None
+
+    def _run_group(self, group: list[PointSpec]) -> None:
+        worker: Worker | None = None
+        try:
+            for spec in group:
+                self.reporter.point_started(spec)
+                pre = self._precheck(spec)
+                if pre is not None:
+                    self._record(pre)
+                    continue
+                if worker is None:
+                    worker = self._start_worker(spec)
+                    if worker is None:       # framework unavailable: now known, skip
+                        self._record(self._precheck(spec))
+                        continue
+                m = self._measure(worker, spec)
+                if m.meta.get("worker_failed") or m.status == "oom":
+                    worker.close(kill=True)
+                    worker = None
+                self._record(m)
+        finally:
+            if worker is not None:
+                worker.close(kill=sys.exc_info()[0] is not None)
+
+    def _placement(self, spec: PointSpec) -> dict[str, Any]:
+        threads = spec.threads or self.topo.physical_cores
+        cores = core_list(self.topo, threads, spec.mapping, spec.ht)
+        node = memory_node(self.topo, cores, spec.memory) if len(self.topo.nodes) > 1 \
+            or spec.memory == "remote" else None
+        return {"cores": cores, "memory_node": node}
+
+    def _start_worker(self, spec: PointSpec) -> Worker | None:
+        init = {"framework": spec.framework, "threads": spec.threads,
+                "interop_threads": spec.interop_threads, **self._placement(spec)}
+        worker = Worker(init, self.run_dir / "workers.log", self.opts)
+        try:
+            ready = worker.receive(self.opts.timeout_s)["ready"]
+        except WorkerFailure as e:
+            worker.close(kill=True)
+            self._unavailable[spec.framework] = f"worker failed to start: {e.message}"
+            return None
+        if not ready["ok"]:
+            worker.close()
+            self._unavailable[spec.framework] = (
+                f"{spec.framework} unavailable: {ready['reason']}"
+                + (f" (install: {ready['install']})" if ready.get("install") else ""))
+            return None
+        if spec.device not in ready["devices"]:
+            worker.close()
+            self._unavailable[spec.framework] = f"{spec.framework} has no {spec.device} device here"
+            return None
+        return worker
+
+    def _measure(self, worker: Worker, spec: PointSpec) -> Measurement:
+        started = time.time()
+        worker.send({"point": {"spec": spec.to_dict(), "settings": self.opts.settings}})
+        try:
+            m = Measurement.from_record(worker.receive(self.opts.timeout_s)["measurement"])
+        except WorkerFailure as e:
+            m = Measurement(spec, status=e.status, message=e.message,
+                            placement=self._placement(spec))
+            m.meta["worker_failed"] = True
+        m.meta["started_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started))
+        m.meta["wall_s"] = round(time.time() - started, 3)
+        return m

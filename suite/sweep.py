@@ -1,0 +1,91 @@
+"""A sweep: the validated configuration of a train or infer command, expanded to point specs."""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from suite.spec import PointSpec
+from suite.topology import Topology, has_hyperthreading
+
+SEED_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+TRAIN_BATCHES = (10, 20, 30, 40)
+
+
+@dataclass
+class SweepConfig:
+    """The exact resolved configuration (stored in run.json)."""
+
+    task: str
+    frameworks: list[str]
+    models: list[str]
+    batches: list[int]
+    optimizations: list[str]
+    threads: list[int]
+    device: str = "cpu"
+    dtype: str = "float32"
+    input_size: int | None = None
+    seq_len: int | None = None
+    interop_threads: int = 1
+    mapping: str = "sequential"
+    ht: str = "off"
+    memory: str = "local"
+    samples: int = 8000
+    optimizer: str = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    precision: float = 0.02
+    min_time: float = 1.0
+    max_time: float = 10.0
+    timeout: float = 600.0
+    memory_limit_mib: float | None = None
+    oom_skip: bool = True
+    worker_per_point: bool = False
+    seed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _variants(choice: str) -> list[bool]:
+    return {"off": [False], "on": [True], "both": [False, True]}[choice]
+
+
+def expand(cfg: SweepConfig, sizes: dict[str, int]) -> list[PointSpec]:
+    """All points of a sweep, ordered so each variant's batch sizes run smallest first.
+
+    `sizes` maps each model to its resolved input size (image side or sequence length).
+    """
+    memories = ["local", "remote"] if cfg.memory == "both" else [cfg.memory]
+    specs = []
+    for fw, model, opt, ht, mem, threads, bs in itertools.product(
+            cfg.frameworks, cfg.models, cfg.optimizations, _variants(cfg.ht), memories,
+            cfg.threads, cfg.batches):
+        specs.append(PointSpec(task=cfg.task, framework=fw, optimization=opt, model=model,
+                               batch_size=bs, input_size=sizes[model], device=cfg.device,
+                               dtype=cfg.dtype, threads=threads,
+                               interop_threads=cfg.interop_threads, mapping=cfg.mapping,
+                               ht=ht, memory=mem))
+    return specs
+
+
+def placement_skip(spec: PointSpec, topo: Topology) -> str | None:
+    """Why a variant of `--ht both` / `--memory both` cannot exist on this machine."""
+    if spec.memory == "remote" and len(topo.nodes) < 2:
+        return "remote memory needs a second NUMA node; this machine has one"
+    if spec.ht and not has_hyperthreading(topo):
+        return "hyper-threading is not available on this machine (no sibling threads)"
+    return None
+
+
+def loop_settings(cfg: SweepConfig) -> dict[str, Any]:
+    """Settings sent to workers with every point."""
+    loop = {"precision": cfg.precision, "min_time_s": cfg.min_time, "max_time_s": cfg.max_time,
+            "warmup_max_s": max(cfg.min_time, min(10.0, cfg.max_time))}
+    if cfg.task == "train":
+        loop["max_items"] = cfg.samples
+    return {"loop": loop, "lr": cfg.lr, "momentum": cfg.momentum,
+            "weight_decay": cfg.weight_decay, "seed": cfg.seed}

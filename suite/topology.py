@@ -1,0 +1,137 @@
+"""CPU topology from /sys: sockets, physical cores, hyper-thread siblings, NUMA nodes;
+and the core lists a point's threads are pinned to (CONTRACT §7, CPU placement)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from suite.errors import UsageError
+
+SYS_CPU = Path("/sys/devices/system/cpu")
+SYS_NODE = Path("/sys/devices/system/node")
+
+
+def parse_cpu_list(text: str) -> list[int]:
+    """Parse the kernel's list format, e.g. "0-3,8,10-11"."""
+    cpus: list[int] = []
+    for part in text.strip().split(","):
+        if not part:
+            continue
+        if "-" in part:
+            lo, hi = part.split("-")
+            cpus.extend(range(int(lo), int(hi) + 1))
+        else:
+            cpus.append(int(part))
+    return cpus
+
+
+@dataclass(frozen=True)
+class Core:
+    """One physical core: its socket, NUMA node and logical CPUs (first = primary thread)."""
+
+    socket: int
+    core_id: int
+    node: int
+    cpus: tuple[int, ...]
+
+
+@dataclass
+class Topology:
+    """The machine's cores as the placement logic needs them."""
+
+    cores: list[Core] = field(default_factory=list)
+    nodes: dict[int, list[int]] = field(default_factory=dict)   # NUMA node -> logical CPUs
+
+    @property
+    def logical_cpus(self) -> int:
+        return sum(len(c.cpus) for c in self.cores)
+
+    @property
+    def physical_cores(self) -> int:
+        return len(self.cores)
+
+    @property
+    def sockets(self) -> list[int]:
+        return sorted({c.socket for c in self.cores})
+
+    def sibling_map(self) -> dict[int, list[int]]:
+        """Logical CPU -> its hyper-thread siblings (itself included)."""
+        return {cpu: list(c.cpus) for c in self.cores for cpu in c.cpus}
+
+    def node_of(self, cpu: int) -> int:
+        for node, cpus in self.nodes.items():
+            if cpu in cpus:
+                return node
+        return 0
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None
+
+
+def read_topology(sys_cpu: Path = SYS_CPU, sys_node: Path = SYS_NODE) -> Topology:
+    """Read the topology of the CPUs this process may use (falls back to os.cpu_count)."""
+    allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
+        list(range(os.cpu_count() or 1))
+    nodes: dict[int, list[int]] = {}
+    for d in sorted(sys_node.glob("node[0-9]*")):
+        cpus = parse_cpu_list(_read(d / "cpulist") or "")
+        nodes[int(d.name[4:])] = [c for c in cpus if c in allowed]
+    if not nodes:
+        nodes = {0: allowed}
+    by_core: dict[tuple[int, int], list[int]] = {}
+    for cpu in allowed:
+        topo = sys_cpu / f"cpu{cpu}" / "topology"
+        socket = int(_read(topo / "physical_package_id") or 0)
+        core_id = int(_read(topo / "core_id") or cpu)
+        by_core.setdefault((socket, core_id), []).append(cpu)
+    node_of = {cpu: n for n, cpus in nodes.items() for cpu in cpus}
+    cores = [Core(s, c, node_of.get(cpus[0], 0), tuple(sorted(cpus)))
+             for (s, c), cpus in sorted(by_core.items(), key=lambda kv: min(kv[1]))]
+    return Topology(cores, nodes)
+
+
+def core_list(topo: Topology, threads: int, mapping: str, ht: bool) -> list[int]:
+    """Logical CPUs for `threads` threads.
+
+    sequential: cores in order 0, 1, 2, ...; interleave: alternate sockets (core 0 of
+    socket 0, core 0 of socket 1, ...). Without ht only each core's primary thread is used;
+    with ht both siblings of a core are taken before moving on (threads fill siblings).
+    """
+    if mapping not in ("sequential", "interleave"):
+        raise UsageError(f"unknown mapping {mapping!r}; valid: sequential, interleave")
+    cores = list(topo.cores)
+    if mapping == "interleave":
+        per_socket = [[c for c in cores if c.socket == s] for s in topo.sockets]
+        cores = [c for group in _zip_longest(per_socket) for c in group]
+    cpus = [cpu for c in cores for cpu in (c.cpus if ht else c.cpus[:1])]
+    if threads > len(cpus):
+        what = "logical CPUs" if ht else "physical cores"
+        raise UsageError(f"{threads} threads exceed the {len(cpus)} {what} available "
+                         f"(valid: 1-{len(cpus)})")
+    return cpus[:threads]
+
+
+def _zip_longest(groups: list[list[Core]]) -> list[list[Core]]:
+    width = max((len(g) for g in groups), default=0)
+    return [[g[i] for g in groups if i < len(g)] for i in range(width)]
+
+
+def memory_node(topo: Topology, cpus: list[int], memory: str) -> int:
+    """The NUMA node to bind memory to: the cores' node (local) or another one (remote)."""
+    local = topo.node_of(cpus[0]) if cpus else 0
+    if memory == "local":
+        return local
+    others = [n for n in sorted(topo.nodes) if n != local and topo.nodes[n] is not None]
+    if not others:
+        raise UsageError("--memory remote needs a second NUMA node; this machine has "
+                         f"{len(topo.nodes)} (valid here: local)")
+    return others[0]
+
+
+def has_hyperthreading(topo: Topology) -> bool:
+    return any(len(c.cpus) > 1 for c in topo.cores)

@@ -1,0 +1,210 @@
+"""Worker process: runs benchmark points of one framework under one CPU placement.
+
+Protocol (JSON lines): the runner writes an ``init`` message, the worker pins itself,
+configures threads, imports the framework and answers ``ready``; then each ``point``
+message is answered by one ``measurement``. The protocol uses a private copy of the
+original stdout; fd 1 is pointed at stderr so framework chatter never corrupts it.
+An out-of-memory ends the worker after its measurement is sent (the process state is
+not trusted afterwards).
+
+Test-only fault hook: DLBENCH_FAULT="crash|hang|alloc[@model[:batch]]" makes the worker
+crash (SIGSEGV), hang, or allocate memory until stopped, at the matching point.
+"""
+from __future__ import annotations
+
+import gc
+import json
+import os
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from suite.measure import LoopSettings, run_loop
+from suite.spec import Measurement, PointSpec
+
+FAULT_ENV = "DLBENCH_FAULT"
+MIB = 1 << 20
+
+
+def send(out: IO[str], kind: str, payload: Any) -> None:
+    out.write(json.dumps({kind: payload}, allow_nan=False) + "\n")
+    out.flush()
+
+
+def observed_cpus() -> list[int]:
+    """Union of the CPUs every thread of this process may run on (from /proc)."""
+    from suite.topology import parse_cpu_list
+    cpus: set[int] = set()
+    for status in Path("/proc/self/task").glob("*/status"):
+        try:
+            for line in status.read_text().splitlines():
+                if line.startswith("Cpus_allowed_list:"):
+                    cpus.update(parse_cpu_list(line.split(":", 1)[1]))
+        except OSError:
+            continue  # a thread that ended meanwhile
+    return sorted(cpus)
+
+
+def apply_placement(init: dict[str, Any]) -> dict[str, Any]:
+    """Pin to the core list and bind memory before any framework is imported."""
+    from suite import _native
+    placement: dict[str, Any] = {"cores": init.get("cores"), "memory_node": None}
+    if init.get("cores"):
+        _native.set_affinity(init["cores"])
+    node = init.get("memory_node")
+    if node is not None:
+        _native.set_membind([node])
+        placement["memory_node"] = node
+    return placement
+
+
+def _fault(spec: PointSpec) -> str | None:
+    value = os.environ.get(FAULT_ENV, "")
+    if not value:
+        return None
+    kind, _, target = value.partition("@")
+    model, _, batch = target.partition(":")
+    if model and model != spec.model:
+        return None
+    if batch and int(batch) != spec.batch_size:
+        return None
+    return kind
+
+
+def _inject(kind: str) -> None:
+    if kind == "crash":
+        os.kill(os.getpid(), signal.SIGSEGV)
+    elif kind == "hang":
+        while True:
+            time.sleep(3600)
+    elif kind == "alloc":
+        hog = []
+        while True:  # grows until the runner's memory limit stops the worker
+            block = np.ones(64 * MIB // 8)
+            hog.append(block)
+            time.sleep(0.01)
+
+
+def synthetic_inputs(model, batch: int, seed: int) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """Inputs (and labels for classifiers) drawn once from a fixed seed."""
+    rng = np.random.default_rng(seed)
+    inputs = {}
+    for t in model.inputs:
+        shape = (batch,) + tuple(t.shape)
+        if t.dtype.startswith("int"):
+            inputs[t.name] = rng.integers(0, t.high or 2, size=shape, dtype=np.int64)
+        else:
+            inputs[t.name] = rng.standard_normal(shape, dtype=np.float32)
+    labels = rng.integers(0, model.num_classes, size=(batch,), dtype=np.int64) \
+        if model.num_classes else None
+    return inputs, labels
+
+
+def run_point(adapter: Any, spec: PointSpec, settings: dict[str, Any]) -> Measurement:
+    """Build, measure and describe one point; failures become statuses, never exceptions."""
+    from frameworks.base import OutOfMemory, describe
+    m = Measurement(spec=spec, items_per_step=spec.batch_size)
+    try:
+        if (fault := _fault(spec)):
+            _inject(fault)
+        _measure_into(m, adapter, spec, settings)
+    except (OutOfMemory, MemoryError) as e:
+        m.status, m.message = "oom", describe(e)
+    except Exception as e:  # noqa: BLE001 - any failure of one point is data
+        traceback.print_exc(file=sys.stderr)
+        m.status, m.message = "error", describe(e)
+    if m.status != "ok":
+        m.samples_ns, m.device_samples_ns = [], None
+    return m
+
+
+def _measure_into(m: Measurement, adapter: Any, spec: PointSpec, cfg: dict[str, Any]) -> None:
+    from frameworks.base import BuildRequest
+    from suite import _native, stats
+    from suite.models import counts, zoo
+    from suite.models.weights import make_weights
+    from suite.timing import CudaEventTimer, NativeTimer
+
+    model = zoo.get_model(spec.model, spec.input_size)
+    request = BuildRequest(model=model, weights=make_weights(model, cfg.get("seed", 0)),
+                           task=spec.task, optimization=spec.optimization,
+                           batch_size=spec.batch_size, device=spec.device, dtype=spec.dtype,
+                           lr=cfg["lr"], momentum=cfg["momentum"],
+                           weight_decay=cfg["weight_decay"])
+    t0 = time.perf_counter()
+    runnable = adapter.build(request)
+    del request  # the framework holds its own copy of the weights now
+    gc.collect()
+    inputs, labels = synthetic_inputs(model, spec.batch_size, cfg.get("seed", 0))
+    runnable.set_inputs(inputs, labels if spec.task == "train" else None)
+    m.meta["build_s"] = time.perf_counter() - t0
+    cuda = spec.device == "cuda"
+    timer = CudaEventTimer(runnable.stream_handle() or 0, runnable.synchronize) if cuda \
+        else NativeTimer(sync=runnable.synchronize)
+    sampler = _native.MemorySampler(cfg.get("sampler_interval_us", 1000), 0 if cuda else -1)
+    sampler.start()
+    loop = run_loop(runnable.step, timer, spec.batch_size, LoopSettings(**cfg["loop"]))
+    mem = sampler.stop()
+    m.samples_ns, m.device_samples_ns = loop.samples_ns, loop.device_samples_ns
+    m.cold_start_ns, m.warmup_iterations = loop.cold_start_ns, loop.warmup_iterations
+    m.precision_reached = loop.precision_reached
+    m.meta.update(stop_reason=loop.stop_reason, warmup_steady=loop.warmup_steady,
+                  sampler_samples=mem["samples"], param_count=runnable.param_count())
+    m.memory = _memory_figures(mem, runnable.memory_mib())
+    macs = counts.macs_per_item(model)
+    m.flops_per_item = 2.0 * macs * (3 if spec.task == "train" else 1)
+    m.summary = stats.summarize(m.device_samples_ns or m.samples_ns, spec.batch_size,
+                                m.flops_per_item).to_dict()
+    m.message = "" if loop.precision_reached else \
+        f"precision ±{cfg['loop']['precision']:.1%} not reached ({loop.stop_reason})"
+
+
+def _memory_figures(mem: dict[str, Any], framework: dict[str, float]) -> dict[str, float]:
+    figures = {"peak_rss_mib": mem["peak_rss_bytes"] / MIB,
+               "baseline_rss_mib": mem["baseline_rss_bytes"] / MIB}
+    if mem.get("peak_device_bytes", -1) >= 0:
+        figures["peak_device_mib"] = mem["peak_device_bytes"] / MIB
+        figures["baseline_device_mib"] = mem["baseline_device_bytes"] / MIB
+    for key, value in framework.items():
+        figures[key if key.startswith("framework_") else f"framework_{key}"] = float(value)
+    return figures
+
+
+def main() -> int:
+    """Serve one runner over stdin / a private stdout until told to stop or stdin closes."""
+    out = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    init = json.loads(sys.stdin.readline())
+    placement = apply_placement(init)
+    from frameworks import get_adapter
+    adapter = get_adapter(init["framework"])
+    adapter.configure_threads(init.get("threads") or 0, init.get("interop_threads") or 1)
+    avail = adapter.availability()
+    placement["observed_cpus"] = observed_cpus()
+    send(out, "ready", {"ok": avail.ok, "version": avail.version, "reason": avail.reason,
+                        "install": avail.install, "devices": list(avail.devices),
+                        "placement": placement, "pid": os.getpid()})
+    if not avail.ok:
+        return 0
+    for line in sys.stdin:
+        msg = json.loads(line)
+        if "point" not in msg:
+            break
+        spec = PointSpec.from_dict(msg["point"]["spec"])
+        m = run_point(adapter, spec, msg["point"]["settings"])
+        m.placement = dict(placement, observed_cpus=observed_cpus())
+        m.meta.update(framework_version=avail.version, worker_pid=os.getpid())
+        send(out, "measurement", m.to_record())
+        if m.status == "oom":
+            break
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -189,9 +189,9 @@ def report(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def compare(args: argparse.Namespace, argv: list[str]) -> int:
-    from suite.report.compare import compare_runs
     for path in (args.run_a, args.run_b):
         storage.read_run_info(Path(path))
+    from suite.report.compare import compare_runs
     min_effect = opt.check_positive(args.min_effect, "--min-effect", 100.0)
     alpha = opt.check_positive(args.alpha, "--alpha", 1.0)
     result = compare_runs(Path(args.run_a), Path(args.run_b), min_effect / 100.0, alpha)

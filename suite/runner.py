@@ -207,7 +207,12 @@ class Runner:
                     self._record(pre)
                     continue
                 if worker is None:
-                    worker = self._start_worker(spec)
+                    try:
+                        worker = self._start_worker(spec)
+                    except WorkerFailure as e:   # died, hung or too big while starting
+                        self._record(Measurement(spec, status=e.status, message=e.message,
+                                                 placement=self._placement(spec)))
+                        continue
                     if worker is None:       # framework unavailable: now known, skip
                         self._record(self._precheck(spec))
                         continue
@@ -233,10 +238,9 @@ class Runner:
         worker = Worker(init, self.run_dir / "workers.log", self.opts)
         try:
             ready = worker.receive(self.opts.timeout_s)["ready"]
-        except WorkerFailure as e:
+        except WorkerFailure:
             worker.close(kill=True)
-            self._unavailable[spec.framework] = f"worker failed to start: {e.message}"
-            return None
+            raise
         if not ready["ok"]:
             worker.close()
             self._unavailable[spec.framework] = (

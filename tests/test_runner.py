@@ -1,0 +1,154 @@
+"""End-to-end sweeps through the CLI: real workers, real frameworks, tiny sizes.
+
+Failure paths use the worker's test-only fault hook (DLBENCH_FAULT, see suite.worker).
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from suite.storage import load_measurements, read_run_info
+
+FAST = ["--image-size", "32", "--min-time", "0.05", "--max-time", "0.3", "--quiet",
+        "--no-report"]
+
+
+def dlbench(*args, fault=None, timeout=600):
+    env = dict(os.environ)
+    env.pop("DLBENCH_FAULT", None)
+    if fault:
+        env["DLBENCH_FAULT"] = fault
+    return subprocess.run([sys.executable, "-m", "suite", *args], capture_output=True,
+                          text=True, env=env, timeout=timeout)
+
+
+def points(run_dir: Path) -> dict[tuple, object]:
+    return {(m.spec.framework, m.spec.optimization, m.spec.batch_size, m.spec.threads): m
+            for m in load_measurements(run_dir)}
+
+
+def installed(name: str) -> bool:
+    from frameworks import get_adapter
+    return get_adapter(name).availability().ok
+
+
+def test_infer_sweep_across_frameworks(tmp_path):
+    out = tmp_path / "run"
+    r = dlbench("infer", "--frameworks", "pytorch,onnx,tensorflow,mxnet", "--models", "resnet18",
+                "--batches", "1,2", "--threads", "1,2", "--opts", "none,script", "--out",
+                str(out), *FAST)
+    assert r.returncode == 0, r.stderr
+    info = read_run_info(out)
+    assert info.config["threads"] == [1, 2] and info.environment["physical_cores"] >= 2
+    pts = points(out)
+    assert len(pts) == 4 * 2 * 2 * 2
+    for (fw, opt, bs, threads), m in pts.items():
+        if not installed(fw):
+            assert m.status == "skipped" and "install" in m.message
+            continue
+        assert m.status == "ok", (fw, opt, m.message)
+        assert m.summary["items_per_second"] > 0 and len(m.samples_ns) >= 10
+        assert m.cold_start_ns > 0 and m.memory["peak_rss_mib"] > 50
+        assert m.spec.input_size == 32 and m.flops_per_item > 0
+        # pinning really restricted every thread of the worker to the listed cores
+        assert m.placement["cores"] == list(range(threads))
+        assert set(m.placement["observed_cpus"]) <= set(m.placement["cores"])
+
+
+def test_train_sweep_skips_what_does_not_exist(tmp_path):
+    out = tmp_path / "run"
+    r = dlbench("train", "--frameworks", "pytorch,mxnet,tensorflow,onnx", "--models",
+                "resnet18,bert_base", "--batches", "2,4", "--samples", "40", "--out", str(out),
+                *FAST)
+    assert r.returncode == 0, r.stderr
+    ms = load_measurements(out)
+    assert len(ms) == 4 * 2 * 2
+    for m in ms:
+        if m.spec.framework == "onnx":
+            assert m.status == "skipped" and "inference only" in m.message
+        elif m.spec.model == "bert_base":
+            assert m.status == "skipped" and "image classifiers" in m.message
+        elif installed(m.spec.framework):
+            assert m.status == "ok", m.message
+            assert sum(m.samples_ns) > 0 and len(m.samples_ns) * m.spec.batch_size <= 40 + 4
+
+
+def test_crash_timeout_and_oom_end_only_their_point(tmp_path):
+    out = tmp_path / "crash"
+    r = dlbench("infer", "--models", "resnet18", "--batches", "1,2,4", "--threads", "1",
+                "--opts", "none", "--out", str(out), *FAST, fault="crash@resnet18:2")
+    assert r.returncode == 0, r.stderr
+    pts = points(out)
+    assert pts[("pytorch", "none", 2, 1)].status == "error"
+    assert "SIGSEGV" in pts[("pytorch", "none", 2, 1)].message
+    assert pts[("pytorch", "none", 1, 1)].status == "ok"
+    assert pts[("pytorch", "none", 4, 1)].status == "ok"     # a fresh worker went on
+
+    out = tmp_path / "hang"
+    r = dlbench("infer", "--models", "resnet18", "--batches", "1,2", "--threads", "1",
+                "--opts", "none", "--timeout", "20", "--out", str(out), *FAST,
+                fault="hang@resnet18:1")
+    assert r.returncode == 0, r.stderr
+    pts = points(out)
+    assert pts[("pytorch", "none", 1, 1)].status == "timeout"
+    assert pts[("pytorch", "none", 2, 1)].status == "ok"
+
+    out = tmp_path / "oom"
+    r = dlbench("infer", "--models", "resnet18", "--batches", "1,2,4", "--threads", "1",
+                "--opts", "none", "--memory-limit", "2500", "--out", str(out), *FAST,
+                fault="alloc@resnet18:2")
+    assert r.returncode == 0, r.stderr
+    pts = points(out)
+    assert pts[("pytorch", "none", 1, 1)].status == "ok"
+    assert pts[("pytorch", "none", 2, 1)].status == "oom"
+    assert "memory limit" in pts[("pytorch", "none", 2, 1)].message
+    larger = pts[("pytorch", "none", 4, 1)]
+    assert larger.status == "oom" and larger.message.startswith("not run")
+
+
+def test_real_out_of_memory_under_a_small_limit(tmp_path):
+    """No fault injection: vgg16's weights alone (~530 MiB) cannot fit in 600 MiB."""
+    out = tmp_path / "run"
+    r = dlbench("infer", "--models", "vgg16", "--batches", "1", "--threads", "1", "--opts",
+                "none", "--memory-limit", "600", "--out", str(out), *FAST)
+    assert r.returncode == 0, r.stderr
+    (m,) = load_measurements(out)
+    assert m.status == "oom", m.message
+
+
+def test_interrupted_run_resumes_only_missing_points(tmp_path):
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "suite", "infer", "--models", "resnet18", "--batches",
+            "1,2,4,8", "--threads", "1", "--opts", "none", "--out", str(out), *FAST]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    jsonl = out / "points.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and \
+            (not jsonl.exists() or len(jsonl.read_text().splitlines()) < 1):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert b"--resume" in err
+    before = jsonl.read_text().splitlines()
+    assert 1 <= len(before) < 4
+    r = dlbench("infer", "--models", "resnet18", "--batches", "1,2,4,8", "--threads", "1",
+                "--opts", "none", "--out", str(out), "--resume", *FAST)
+    assert r.returncode == 0, r.stderr
+    after = jsonl.read_text().splitlines()
+    assert after[: len(before)] == before                  # nothing re-measured
+    assert len(after) == 4                                 # exactly the missing points added
+    assert sorted(json.loads(line)["spec"]["batch_size"] for line in after) == [1, 2, 4, 8]
+
+
+def test_existing_results_are_never_overwritten(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "points.jsonl").write_text("")
+    r = dlbench("infer", "--models", "resnet18", "--out", str(out), *FAST)
+    assert r.returncode == 2 and "--resume" in r.stderr

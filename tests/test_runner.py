@@ -112,10 +112,11 @@ def test_crash_timeout_and_oom_end_only_their_point(tmp_path):
 
 
 def test_real_out_of_memory_under_a_small_limit(tmp_path):
-    """No fault injection: vgg16's weights alone (~530 MiB) cannot fit in 600 MiB."""
+    """No fault injection: at 224 px vgg16's weights alone (528 MiB) plus the framework
+    cannot fit in 600 MiB."""
     out = tmp_path / "run"
     r = dlbench("infer", "--models", "vgg16", "--batches", "1", "--threads", "1", "--opts",
-                "none", "--memory-limit", "600", "--out", str(out), *FAST)
+                "none", "--memory-limit", "600", "--out", str(out), *FAST, "--image-size", "224")
     assert r.returncode == 0, r.stderr
     (m,) = load_measurements(out)
     assert m.status == "oom", m.message

@@ -1,0 +1,181 @@
+"""A run's points as one pandas DataFrame, with every derived figure recomputed from the samples.
+
+One row per point: the PointSpec fields, status and message, then the figures of
+`suite.stats.summarize` (median_ms, mean_ms, p90_ms, p99_ms, items_per_second, ...),
+`memory_mib` (the figure the memory tables show), cold_start_ms and precision_reached.
+Figures are NaN for points that did not run (status other than ok). The cached `summary`
+stored with each point is ignored on purpose: a better estimator in `suite.stats` then
+fixes every old run.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+
+from suite import stats
+from suite.errors import UsageError
+from suite.spec import Measurement, PointSpec
+from suite.storage import RunInfo, load_measurements, read_run_info
+
+SPEC_COLUMNS = [f.name for f in dataclasses.fields(PointSpec)]
+SUMMARY_COLUMNS = [f.name for f in dataclasses.fields(stats.Summary)
+                   if f.name != "percentile_method"]
+FIGURE_COLUMNS = SUMMARY_COLUMNS + ["device_median_ms", "memory_mib", "cold_start_ms",
+                                    "precision_reached"]
+FRAME_COLUMNS = SPEC_COLUMNS + ["status", "message"] + FIGURE_COLUMNS
+
+
+@dataclass
+class Run:
+    """A loaded run folder: run.json and the points as a frame."""
+
+    path: Path
+    info: RunInfo
+    frame: pd.DataFrame
+
+
+def load_run(run_dir: Path) -> Run:
+    """Read run.json and points.jsonl; UsageError for a folder that is not a readable run."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UsageError(f"{run_dir} is not a folder (expected a dlbench run folder)")
+    info = read_run_info(run_dir)
+    try:
+        measurements = load_measurements(run_dir)
+    except (KeyError, TypeError) as e:
+        raise UsageError(f"{run_dir}/points.jsonl has a malformed record: {e}") from None
+    return Run(path=run_dir, info=info, frame=measurements_frame(measurements))
+
+
+def measurements_frame(measurements: Iterable[Measurement]) -> pd.DataFrame:
+    """One row per measurement with the derived figures (see the module docstring)."""
+    rows = [_row(m) for m in measurements]
+    frame = pd.DataFrame(rows, columns=FRAME_COLUMNS)
+    for col in SUMMARY_COLUMNS + ["device_median_ms", "memory_mib", "cold_start_ms"]:
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
+    return frame
+
+
+def _row(m: Measurement) -> dict[str, Any]:
+    row: dict[str, Any] = m.spec.to_dict()
+    row.update(status=m.status, message=m.message or "")
+    if m.status != "ok":
+        return row
+    try:
+        summary = stats.summarize(m.samples_ns, m.items_per_step or m.spec.batch_size,
+                                  m.flops_per_item)
+    except ValueError as e:
+        # An ok record whose samples cannot give sane figures is reported, not plotted.
+        row.update(status="error", message=f"stored samples unusable: {e}")
+        return row
+    row.update({k: v for k, v in summary.to_dict().items() if k in SUMMARY_COLUMNS})
+    if m.device_samples_ns:
+        row["device_median_ms"] = float(pd.Series(m.device_samples_ns).median()) / stats.NS_PER_MS
+    row["memory_mib"] = memory_mib(m)
+    if m.cold_start_ns:
+        row["cold_start_ms"] = m.cold_start_ns / stats.NS_PER_MS
+    row["precision_reached"] = bool(m.precision_reached)
+    return row
+
+
+def memory_mib(m: Measurement) -> float | None:
+    """The memory figure of the tables, in whole MiB.
+
+    On a GPU the process's own device memory (NVML per process) where known, else the
+    device-wide peak; on the CPU the process's peak resident set. A zero figure counts as
+    unknown (NVML reports 0 per process where it cannot attribute memory, e.g. in containers).
+    """
+    mem = m.memory or {}
+    if m.spec.device == "cuda":
+        keys = ("process_device_mib", "peak_device_mib")
+    else:
+        keys = ("peak_rss_mib",)
+    for key in keys:
+        value = mem.get(key)
+        if value is not None and math.isfinite(float(value)) and float(value) > 0:
+            return float(round(float(value)))
+    return None
+
+
+# --- the model zoo: display names, order, reference accuracy ---------------------------
+
+def _zoo() -> Any:
+    from suite.models import zoo  # imported late: the zoo is a heavier module
+    return zoo
+
+
+def _known_models() -> tuple[str, ...]:
+    """Zoo order: MODEL_NAMES, then the zoo's extra models."""
+    zoo = _zoo()
+    extra = tuple(n for n in getattr(zoo, "ALL_MODEL_NAMES", ()) if n not in zoo.MODEL_NAMES)
+    return tuple(zoo.MODEL_NAMES) + extra
+
+
+def model_order(names: Iterable[str]) -> list[str]:
+    """The given model names in zoo order; names the zoo does not know go last, sorted."""
+    order = {name: i for i, name in enumerate(_known_models())}
+    unique = {str(n) for n in names}
+    return sorted(unique, key=lambda n: (order.get(n, len(order)), n))
+
+
+def model_title(name: str) -> str:
+    """Display name ("ResNet-50"); the raw name when the zoo does not know it."""
+    if name not in _known_models():
+        return name
+    return _zoo().title(name)
+
+
+def reference_accuracy(name: str) -> str:
+    """Reference ImageNet-1k top-5 accuracy as "92.6%", or "unknown"."""
+    zoo = _zoo()
+    if name not in _known_models():
+        return "unknown"
+    value = getattr(zoo.get_model(name), "reference_top5", None)
+    return "unknown" if value is None else f"{float(value):.1f}%"
+
+
+# --- small helpers shared by tables, plots and the page --------------------------------
+
+VARIANT_FIELDS = ("device", "dtype", "input_size", "interop_threads", "mapping", "ht", "memory")
+PREFERRED = {"mapping": "sequential", "ht": False, "memory": "local"}
+
+
+def ok_points(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[frame["status"] == "ok"]
+
+
+def base_variant(frame: pd.DataFrame, free: Iterable[str] = ()) -> dict[str, Any]:
+    """The variant the base views show: sequential mapping, local memory, HT off where
+    those have ok points, otherwise the most common value among the ok points.
+
+    Fields in `free` are left out (they are the dimension a view compares).
+    """
+    ok = ok_points(frame)
+    chosen: dict[str, Any] = {}
+    for name in VARIANT_FIELDS:
+        if name in free or ok.empty:
+            continue
+        values = list(ok[name])
+        preferred = PREFERRED.get(name)
+        if preferred is not None and preferred in values:
+            chosen[name] = preferred
+        else:
+            chosen[name] = pd.Series(values).value_counts().index[0]
+    return chosen
+
+
+def select(frame: pd.DataFrame, **equal: Any) -> pd.DataFrame:
+    """Rows whose columns equal the given values."""
+    mask = pd.Series(True, index=frame.index)
+    for name, value in equal.items():
+        mask &= frame[name] == value
+    return frame[mask]
+
+
+def status_counts(frame: pd.DataFrame) -> dict[str, int]:
+    return {k: int(v) for k, v in frame["status"].value_counts().sort_index().items()}

@@ -1,0 +1,302 @@
+"""Inference plots (CONTRACT §9), named as in the seed pages.
+
+Per framework and model, under `plots/<framework>/` (also when a run has one framework, so
+paths do not change when a framework is added):
+
+- `<model>-latency-<bs>.png`, `<model>-throughput-<bs>.png`: x = threads, lines = optimizations
+- `<model>-latency-<opt>.png`, `<model>-throughput-<opt>.png`: x = threads, lines = batch sizes
+- `<model>-throughput-speedup-<opt>.png`: throughput relative to the smallest thread count
+  swept (1 when swept), lines = batch sizes, with the ideal linear line
+- `<model>-throughput-<opt>-perBS.png`: x = batch size (log-2 axis), lines = thread counts
+- remote vs local memory: `<model>-latency-remote-local-<bs>.png` and
+  `<model>-throughput-remote-local-<bs>.png` (both lines per optimization, seed 001's
+  "Latency Per Batch"), `<model>-latency-ratio-<bs>.png` / `<model>-throughput-ratio-<bs>.png`
+  (% loss of remote versus local per thread count, lines = optimizations)
+- hyper-threading off/on: `<model>-latency-<opt>-<False|True>.png`,
+  `<model>-throughput-<opt>-<False|True>.png` (lines = batch sizes, seed 004)
+
+Across frameworks, under `plots/`: `<model>-frameworks-latency-<bs>.png` and
+`<model>-frameworks-throughput-<bs>.png` (x = threads, lines = framework/optimization), drawn
+only when at least two frameworks measured the model (one framework's optimizations are
+already compared by `<model>-latency-<bs>.png`).
+
+Latency is the median time per batch in ms; throughput is items/s (Σ items / Σ step time),
+both recomputed from the raw samples. Base views show the sequential-mapping, local-memory,
+HT-off variant (or what the run swept instead). A picture is drawn only from ok points and
+only for a dimension the run swept: x = threads needs two thread counts, x = batch size two
+batch sizes, remote/local both memory variants, HT both settings.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from suite.report.frames import Run, base_variant, model_order, model_title, ok_points, select
+from suite.report.plots_common import Chart, Line, draw
+
+PLOTS_DIR = "plots"
+LATENCY = ("median_ms", "Latency per batch, median [ms]", "Latency")
+THROUGHPUT = ("items_per_second", "Throughput [inferences/sec]", "Throughput")
+THREADS_LABEL = "# threads"
+
+# Section keys of ModelPlots, in page order.
+SECTIONS = ("latency_per_batch", "latency_per_opt", "latency_ht",
+            "throughput_per_batch", "throughput_per_opt", "throughput_ht", "speedup", "per_bs",
+            "rl_latency", "rl_latency_loss", "rl_throughput", "rl_throughput_loss")
+
+
+@dataclass
+class Picture:
+    """A drawn PNG: its path relative to the run folder and its alt text."""
+
+    path: str
+    alt: str
+
+
+@dataclass
+class ModelPlots:
+    """The pictures of one framework and model, by page section."""
+
+    framework: str
+    model: str
+    variant: dict[str, Any]
+    sections: dict[str, list[Picture]] = field(default_factory=lambda: {s: [] for s in SECTIONS})
+
+    def pictures(self) -> list[Picture]:
+        return [p for s in SECTIONS for p in self.sections[s]]
+
+
+@dataclass
+class InferencePlots:
+    models: list[ModelPlots] = field(default_factory=list)
+    cross: dict[str, list[Picture]] = field(default_factory=dict)   # model -> pictures
+
+
+@dataclass
+class _Target:
+    """Where a framework/model's pictures go and how they are titled."""
+
+    run_dir: Path
+    folder: str
+    model: str
+    framework: str
+    variant: dict[str, Any]
+
+    def draw(self, name: str, chart: Chart, alt: str) -> Picture | None:
+        """Draw when the chart has enough data (see the module docstring)."""
+        if not _enough(chart):
+            return None
+        rel = f"{self.folder}/{self.model}-{name}.png"
+        draw(chart, self.run_dir / rel)
+        return Picture(rel, f"{model_title(self.model)} {alt}")
+
+    def subtitle(self, *free: str) -> str:
+        return variant_text(self.framework, self.variant, free)
+
+
+def variant_text(framework: str, variant: dict[str, Any], free: tuple[str, ...] = ()) -> str:
+    """"pytorch · cpu · float32 · input 224 · sequential · memory local · HT off"."""
+    v = variant
+    parts = [framework, v.get("device"), v.get("dtype"), f"input {v.get('input_size')}",
+             f"{v.get('mapping')} mapping"]
+    if "memory" not in free:
+        parts.append(f"memory {v.get('memory')}")
+    if "ht" not in free:
+        parts.append("HT on" if v.get("ht") else "HT off")
+    return " · ".join(str(p) for p in parts if p is not None)
+
+
+def _enough(chart: Chart) -> bool:
+    xs = {x for line in chart.lines for x in line.x}
+    return len(xs) >= 2
+
+
+def _lines(points: pd.DataFrame, x: str, by: str, y: str,
+           label: Callable[[Any], str]) -> list[Line]:
+    """One line per value of `by`, points sorted by `x`, NaN values left out."""
+    lines = []
+    for key, part in points.sort_values([by, x]).groupby(by, sort=True):
+        part = part[part[y].notna()]
+        if not part.empty:
+            lines.append(Line(label(key), [float(v) for v in part[x]],
+                              [float(v) for v in part[y]]))
+    return lines
+
+
+def _opt(o: str) -> str:
+    return str(o).upper()
+
+
+# --- per framework and model -----------------------------------------------------------
+
+def model_plots(run: Run, framework: str, model: str, points: pd.DataFrame) -> ModelPlots:
+    """Every picture of one framework and model that its points support."""
+    variant = base_variant(points)
+    folder = f"{PLOTS_DIR}/{framework}"
+    target = _Target(run.path, folder, model, framework, variant)
+    result = ModelPlots(framework, model, variant)
+    base = select(ok_points(points), **variant)
+    for metric, key in ((LATENCY, "latency"), (THROUGHPUT, "throughput")):
+        result.sections[f"{key}_per_batch"] += _per_batch(target, base, metric)
+        result.sections[f"{key}_per_opt"] += _per_opt(target, base, metric)
+    result.sections["speedup"] += _speedup(target, base)
+    result.sections["per_bs"] += _per_bs(target, base)
+    _ht(target, points, result)
+    _remote_local(target, points, result)
+    return result
+
+
+def _keep(pictures: list[Picture | None]) -> list[Picture]:
+    return [p for p in pictures if p is not None]
+
+
+def _per_batch(t: _Target, base: pd.DataFrame, metric: tuple[str, str, str]) -> list[Picture]:
+    col, ylabel, word = metric
+    out = []
+    for bs, part in base.groupby("batch_size", sort=True):
+        chart = Chart(f"{model_title(t.model)}: Threads vs {word} (BS={bs})", t.subtitle(),
+                      THREADS_LABEL, ylabel,
+                      _lines(part, "threads", "optimization", col, lambda o: f"opt={_opt(o)}"))
+        out.append(t.draw(f"{word.lower()}-{bs}", chart, f"{word} BS={bs}"))
+    return _keep(out)
+
+
+def _per_opt(t: _Target, base: pd.DataFrame, metric: tuple[str, str, str],
+             ht: bool | None = None) -> list[Picture]:
+    col, ylabel, word = metric
+    out = []
+    for opt, part in base.groupby("optimization", sort=True):
+        fixed = f"Opt={_opt(opt)}" + ("" if ht is None else f", HT={ht}")
+        chart = Chart(f"{model_title(t.model)}: Threads vs {word} ({fixed})",
+                      t.subtitle() if ht is None else t.subtitle("ht"), THREADS_LABEL, ylabel,
+                      _lines(part, "threads", "batch_size", col, lambda b: f"Batch={b}"))
+        name = f"{word.lower()}-{opt}" + ("" if ht is None else f"-{ht}")
+        out.append(t.draw(name, chart, f"{word} {fixed}"))
+    return _keep(out)
+
+
+def _speedup(t: _Target, base: pd.DataFrame) -> list[Picture]:
+    out = []
+    for opt, part in base.groupby("optimization", sort=True):
+        threads = sorted(int(x) for x in part["threads"].unique() if x > 0)
+        if len(threads) < 2:
+            continue
+        first = threads[0]
+        lines = []
+        for line in _lines(part, "threads", "batch_size", "items_per_second",
+                           lambda b: f"Batch={b}"):
+            if first in line.x:   # a line without the baseline point cannot be normalised
+                reference = line.y[line.x.index(first)]
+                lines.append(Line(line.label, line.x, [y / reference for y in line.y]))
+        unit = "thread" if first == 1 else "threads"
+        ideal = Line("ideal (linear)", [float(first), float(threads[-1])],
+                     [1.0, threads[-1] / first])
+        chart = Chart(f"{model_title(t.model)}: Throughput Speedup (Opt={_opt(opt)})",
+                      t.subtitle(), THREADS_LABEL, f"Speedup vs {first} {unit}", lines,
+                      ideal=ideal)
+        if lines:
+            out.append(t.draw(f"throughput-speedup-{opt}", chart, f"Speedup Opt={_opt(opt)}"))
+    return _keep(out)
+
+
+def _per_bs(t: _Target, base: pd.DataFrame) -> list[Picture]:
+    out = []
+    for opt, part in base.groupby("optimization", sort=True):
+        chart = Chart(f"{model_title(t.model)}: Batch-Size vs Throughput (Opt={_opt(opt)})",
+                      t.subtitle(), "Batch Size", THROUGHPUT[1],
+                      _lines(part, "batch_size", "threads", "items_per_second",
+                             lambda n: f"Threads={n}"), log2_x=True)
+        out.append(t.draw(f"throughput-{opt}-perBS", chart, f"Throughput per BS Opt={_opt(opt)}"))
+    return _keep(out)
+
+
+def _ht(t: _Target, points: pd.DataFrame, result: ModelPlots) -> None:
+    """HT off and on, per optimization (seed 004), when both were measured."""
+    variant = base_variant(points, free=("ht",))
+    swept = select(ok_points(points), **variant)
+    if swept["ht"].nunique() < 2:
+        return
+    for ht in (False, True):
+        part = swept[swept["ht"] == ht]
+        result.sections["latency_ht"] += _per_opt(t, part, LATENCY, ht)
+        result.sections["throughput_ht"] += _per_opt(t, part, THROUGHPUT, ht)
+
+
+def _remote_local(t: _Target, points: pd.DataFrame, result: ModelPlots) -> None:
+    """Remote versus local memory (seed 001), when both were measured."""
+    variant = base_variant(points, free=("memory",))
+    swept = select(ok_points(points), **variant)
+    if swept["memory"].nunique() < 2:
+        return
+    for bs, part in swept.groupby("batch_size", sort=True):
+        for metric, key in ((LATENCY, "latency"), (THROUGHPUT, "throughput")):
+            result.sections[f"rl_{key}"] += _keep([_both(t, part, bs, metric)])
+            result.sections[f"rl_{key}_loss"] += _keep([_loss(t, part, bs, metric)])
+
+
+def _both(t: _Target, part: pd.DataFrame, bs: int, metric: tuple[str, str, str]) -> Picture | None:
+    col, ylabel, word = metric
+    labelled = part.assign(line=[f"memory={m.upper()}, opt={_opt(o)}"
+                                 for m, o in zip(part["memory"], part["optimization"])])
+    chart = Chart(f"{model_title(t.model)}: Threads vs {word}, remote vs local memory (BS={bs})",
+                  t.subtitle("memory"), THREADS_LABEL, ylabel,
+                  _lines(labelled, "threads", "line", col, str))
+    return t.draw(f"{word.lower()}-remote-local-{bs}", chart, f"{word} remote vs local BS={bs}")
+
+
+def _loss(t: _Target, part: pd.DataFrame, bs: int, metric: tuple[str, str, str]) -> Picture | None:
+    """% loss of remote versus local per thread count: slower latency, lower throughput."""
+    col, _, word = metric
+    keys = ["optimization", "threads"]
+    local = part[part["memory"] == "local"].set_index(keys)[col]
+    remote = part[part["memory"] == "remote"].set_index(keys)[col]
+    both = pd.concat({"local": local, "remote": remote}, axis=1).dropna().reset_index()
+    if word == "Latency":
+        both["loss"] = (both["remote"] / both["local"] - 1.0) * 100.0
+    else:
+        both["loss"] = (1.0 - both["remote"] / both["local"]) * 100.0
+    chart = Chart(f"{model_title(t.model)}: % {word} Loss, remote vs local memory (BS={bs})",
+                  t.subtitle("memory"), THREADS_LABEL, f"% {word} Loss (remote vs local)",
+                  _lines(both, "threads", "optimization", "loss", lambda o: f"opt={_opt(o)}"),
+                  value_suffix="%", include_zero=True)
+    return t.draw(f"{word.lower()}-ratio-{bs}", chart, f"% {word} Loss BS={bs}")
+
+
+# --- across frameworks -----------------------------------------------------------------
+
+def cross_framework_plots(run: Run, model: str, points: pd.DataFrame) -> list[Picture]:
+    """Lines = framework/optimization (each framework's base variant), x = threads, per bs."""
+    if points["framework"].nunique() < 2:
+        return []
+    parts = [select(ok_points(p), **base_variant(p)) for _, p in points.groupby("framework")]
+    base = pd.concat(parts)
+    if base.empty or base["framework"].nunique() < 2:
+        return []
+    base = base.assign(line=base["framework"] + "/" + base["optimization"])
+    target = _Target(run.path, PLOTS_DIR, model, "all frameworks", base_variant(points))
+    out = []
+    for bs, part in base.groupby("batch_size", sort=True):
+        for col, ylabel, word in (LATENCY, THROUGHPUT):
+            chart = Chart(f"{model_title(model)}: Threads vs {word} (BS={bs}), frameworks compared",
+                          target.subtitle(), THREADS_LABEL, ylabel,
+                          _lines(part, "threads", "line", col, str))
+            out.append(target.draw(f"frameworks-{word.lower()}-{bs}", chart,
+                                   f"{word} BS={bs} frameworks"))
+    return _keep(out)
+
+
+def write_inference_plots(run: Run) -> InferencePlots:
+    """Draw every inference picture the run supports into <run>/plots/."""
+    infer = run.frame[run.frame["task"] == "infer"]
+    result = InferencePlots()
+    for model in model_order(infer["model"]):
+        of_model = infer[infer["model"] == model]
+        for framework in dict.fromkeys(of_model["framework"]):
+            points = of_model[of_model["framework"] == framework]
+            if not ok_points(points).empty:
+                result.models.append(model_plots(run, framework, model, points))
+        result.cross[model] = cross_framework_plots(run, model, of_model)
+    return result

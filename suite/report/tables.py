@@ -1,0 +1,335 @@
+"""Training tables (seed 003's form), the cross-framework table and the failures table.
+
+Files written into the run folder, each as Markdown and as CSV (pandas `to_csv`):
+
+- `train-speed-<framework>-<opt>.md/.csv`: images/sec (two decimals); rows = models in zoo
+  order, columns "batch size N".
+- `train-memory-<framework>-<opt>.md/.csv`: peak memory in MiB (process device memory on a
+  GPU, peak RSS on the CPU), ending in the reference top-5 accuracy column.
+- `train-frameworks-bs<N>.md/.csv`: images/sec, rows = models, one column per
+  framework/optimization, the fastest cell of each row in bold; written only when a run has
+  at least two framework/optimization columns.
+- `failures.csv`: every point that did not measure, with its status and message.
+
+A cell says "out of memory" for an `oom` point, the status word ("error", "timeout",
+"skipped") for another failure and "not run" for a point the run never stored. When one
+framework/optimization was measured under several conditions (e.g. thread counts), the file
+names get a suffix naming the condition that differs (`-t4`, `-ht`, `-remote`, `-s64`, ...).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import pandas as pd
+
+from suite.report.frames import Run, model_order, model_title, reference_accuracy
+
+CONDITION_FIELDS = ("device", "dtype", "input_size", "threads", "interop_threads",
+                    "mapping", "ht", "memory")
+REFERENCE_HEADER_MD = "Reference accuracy<br>(imagenet1k Top-5)"
+REFERENCE_HEADER_CSV = "Reference accuracy (imagenet1k Top-5)"
+SPEED_TITLE = "Speed (images/sec)"
+MEMORY_TITLE = "Memory usage (MiB)"
+NOT_RUN = "not run"
+
+
+# --- Markdown rendering ----------------------------------------------------------------
+
+def markdown_cell(value: Any) -> str:
+    """A value as one Markdown table cell (pipes escaped, one line)."""
+    text = "" if value is None else str(value)
+    return text.replace("\n", " ").replace("|", "\\|")
+
+
+def markdown_table(df: pd.DataFrame, align: Sequence[str] | None = None) -> str:
+    """A pipe table laid out like seed 003: cells padded to the column width, the first
+    column left-aligned and the others right-aligned unless `align` ("l"/"r") says otherwise."""
+    header = [markdown_cell(c) for c in df.columns]
+    rows = [[markdown_cell(v) for v in row] for row in df.itertuples(index=False)]
+    align = list(align) if align else ["l"] + ["r"] * (len(header) - 1)
+    widths = [max([len(h)] + [len(r[i]) for r in rows] + [2]) for i, h in enumerate(header)]
+    rule = [(":" + "-" * (w - 1)) if a == "l" else ("-" * (w - 1) + ":")
+            for a, w in zip(align, widths)]
+    lines = [header, rule] + rows
+    return "\n".join("|" + "|".join(c.ljust(w) for c, w in zip(line, widths)) + "|"
+                     for line in lines) + "\n"
+
+
+# --- training groups -------------------------------------------------------------------
+
+@dataclass
+class TrainGroup:
+    """The training points of one framework/optimization under one set of conditions."""
+
+    framework: str
+    optimization: str
+    conditions: dict[str, Any]
+    points: pd.DataFrame
+    suffix: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.framework}-{self.optimization}{self.suffix}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.framework}/{self.optimization}{self.suffix.replace('-', ' ')}"
+
+
+def training_groups(run: Run) -> list[TrainGroup]:
+    """Training points grouped by framework, optimization and conditions, in run order."""
+    train = run.frame[run.frame["task"] == "train"]
+    groups: list[TrainGroup] = []
+    keys = ["framework", "optimization", *CONDITION_FIELDS]
+    for key, points in train.groupby(keys, sort=False):
+        cond = dict(zip(CONDITION_FIELDS, key[2:]))
+        groups.append(TrainGroup(key[0], key[1], cond, points))
+    _add_suffixes(groups)
+    return groups
+
+
+def _add_suffixes(groups: list[TrainGroup]) -> None:
+    """Name the conditions that differ between groups of the same framework/optimization."""
+    by_name: dict[tuple[str, str], list[TrainGroup]] = {}
+    for g in groups:
+        by_name.setdefault((g.framework, g.optimization), []).append(g)
+    for same in by_name.values():
+        if len(same) < 2:
+            continue
+        varying = [f for f in CONDITION_FIELDS if len({str(g.conditions[f]) for g in same}) > 1]
+        for g in same:
+            g.suffix = "".join(_suffix(f, g.conditions[f]) for f in varying)
+
+
+def _suffix(name: str, value: Any) -> str:
+    short = {"threads": f"t{value}", "input_size": f"s{value}", "interop_threads": f"i{value}",
+             "ht": "ht" if value else "noht"}
+    return "-" + str(short.get(name, value))
+
+
+def _batches(run: Run, points: pd.DataFrame) -> list[int]:
+    configured = run.info.config.get("batches") or []
+    return sorted({int(b) for b in configured} | {int(b) for b in points["batch_size"]})
+
+
+def _models(run: Run, points: pd.DataFrame) -> list[str]:
+    configured = run.info.config.get("models") or []
+    return model_order(list(configured) + list(points["model"]))
+
+
+# --- cells and tables ------------------------------------------------------------------
+
+def _cell(points: pd.DataFrame, model: str, batch: int,
+          value: Callable[[pd.Series], str]) -> str:
+    hit = points[(points["model"] == model) & (points["batch_size"] == batch)]
+    if hit.empty:
+        return NOT_RUN
+    row = hit.iloc[-1]
+    if row["status"] == "ok":
+        return value(row)
+    return "out of memory" if row["status"] == "oom" else str(row["status"])
+
+
+def _speed(row: pd.Series) -> str:
+    return f"{row['items_per_second']:.2f}"
+
+
+def _memory(row: pd.Series) -> str:
+    return "n/a" if pd.isna(row["memory_mib"]) else f"{int(row['memory_mib'])}"
+
+
+def batch_table(points: pd.DataFrame, models: list[str], batches: list[int],
+                value: Callable[[pd.Series], str]) -> pd.DataFrame:
+    """Rows = models (display names), columns "batch size N", cells from `value` or a status."""
+    data = {"model": [model_title(m) for m in models]}
+    for b in batches:
+        data[f"batch size {b}"] = [_cell(points, m, b, value) for m in models]
+    return pd.DataFrame(data)
+
+
+def speed_table(run: Run, group: TrainGroup) -> pd.DataFrame:
+    return batch_table(group.points, _models(run, group.points),
+                       _batches(run, group.points), _speed)
+
+
+def memory_table(run: Run, group: TrainGroup) -> pd.DataFrame:
+    models = _models(run, group.points)
+    table = batch_table(group.points, models, _batches(run, group.points), _memory)
+    table[REFERENCE_HEADER_MD] = [reference_accuracy(m) for m in models]
+    return table
+
+
+# --- headers ---------------------------------------------------------------------------
+
+def hardware_line(run: Run, conditions: dict[str, Any]) -> str:
+    """"GPU: <name> (<N>GiB Memory)" on cuda, "CPU: <model> (<N> threads)" on the CPU."""
+    env = run.info.environment
+    if conditions.get("device") == "cuda":
+        gpus = env.get("gpus") or []
+        if not gpus:
+            return "GPU: unknown"
+        gpu = gpus[0]
+        memory = gpu.get("memory_mib")
+        size = f" ({round(float(memory) / 1024)}GiB Memory)" if memory else ""
+        return f"GPU: {gpu.get('name', 'unknown')}{size}"
+    threads = int(conditions.get("threads") or 0)
+    count = f"{threads} threads" if threads else "framework default threads"
+    return f"CPU: {env.get('cpu_model') or 'unknown'} ({count})"
+
+
+def condition_lines(run: Run, group: TrainGroup) -> list[str]:
+    """The bullets heading a training table (seed 003 + one line of conditions), unprefixed."""
+    config = run.info.config
+    lines = []
+    if config.get("samples"):
+        lines.append(f"dataset: {config['samples']} samples")
+    lines.append("batch size: " + ", ".join(str(b) for b in _batches(run, group.points)))
+    lines.append(f"Optimizer: {str(config.get('optimizer') or 'sgd').upper()}")
+    lines.append(hardware_line(run, group.conditions))
+    lines.append(framework_line(group))
+    return lines
+
+
+def framework_line(group: TrainGroup) -> str:
+    """The conditions seed 003 leaves implicit: framework, optimization, device, dtype, size."""
+    c = group.conditions
+    parts = [f"framework: {group.framework}", f"optimization: {group.optimization}",
+             f"device: {c['device']}", f"precision: {c['dtype']}",
+             f"image size: {c['input_size']}"]
+    if c.get("ht"):
+        parts.append("hyper-threading on")
+    if c.get("memory") == "remote":
+        parts.append("remote NUMA memory")
+    return ", ".join(parts)
+
+
+def section_markdown(title: str, lines: list[str], table: pd.DataFrame, level: int = 2) -> str:
+    """"## <title>", the condition bullets and the table."""
+    bullets = "\n".join(f"- {line}" for line in lines)
+    return "#" * level + f" {title}\n\n{bullets}\n\n" + markdown_table(table)
+
+
+# --- writing ---------------------------------------------------------------------------
+
+@dataclass
+class TrainingTables:
+    """The rendered tables of one training group, for the page."""
+
+    group: TrainGroup
+    speed: pd.DataFrame
+    memory: pd.DataFrame
+    lines: list[str]
+    files: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CrossTable:
+    batch_size: int
+    table: pd.DataFrame        # display cells, the fastest in **bold**
+    lines: list[str]
+    files: list[str] = field(default_factory=list)
+
+
+def write_csv(table: pd.DataFrame, path: Path) -> None:
+    table.rename(columns={REFERENCE_HEADER_MD: REFERENCE_HEADER_CSV}).to_csv(path, index=False)
+
+
+def write_training_tables(run: Run, out_dir: Path) -> list[TrainingTables]:
+    """Write the speed and memory tables of every training group; return them for the page."""
+    written = []
+    for group in training_groups(run):
+        t = TrainingTables(group, speed_table(run, group), memory_table(run, group),
+                           condition_lines(run, group))
+        for kind, title, table in (("speed", SPEED_TITLE, t.speed),
+                                   ("memory", MEMORY_TITLE, t.memory)):
+            stem = f"train-{kind}-{group.name}"
+            (out_dir / f"{stem}.md").write_text(
+                "# Benchmark\n\n" + section_markdown(title, t.lines, table))
+            write_csv(table, out_dir / f"{stem}.csv")
+            t.files += [f"{stem}.md", f"{stem}.csv"]
+        written.append(t)
+    return written
+
+
+def cross_framework_tables(run: Run, groups: list[TrainGroup]) -> list[CrossTable]:
+    """Per batch size: rows = models, columns = framework/optimization, images/sec."""
+    if len(groups) < 2:
+        return []
+    every = pd.concat([g.points for g in groups])
+    models, tables = _models(run, every), []
+    for batch in _batches(run, every):
+        data = {"model": [model_title(m) for m in models]}
+        for g in groups:
+            data[g.label] = [_cell(g.points, m, batch, _speed) for m in models]
+        table = _bold_fastest(pd.DataFrame(data))
+        lines = [f"batch size: {batch}",
+                 f"Optimizer: {str(run.info.config.get('optimizer') or 'sgd').upper()}",
+                 hardware_line(run, groups[0].conditions)]
+        tables.append(CrossTable(batch, table, lines))
+    return tables
+
+
+def _bold_fastest(table: pd.DataFrame) -> pd.DataFrame:
+    """Mark the highest images/sec of each row as **bold**."""
+    values = table.drop(columns="model").apply(pd.to_numeric, errors="coerce")
+    out = table.copy()
+    for i in range(len(table)):
+        row = values.iloc[i]
+        if row.notna().any():
+            best = row.idxmax()
+            out.loc[out.index[i], best] = f"**{table.loc[table.index[i], best]}**"
+    return out
+
+
+def write_cross_tables(tables: list[CrossTable], out_dir: Path) -> None:
+    for t in tables:
+        stem = f"train-frameworks-bs{t.batch_size}"
+        (out_dir / f"{stem}.md").write_text(
+            "# Benchmark\n\n" + section_markdown(SPEED_TITLE, t.lines, t.table))
+        plain = t.table.replace(r"^\*\*(.*)\*\*$", r"\1", regex=True)
+        write_csv(plain, out_dir / f"{stem}.csv")
+        t.files += [f"{stem}.md", f"{stem}.csv"]
+
+
+# --- failures --------------------------------------------------------------------------
+
+FAILURE_COLUMNS = ["task", "framework", "optimization", "model", "batch size", "threads",
+                   "variant", "status", "message"]
+
+
+def failures_table(run: Run) -> pd.DataFrame:
+    """Every point that did not measure: its identity, status and message."""
+    failed = run.frame[run.frame["status"] != "ok"]
+    rows = [[r.task, r.framework, r.optimization, model_title(r.model), int(r.batch_size),
+             int(r.threads), variant_text(r._asdict()), r.status, r.message]
+            for r in failed.itertuples(index=False)]
+    return pd.DataFrame(rows, columns=FAILURE_COLUMNS)
+
+
+IMPRECISE_COLUMNS = ["task", "framework", "optimization", "model", "batch size", "threads",
+                     "variant", "iterations", "CI half-width", "message"]
+
+
+def imprecise_table(run: Run) -> pd.DataFrame:
+    """Measured points whose median did not reach the precision target (kept, but flagged)."""
+    frame = run.frame
+    ok = frame[(frame["status"] == "ok") & frame["precision_reached"].eq(False)]
+    rows = [[r.task, r.framework, r.optimization, model_title(r.model), int(r.batch_size),
+             int(r.threads), variant_text(r._asdict()), int(r.iterations),
+             f"±{r.ci_relative_half_width * 100:.1f}%" if r.iterations > 1 else "n/a",
+             r.message] for r in ok.itertuples(index=False)]
+    return pd.DataFrame(rows, columns=IMPRECISE_COLUMNS)
+
+
+def variant_text(row: dict[str, Any]) -> str:
+    """A short description of a point's placement and precision, e.g. "cpu float32 remote"."""
+    parts = [str(row["device"]), str(row["dtype"]), f"size {row['input_size']}"]
+    if row["mapping"] != "sequential":
+        parts.append(str(row["mapping"]))
+    if row["ht"]:
+        parts.append("HT on")
+    if row["memory"] != "local":
+        parts.append(f"{row['memory']} memory")
+    return " ".join(parts)

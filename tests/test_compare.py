@@ -1,0 +1,151 @@
+"""`compare_runs`: ratios of medians, significance, verdicts, status changes, geometric means."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from suite.errors import UsageError
+from suite.report.compare import (IMPROVEMENT, NO_CHANGE, REGRESSION, STATUS_CHANGE,
+                                  compare_runs, ratio_text)
+from suite.spec import Measurement, PointSpec
+from suite.storage import RunInfo, append_measurement, write_run_info
+
+RNG = np.random.default_rng(7)
+N = 40
+
+
+def spec(bs: int, framework: str = "pytorch") -> PointSpec:
+    return PointSpec(task="infer", framework=framework, optimization="none", model="resnet50",
+                     batch_size=bs, input_size=64, threads=1)
+
+
+def ok(s: PointSpec, samples: np.ndarray) -> Measurement:
+    return Measurement(s, samples_ns=[int(x) for x in samples], items_per_step=s.batch_size)
+
+
+def failed(s: PointSpec, status: str) -> Measurement:
+    return Measurement(s, status=status, message=f"{status}: synthetic")
+
+
+def noise(ms: float, rel: float = 0.01, rng: np.random.Generator = RNG) -> np.ndarray:
+    return ms * 1e6 * (1.0 + rel * rng.standard_normal(N))
+
+
+def write(path: Path, points: list[Measurement]) -> Path:
+    write_run_info(path, RunInfo(run_id=path.name, task="infer", command=["python"],
+                                 config={"task": "infer"}, environment={},
+                                 started_at="2026-01-01T00:00:00"))
+    for m in points:
+        append_measurement(path, m)
+    return path
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> tuple[Path, Path, dict]:
+    same = np.random.default_rng(2)     # two draws of the same distribution (p ~ 0.75)
+    base = {bs: noise(10.0 * bs) for bs in (2, 4, 128)}
+    base[1] = noise(10.0, rng=same)
+    tf = {bs: noise(5.0 * bs) for bs in (1, 2)}
+    a = [ok(spec(bs), base[bs]) for bs in (1, 2, 4, 128)] + [
+        ok(spec(8), noise(80.0)), failed(spec(16), "error"), ok(spec(32), noise(300.0)),
+        ok(spec(1, "tensorflow"), tf[1]), ok(spec(2, "tensorflow"), tf[2])]
+    b_samples = {1: noise(10.0, rng=same),    # a fresh draw: noise only
+                 2: base[2] * 1.25,           # 1.25x slower
+                 4: base[4] / 1.10,           # 1.10x faster
+                 128: base[128] * 1.03}       # significant but below the 5% minimum effect
+    b = [ok(spec(bs), x) for bs, x in b_samples.items()] + [
+        failed(spec(8), "oom"), ok(spec(16), noise(160.0)), ok(spec(64), noise(640.0)),
+        ok(spec(1, "tensorflow"), tf[1] * 2.0), ok(spec(2, "tensorflow"), tf[2] / 2.0)]
+    root = tmp_path_factory.mktemp("compare")
+    return write(root / "A", a), write(root / "B", b), {"base": base, "b": b_samples}
+
+
+def by_bs(comparison, framework="pytorch"):
+    return {c.spec.batch_size: c for c in comparison.matched if c.spec.framework == framework}
+
+
+def test_ratio_wording():
+    assert ratio_text(1.2345) == "1.23x slower"
+    assert ratio_text(1 / 1.1) == "1.10x faster"
+    assert ratio_text(1.004) == "same" and ratio_text(0.996) == "same"
+
+
+def test_verdicts(runs):
+    a, b, _ = runs
+    points = by_bs(compare_runs(a, b))
+    assert points[2].verdict == REGRESSION and points[2].p_value < 1e-6
+    assert ratio_text(points[2].ratio) == "1.25x slower"
+    assert points[4].verdict == IMPROVEMENT and ratio_text(points[4].ratio) == "1.10x faster"
+    assert points[1].verdict == NO_CHANGE and points[1].p_value > 0.5        # noise only
+    assert points[128].verdict == NO_CHANGE and points[128].p_value < 0.05   # too small
+    # with a 2% minimum effect the 3% slowdown is a regression
+    assert by_bs(compare_runs(a, b, min_effect=0.02))[128].verdict == REGRESSION
+
+
+def test_status_changes_and_one_sided_points(runs):
+    a, b, _ = runs
+    result = compare_runs(a, b)
+    changes = {c.spec.batch_size: (c.status_a, c.status_b, c.verdict)
+               for c in result.status_changes()}
+    assert changes == {8: ("ok", "oom", STATUS_CHANGE), 16: ("error", "ok", STATUS_CHANGE)}
+    assert [m.spec.batch_size for m in result.only_a] == [32]
+    assert [m.spec.batch_size for m in result.only_b] == [64]
+    text = result.render()
+    status_section = text.split("## Status changes")[1].split("## Only in A")[0]
+    assert "bs=8" in status_section and "oom" in status_section and "bs=16" in status_section
+    assert "bs=32" in text.split("## Only in A")[1].split("## Only in B")[0]
+    assert "bs=64" in text.split("## Only in B")[1]
+
+
+def test_geometric_mean_per_framework(runs):
+    a, b, samples = runs
+    summary = compare_runs(a, b).summary().set_index("framework")
+    ratios = [np.median(samples["b"][bs]) / np.median(samples["base"][bs])
+              for bs in (1, 2, 4, 128)]
+    expected = float(np.exp(np.mean(np.log(ratios))))
+    assert float(summary.loc["pytorch", "ratio B/A"]) == pytest.approx(expected, abs=1e-4)
+    assert summary.loc["pytorch", "points"] == 4
+    assert summary.loc["pytorch", "regressions"] == 1
+    assert summary.loc["pytorch", "improvements"] == 1
+    # 2x slower and 2x faster cancel out
+    assert summary.loc["tensorflow", "geometric mean"] == "same"
+
+
+def test_regressions_threshold(runs):
+    a, b, _ = runs
+    result = compare_runs(a, b)
+    slow = {(c.spec.framework, c.spec.batch_size)
+            for c in result.regressions(5.0, include_failures=False)}
+    assert slow == {("pytorch", 2), ("tensorflow", 1)}
+    assert {(c.spec.framework, c.spec.batch_size)
+            for c in result.regressions(50.0, include_failures=False)} == {("tensorflow", 1)}
+    # a point that stopped running fails the gate too
+    assert ("pytorch", 8) in {(c.spec.framework, c.spec.batch_size)
+                              for c in result.regressions(50.0)}
+    assert len(result.regressions(500.0)) == 1
+
+
+def test_render_table(runs):
+    a, b, _ = runs
+    text = compare_runs(a, b).render()
+    rows = [line for line in text.splitlines() if "bs=2 " in line and "pytorch" in line]
+    assert len(rows) == 1
+    cells = [c.strip() for c in rows[0].split("|")[1:-1]]
+    assert cells[3:] == ["1.25x slower", "<0.0001", "regression"]
+    assert float(cells[2]) / float(cells[1]) == pytest.approx(1.25, rel=1e-3)
+    assert "## Summary (geometric mean of the ratios of medians)" in text
+
+
+def test_identical_runs_show_no_change(runs):
+    a, _, _ = runs
+    result = compare_runs(a, a)
+    assert all(c.verdict == NO_CHANGE and c.ratio == 1.0 for c in result.measured())
+    assert result.regressions(0.0, include_failures=False) == []
+    assert not result.only_a and not result.only_b
+
+
+def test_unreadable_run_is_a_usage_error(tmp_path, runs):
+    with pytest.raises(UsageError):
+        compare_runs(runs[0], tmp_path / "nothing")

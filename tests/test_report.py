@@ -1,0 +1,430 @@
+"""Tables, plots and the report page, built from small synthetic run folders.
+
+Training samples are constant so images/sec are exact; inference samples come from a
+fixed RNG. Display names and reference accuracy come from the real zoo.
+"""
+from __future__ import annotations
+
+import re
+import struct
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from suite.errors import UsageError
+from suite.report import build_report, plots
+from suite.report.frames import load_run
+from suite.spec import Measurement, PointSpec
+from suite.storage import RunInfo, append_measurement, write_run_info
+
+CPU_ENV = {"cpu_model": "Test CPU @ 2.0GHz", "physical_cores": 4, "logical_cores": 8,
+           "numa_nodes": [{"node": 0, "cpus": [0, 1, 4, 5]}, {"node": 1, "cpus": [2, 3, 6, 7]}],
+           "gpus": [], "cuda": None, "hostname": "testhost", "git_commit": "abc123",
+           "versions": {"python": "3.11.0", "numpy": "1.26.4", "dlbench": "0.1.0"}}
+GPU_ENV = dict(CPU_ENV, gpus=[{"name": "Maxwell TITAN X", "memory_mib": 12288.0,
+                               "driver": "550.1"}], cuda="12.4")
+TRAIN_CONFIG = {"task": "train", "frameworks": ["pytorch", "tensorflow"],
+                "models": ["resnet50", "resnet18", "resnet200"], "batches": [10, 20],
+                "optimizations": ["none"], "device": "cpu", "dtype": "float32",
+                "input_size": 64, "samples": 8000, "optimizer": "sgd", "lr": 0.01,
+                "momentum": 0.9, "weight_decay": 1e-4, "threads": [2]}
+RNG = np.random.default_rng(20240101)
+
+
+def point(framework="pytorch", optimization="none", model="resnet50", batch_size=10,
+          status="ok", step_ms=100.0, task="train", threads=2, memory="local", ht=False,
+          device="cpu", mem=None, noise=0.0, n=20, message="", input_size=64, precise=True):
+    """One synthetic measurement; samples are step_ms (plus relative noise from RNG)."""
+    spec = PointSpec(task=task, framework=framework, optimization=optimization, model=model,
+                     batch_size=batch_size, input_size=input_size, device=device,
+                     threads=threads, memory=memory, ht=ht)
+    if status != "ok":
+        return Measurement(spec, status=status, message=message or f"{status} message")
+    scale = 1.0 + noise * RNG.standard_normal(n)
+    samples = [int(step_ms * 1e6 * s) for s in scale]
+    return Measurement(spec, samples_ns=samples, items_per_step=batch_size,
+                       flops_per_item=1e9, cold_start_ns=int(step_ms * 3e6),
+                       memory=mem if mem is not None else {"peak_rss_mib": 500.4 + batch_size},
+                       precision_reached=precise, message=message,
+                       summary={"median_ms": 1.0, "items_per_second": 1.0})  # stale on purpose
+
+
+def write_run(path: Path, config: dict, points: list[Measurement], env=CPU_ENV) -> Path:
+    write_run_info(path, RunInfo(run_id=path.name, task=config["task"],
+                                 command=["python", "-m", "suite", config["task"]],
+                                 config=config, environment=env,
+                                 started_at="2026-01-01T12:00:00"))
+    for m in points:
+        append_measurement(path, m)
+    return path
+
+
+def training_points() -> list[Measurement]:
+    return [
+        point(model="resnet18", batch_size=10, step_ms=100.0),    # 100.00 images/s
+        point(model="resnet18", batch_size=20, step_ms=150.0),    # 133.33
+        point(model="resnet50", batch_size=10, step_ms=400.0),    # 25.00
+        point(model="resnet50", batch_size=20, status="oom"),
+        point(model="resnet200", batch_size=10, status="error", message="worker crashed"),
+        point(model="resnet200", batch_size=20, status="timeout"),
+        point("tensorflow", model="resnet18", batch_size=10, step_ms=125.0,    # 80.00
+              precise=False, message="precision ±2.0% not reached (max-time)"),
+        point("tensorflow", model="resnet18", batch_size=20, step_ms=100.0),   # 200.00
+        point("tensorflow", model="resnet50", batch_size=10, step_ms=500.0),   # 20.00
+        point("tensorflow", model="resnet50", batch_size=20, step_ms=1000.0),  # 20.00
+        point("tensorflow", model="resnet200", batch_size=10, status="skipped",
+              message="tensorflow is not installed: pip install tensorflow"),
+    ]
+
+
+@pytest.fixture(scope="module")
+def train_run(tmp_path_factory) -> Path:
+    run = write_run(tmp_path_factory.mktemp("train") / "run-train", TRAIN_CONFIG,
+                    training_points())
+    build_report(run)
+    return run
+
+
+SPEED_PYTORCH = """\
+# Benchmark
+
+## Speed (images/sec)
+
+- dataset: 8000 samples
+- batch size: 10, 20
+- Optimizer: SGD
+- CPU: Test CPU @ 2.0GHz (2 threads)
+- framework: pytorch, optimization: none, device: cpu, precision: float32, image size: 64
+
+|model     |batch size 10|batch size 20|
+|:---------|------------:|------------:|
+|ResNet-18 |100.00       |133.33       |
+|ResNet-50 |25.00        |out of memory|
+|ResNet-200|error        |timeout      |
+"""
+
+MEMORY_TENSORFLOW = """\
+# Benchmark
+
+## Memory usage (MiB)
+
+- dataset: 8000 samples
+- batch size: 10, 20
+- Optimizer: SGD
+- CPU: Test CPU @ 2.0GHz (2 threads)
+- framework: tensorflow, optimization: none, device: cpu, precision: float32, image size: 64
+
+|model     |batch size 10|batch size 20|Reference accuracy<br>(imagenet1k Top-5)|
+|:---------|------------:|------------:|---------------------------------------:|
+|ResNet-18 |510          |520          |88.7%                                   |
+|ResNet-50 |510          |520          |92.6%                                   |
+|ResNet-200|skipped      |not run      |unknown                                 |
+"""
+
+
+def test_training_speed_table_markdown(train_run):
+    assert (train_run / "train-speed-pytorch-none.md").read_text() == SPEED_PYTORCH
+
+
+def test_training_memory_table_markdown(train_run):
+    assert (train_run / "train-memory-tensorflow-none.md").read_text() == MEMORY_TENSORFLOW
+
+
+def test_training_csv_cells(train_run):
+    speed = pd.read_csv(train_run / "train-speed-pytorch-none.csv", dtype=str)
+    assert list(speed.columns) == ["model", "batch size 10", "batch size 20"]
+    assert speed.values.tolist() == [["ResNet-18", "100.00", "133.33"],
+                                     ["ResNet-50", "25.00", "out of memory"],
+                                     ["ResNet-200", "error", "timeout"]]
+    memory = pd.read_csv(train_run / "train-memory-pytorch-none.csv", dtype=str)
+    assert memory.columns[-1] == "Reference accuracy (imagenet1k Top-5)"
+    assert memory.values.tolist()[1] == ["ResNet-50", "510", "out of memory", "92.6%"]
+
+
+def test_cross_framework_table_marks_fastest(train_run):
+    text = (train_run / "train-frameworks-bs20.md").read_text()
+    assert text.splitlines()[-5:] == ["|model     |pytorch/none |tensorflow/none|",
+                                      "|:---------|------------:|--------------:|",
+                                      "|ResNet-18 |133.33       |**200.00**     |",
+                                      "|ResNet-50 |out of memory|**20.00**      |",
+                                      "|ResNet-200|timeout      |not run        |"]
+    csv = pd.read_csv(train_run / "train-frameworks-bs10.csv", dtype=str)
+    assert csv.values.tolist()[0] == ["ResNet-18", "100.00", "80.00"]   # no ** in CSV
+    assert not list(train_run.glob("plots/**/*.png"))     # a training run draws no plots
+
+
+def test_training_report_page(train_run):
+    md = (train_run / "index.md").read_text()
+    assert "# Training: pytorch/none" in md and "## Memory usage (MiB)" in md
+    assert "# Failed and skipped points" in md and "worker crashed" in md
+    assert "pip install tensorflow" in md
+    failures = pd.read_csv(train_run / "failures.csv")
+    assert sorted(failures["status"]) == ["error", "oom", "skipped", "timeout"]
+    assert "Test CPU @ 2.0GHz" in md and "node 1: CPUs 2-3,6-7" in md and "abc123" in md
+
+
+def test_imprecise_points_are_flagged(train_run):
+    md = (train_run / "index.md").read_text()
+    section = md.split("# Precision not reached")[1].split("# Environment")[0]
+    rows = [line for line in section.splitlines() if line.startswith("|train")]
+    assert len(rows) == 1
+    cells = [c.strip() for c in rows[0].split("|")[1:-1]]
+    assert cells[:6] == ["train", "tensorflow", "none", "ResNet-18", "10", "2"]
+    assert cells[-2:] == ["±0.0%", "precision ±2.0% not reached (max-time)"]
+
+
+@pytest.mark.parametrize("page", ["index.md", "index.html"])
+def test_training_page_links_exist(train_run, page):
+    for ref in _references((train_run / page).read_text()):
+        assert (train_run / ref).is_file(), ref
+
+
+def test_run_without_points_still_gets_a_page(tmp_path):
+    run = write_run(tmp_path / "empty-run", INFER_CONFIG, [])
+    md = build_report(run).read_text()
+    assert "# dlbench report: empty-run" in md and "# Environment" in md
+    assert not (run / "plots").exists() or not list((run / "plots").rglob("*.png"))
+
+
+def test_gpu_memory_table_uses_process_device_memory(tmp_path):
+    config = dict(TRAIN_CONFIG, device="cuda", frameworks=["pytorch"], models=["resnet18"],
+                  batches=[10])
+    pts = [point(model="resnet18", device="cuda",
+                 mem={"peak_rss_mib": 3000.0, "peak_device_mib": 2100.2,
+                      "process_device_mib": 1874.6, "framework_allocated_mib": 1500.0})]
+    run = write_run(tmp_path / "gpu", config, pts, env=GPU_ENV)
+    build_report(run)
+    text = (run / "train-memory-pytorch-none.md").read_text()
+    assert "- GPU: Maxwell TITAN X (12GiB Memory)\n" in text
+    assert "|ResNet-18|1875         |88.7%" in text
+    # without a per-process figure (NVML reports 0 in containers), the device-wide peak
+    pts[0].memory["process_device_mib"] = 0.0
+    run2 = write_run(tmp_path / "gpu2", config, pts, env=GPU_ENV)
+    build_report(run2)
+    assert "|ResNet-18|2100 " in (run2 / "train-memory-pytorch-none.md").read_text()
+
+
+def test_figures_recomputed_from_samples_not_cached_summary(train_run):
+    frame = load_run(train_run).frame
+    row = frame[(frame["framework"] == "pytorch") & (frame["model"] == "resnet18")
+                & (frame["batch_size"] == 10)].iloc[0]
+    assert row["median_ms"] == pytest.approx(100.0)
+    assert row["items_per_second"] == pytest.approx(100.0)
+    assert row["memory_mib"] == 510
+
+
+# --- inference ---------------------------------------------------------------------------
+
+INFER_CONFIG = {"task": "infer", "frameworks": ["pytorch"], "models": ["resnet50"],
+                "batches": [1, 2, 4], "optimizations": ["none", "script"], "device": "cpu",
+                "dtype": "float32", "input_size": 64, "threads": [1, 2, 4],
+                "mapping": "sequential", "ht": "both", "memory": "both"}
+
+
+def infer_points(framework="pytorch", opts=("none", "script"), batches=(1, 2, 4),
+                 threads=(1, 2, 4), memories=("local", "remote"), hts=(False, True),
+                 model="resnet50") -> list[Measurement]:
+    """A sweep with latency ~ batch / threads; remote 10% slower, HT 5% faster."""
+    out = []
+    for opt in opts:
+        for bs in batches:
+            for t in threads:
+                for mem in memories:
+                    for ht in hts:
+                        ms = 20.0 * bs / t * (1.1 if mem == "remote" else 1.0) \
+                            * (0.95 if ht else 1.0) * (0.8 if opt == "script" else 1.0)
+                        out.append(point(framework, opt, model, bs, step_ms=ms, task="infer",
+                                         threads=t, memory=mem, ht=ht, noise=0.01))
+    return out
+
+
+@pytest.fixture
+def charts(monkeypatch) -> dict:
+    """Record the charts instead of rendering them (a stub file keeps the page complete)."""
+    recorded = {}
+
+    def record(chart, path):
+        recorded[path.name] = chart
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"\x89PNG\r\n\x1a\n")
+
+    monkeypatch.setattr(plots, "draw", record)
+    return recorded
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR chunk (after checking the signature)."""
+    data = path.read_bytes()[:24]
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    assert data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def expected_full_plots(model: str, opts=("none", "script"), batches=(1, 2, 4)) -> set[str]:
+    names = set()
+    for bs in batches:
+        names |= {f"{model}-latency-{bs}.png", f"{model}-throughput-{bs}.png",
+                  f"{model}-latency-remote-local-{bs}.png",
+                  f"{model}-throughput-remote-local-{bs}.png",
+                  f"{model}-latency-ratio-{bs}.png", f"{model}-throughput-ratio-{bs}.png"}
+    for opt in opts:
+        names |= {f"{model}-latency-{opt}.png", f"{model}-throughput-{opt}.png",
+                  f"{model}-throughput-speedup-{opt}.png", f"{model}-throughput-{opt}-perBS.png",
+                  f"{model}-latency-{opt}-False.png", f"{model}-latency-{opt}-True.png",
+                  f"{model}-throughput-{opt}-False.png", f"{model}-throughput-{opt}-True.png"}
+    return names
+
+
+@pytest.fixture(scope="module")
+def infer_run(tmp_path_factory) -> Path:
+    pts = infer_points() + infer_points("onnx", opts=("script",), memories=("local",),
+                                        hts=(False,))
+    pts.append(point("onnx", "script", "resnet50", 8, status="oom", task="infer", threads=1))
+    config = dict(INFER_CONFIG, frameworks=["pytorch", "onnx"])
+    run = write_run(tmp_path_factory.mktemp("infer") / "run-infer", config, pts)
+    build_report(run)
+    return run
+
+
+def test_every_plot_kind_is_drawn(infer_run):
+    drawn = {p.name for p in (infer_run / "plots" / "pytorch").glob("*.png")}
+    assert drawn == expected_full_plots("resnet50")
+    onnx = {p.name for p in (infer_run / "plots" / "onnx").glob("*.png")}
+    # onnx swept neither memory nor HT, and its bs=8 point failed: no picture for it
+    assert onnx == {"resnet50-latency-1.png", "resnet50-latency-2.png", "resnet50-latency-4.png",
+                    "resnet50-throughput-1.png", "resnet50-throughput-2.png",
+                    "resnet50-throughput-4.png", "resnet50-latency-script.png",
+                    "resnet50-throughput-script.png", "resnet50-throughput-speedup-script.png",
+                    "resnet50-throughput-script-perBS.png"}
+    cross = {p.name for p in (infer_run / "plots").glob("*.png")}
+    assert cross == {f"resnet50-frameworks-{k}-{bs}.png" for k in ("latency", "throughput")
+                     for bs in (1, 2, 4)}
+    for path in (infer_run / "plots").rglob("*.png"):
+        width, height = png_size(path)
+        assert width >= 400 and height >= 300, path
+
+
+def test_report_page_structure(infer_run):
+    md = (infer_run / "index.md").read_text()
+    headings = [line for line in md.splitlines() if line.startswith("#")]
+    start = headings.index("# ResNet-50 (pytorch)")
+    assert headings[start:start + 16] == [
+        "# ResNet-50 (pytorch)", "# Latency (Sequential)", "## Latency Per Batch",
+        "## Latency Per Optimization", "# Throughput (Sequential)", "## Throughput Per Batch",
+        "## Throughput Per Optimization", "## Speedup", "## Throughput Per Batch",
+        "# Latency (Remote vs Local)", "## Latency Per Batch", "## % Latency Loss Per Batch",
+        "# Throughput (Remote vs Local)", "## Throughput Per Batch",
+        "## % Throughput Loss Per Batch", "# ResNet-50 (onnx)"]
+    assert "# ResNet-50: frameworks compared" in headings
+    assert '<img src="./plots/pytorch/resnet50-latency-script-True.png" ' \
+           'alt="ResNet-50 Latency Opt=SCRIPT, HT=True" width="100%"/>' in md
+    seed_page = (infer_run / "plots" / "pytorch" / "resnet50.md").read_text()
+    assert '<img src="./resnet50-throughput-speedup-none.png"' in seed_page
+    assert "oom" in md and "# Environment" in md
+
+
+def _references(text: str) -> list[str]:
+    return re.findall(r'(?:src|href)="([^"]+)"', text) + re.findall(r"\]\(([^)]+)\)", text)
+
+
+@pytest.mark.parametrize("page", ["index.md", "index.html", "plots/pytorch/resnet50.md"])
+def test_page_references_only_existing_files(infer_run, page):
+    path = infer_run / page
+    refs = _references(path.read_text())
+    assert refs
+    for ref in refs:
+        if ref.startswith("data:image/png;base64,"):
+            continue
+        assert not re.match(r"^[a-z]+://", ref), ref        # nothing from the network
+        assert (path.parent / ref).is_file(), ref
+
+
+def test_html_embeds_every_picture_of_the_markdown(infer_run):
+    md_pictures = re.findall(r'<img src="([^"]+)"', (infer_run / "index.md").read_text())
+    html = (infer_run / "index.html").read_text()
+    assert html.count('<img src="data:image/png;base64,') == len(md_pictures) > 20
+    assert "<table" in html and "<script" not in html
+
+
+def test_no_plot_for_an_unswept_dimension(tmp_path, charts):
+    pts = infer_points(threads=(2,), memories=("local",), hts=(False,), batches=(1, 4))
+    run = write_run(tmp_path / "one-thread", INFER_CONFIG, pts)
+    build_report(run)
+    drawn = {p.name for p in (run / "plots").rglob("*.png")}
+    # one thread count: nothing with threads on the x axis; two batch sizes: per-BS only
+    assert drawn == {"resnet50-throughput-none-perBS.png", "resnet50-throughput-script-perBS.png"}
+
+    single = write_run(tmp_path / "single", INFER_CONFIG,
+                       infer_points(threads=(2,), memories=("local",), hts=(False,),
+                                    batches=(4,)))
+    build_report(single)
+    assert not list((single / "plots").rglob("*.png")) if (single / "plots").exists() else True
+    assert "no picture" in (single / "index.md").read_text()
+
+
+def test_remote_without_local_ok_points_draws_no_ratio(tmp_path, charts):
+    pts = infer_points(opts=("none",), memories=("local",), hts=(False,))
+    pts += [point("pytorch", "none", "resnet50", bs, status="error", task="infer", threads=t,
+                  memory="remote") for bs in (1, 2, 4) for t in (1, 2, 4)]
+    run = write_run(tmp_path / "remote-failed", INFER_CONFIG, pts)
+    build_report(run)
+    names = {p.name for p in (run / "plots").rglob("*.png")}
+    assert not {n for n in names if "ratio" in n or "remote-local" in n}
+    assert "resnet50-latency-1.png" in names and "resnet50-throughput-speedup-none.png" in names
+
+
+def test_ht_only_run_uses_ht_points_and_draws_no_ht_pair(tmp_path, charts):
+    pts = infer_points(opts=("none",), memories=("local",), hts=(True,))
+    run = write_run(tmp_path / "ht-only", INFER_CONFIG, pts)
+    build_report(run)
+    names = {p.name for p in (run / "plots").rglob("*.png")}
+    assert "resnet50-latency-none.png" in names
+    assert not {n for n in names if n.endswith(("-True.png", "-False.png"))}
+    assert "HT on" in (run / "index.md").read_text()
+
+
+def test_chart_values(tmp_path, charts):
+    """The numbers behind the pictures: speedup, % loss, failed points left out."""
+    pts = infer_points(opts=("none",), hts=(False,), batches=(1, 2))
+    pts = [m for m in pts if not (m.spec.batch_size == 2 and m.spec.threads == 4
+                                  and m.spec.memory == "local")]
+    pts.append(point("pytorch", "none", "resnet50", 2, status="oom", task="infer", threads=4))
+    build_report(write_run(tmp_path / "values", INFER_CONFIG, pts))
+    speedup = charts["resnet50-throughput-speedup-none.png"]
+    assert speedup.ideal.x == [1.0, 4.0] and speedup.ideal.y == [1.0, 4.0]
+    by_label = {line.label: line for line in speedup.lines}
+    assert by_label["Batch=1"].x == [1.0, 2.0, 4.0]
+    assert by_label["Batch=1"].y == pytest.approx([1.0, 2.0, 4.0], rel=0.03)
+    assert by_label["Batch=2"].x == [1.0, 2.0]          # the oom point is left out
+    loss = charts["resnet50-latency-ratio-1.png"].lines[0]
+    assert loss.label == "opt=NONE" and loss.y == pytest.approx([10.0] * 3, abs=1.5)
+    tp_loss = charts["resnet50-throughput-ratio-1.png"].lines[0]
+    assert tp_loss.y == pytest.approx([100 * (1 - 1 / 1.1)] * 3, abs=1.5)
+    latency = charts["resnet50-latency-1.png"]
+    assert "BS=1" in latency.title and "median" in latency.ylabel
+    assert latency.lines[0].y == pytest.approx([20.0, 10.0, 5.0], rel=0.03)
+
+
+def test_rebuild_removes_stale_outputs(tmp_path, charts):
+    run = write_run(tmp_path / "rebuild", INFER_CONFIG,
+                    infer_points(opts=("none",), memories=("local",), hts=(False,)))
+    stale = run / "plots" / "pytorch" / "resnet50-latency-ratio-1.png"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"old")
+    index = build_report(run)
+    assert index == run / "index.md" and index.is_file() and (run / "index.html").is_file()
+    assert not stale.exists()
+
+
+def test_unreadable_folders_raise_usage_error(tmp_path):
+    with pytest.raises(UsageError):
+        build_report(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UsageError, match="run.json"):
+        build_report(tmp_path / "empty")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "run.json").write_text("{not json")
+    with pytest.raises(UsageError):
+        build_report(tmp_path / "bad")

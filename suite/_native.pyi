@@ -17,32 +17,52 @@ def busy_wait_ns(duration_ns: int) -> int:
 def time_calls(fn: Callable[[], object], iterations: int, budget_ns: int = 0,
                sync: Callable[[], object] | None = None) -> np.ndarray:
     """Call `fn` (then `sync`, if given) up to `iterations` times, stopping early once
-    `budget_ns` (> 0) of timed time has passed; per-iteration durations as int64 ns."""
+    `budget_ns` (> 0) of timed time has passed; per-iteration durations as int64 ns.
+    The clock is read right before `fn` and right after `sync` (GIL held, no
+    allocation in the loop); exceptions from `fn`/`sync` propagate."""
 def loop_overhead_ns(iterations: int = 100000) -> float:
-    """Per-iteration cost of time_calls on an empty built-in callable, in ns."""
+    """Per-iteration cost of time_calls on an empty built-in callable, in ns
+    (median recorded duration of `noop`: the floor under every time_calls sample)."""
+def noop() -> None:
+    """Do nothing and return None (an empty built-in callable)."""
 
 # ---- CUDA (driver API loaded at run time from libcuda.so.1)
-def cuda_available() -> bool: ...
+# Without a driver every CUDA function and class raises RuntimeError carrying
+# cuda_unavailable_reason(), except the two memory queries, which return -1.
+def cuda_available() -> bool:
+    """True when libcuda.so.1 loads, cuInit succeeds and a device is visible."""
 def cuda_unavailable_reason() -> str:
     """One line saying why CUDA is unavailable ('' when available)."""
-def cuda_device_count() -> int: ...
-def cuda_driver_version() -> int: ...
-def cuda_device_name(device: int = 0) -> str: ...
+def cuda_device_count() -> int:
+    """Number of visible CUDA devices."""
+def cuda_driver_version() -> int:
+    """CUDA driver API version (e.g. 12040 for 12.4)."""
+def cuda_device_name(device: int = 0) -> str:
+    """Name of CUDA device `device`."""
 
 class CudaEventTimer:
     """Start/stop CUDA event pairs recorded on a caller-given stream, read after one sync."""
-    def __init__(self, capacity: int, device: int = 0) -> None: ...
-    def record_start(self, stream: int = 0) -> None: ...
-    def record_stop(self, stream: int = 0) -> None: ...
+    def __init__(self, capacity: int, device: int = 0) -> None:
+        """Preallocate `capacity` event pairs on `device`'s primary context."""
+    def record_start(self, stream: int = 0) -> None:
+        """Record the next pair's start event on `stream` (an integer CUstream handle)."""
+    def record_stop(self, stream: int = 0) -> None:
+        """Record the open pair's stop event on `stream`."""
     def elapsed_ns(self) -> np.ndarray:
         """Synchronize on the last stop event, then each pair's elapsed time (int64 ns)."""
-    def reset(self) -> None: ...
-    def __len__(self) -> int: ...
+    def reset(self) -> None:
+        """Forget recorded pairs (events are reused)."""
+    @property
+    def capacity(self) -> int:
+        """Number of pairs."""
+    def __len__(self) -> int:
+        """Number of completed pairs."""
 
 def time_calls_cuda(fn: Callable[[], object], iterations: int, stream: int = 0,
                     device: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Events around each call of `fn` on `stream`; returns (host ns per call incl. a final
-    sync spread over nothing, device ns per call). One synchronisation at the end."""
+    """Events around each call of `fn` on `stream`; returns (host ns per call: the call
+    alone by the steady clock, device ns per call: from the events). One
+    synchronisation, at the end."""
 
 # ---- memory
 def rss_bytes() -> int:
@@ -51,23 +71,39 @@ def peak_rss_bytes() -> int:
     """Peak RSS of this process since start (VmHWM)."""
 def device_memory_used_bytes(device: int = 0) -> int:
     """Device-wide used memory (total - free), -1 without CUDA."""
+def device_process_memory_bytes(device: int = 0) -> int:
+    """Device memory used by this process (NVML), -1 when CUDA or NVML is unavailable."""
 
 class MemorySampler:
     """A native thread sampling RSS (and device memory) every `interval_us`; no GIL needed."""
-    def __init__(self, interval_us: int = 1000, device: int = -1) -> None: ...
-    def start(self) -> None: ...
+    def __init__(self, interval_us: int = 1000, device: int = -1) -> None:
+        """Sampler of RSS and, when `device` >= 0 and CUDA is available, device memory."""
+    def start(self) -> None:
+        """Take the baseline sample and start the sampling thread."""
     def stop(self) -> dict:
-        """Keys: peak_rss_bytes, baseline_rss_bytes, samples, interval_us, elapsed_ns,
-        peak_device_bytes, baseline_device_bytes (-1 without device)."""
+        """Stop and join the thread, take a last sample. Keys: peak_rss_bytes,
+        baseline_rss_bytes, samples, interval_us, elapsed_ns, peak_device_bytes,
+        baseline_device_bytes (-1 without device)."""
     @property
-    def running(self) -> bool: ...
+    def running(self) -> bool:
+        """True between start() and stop()."""
 
 # ---- CPU placement
+MPOL_DEFAULT: int
+MPOL_PREFERRED: int
+MPOL_BIND: int
+MPOL_INTERLEAVE: int
+MPOL_LOCAL: int
+
 def set_affinity(cpus: list[int]) -> None:
     """Pin this thread (and threads created after) to `cpus` (sched_setaffinity)."""
-def get_affinity() -> list[int]: ...
-def numa_node_count() -> int: ...
+def get_affinity() -> list[int]:
+    """CPUs this thread may run on."""
+def numa_node_count() -> int:
+    """Number of NUMA nodes (sysfs)."""
 def set_membind(nodes: list[int]) -> None:
     """Bind future allocations of this thread to NUMA `nodes` (set_mempolicy MPOL_BIND)."""
+def reset_mempolicy() -> None:
+    """Restore this thread's default memory policy (set_mempolicy MPOL_DEFAULT)."""
 def get_mempolicy() -> tuple[int, list[int]]:
     """(mode, nodes) of this thread's memory policy."""

@@ -1,0 +1,82 @@
+// Process memory readings and the background MemorySampler thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "cuda_driver.hpp"
+
+namespace dlb {
+
+// Reads this process's RSS from /proc/self/statm through a descriptor opened once:
+// each read is one pread into a stack buffer (no allocation, safe from any thread).
+class StatmReader {
+public:
+    StatmReader();
+    ~StatmReader();
+    StatmReader(const StatmReader&) = delete;
+    StatmReader& operator=(const StatmReader&) = delete;
+    int64_t rss_bytes() const;
+
+private:
+    int fd_ = -1;
+    int64_t page_size_ = 0;
+};
+
+int64_t rss_bytes();       // current RSS
+int64_t peak_rss_bytes();  // VmHWM from /proc/self/status
+
+struct SamplerResult {
+    int64_t peak_rss_bytes = 0;
+    int64_t baseline_rss_bytes = 0;
+    int64_t samples = 0;
+    int64_t interval_us = 0;
+    int64_t elapsed_ns = 0;
+    int64_t peak_device_bytes = -1;
+    int64_t baseline_device_bytes = -1;
+};
+
+// Samples RSS (and device used memory when `device` >= 0 and CUDA is available) every
+// `interval_us` on a std::thread that never touches Python. start() and stop() each
+// take one sample on the calling thread so regions shorter than an interval are seen.
+// None of the methods needs the GIL: the bindings release it around start/stop.
+class MemorySampler {
+public:
+    MemorySampler(int64_t interval_us, int device);
+    ~MemorySampler();
+    MemorySampler(const MemorySampler&) = delete;
+    MemorySampler& operator=(const MemorySampler&) = delete;
+
+    void start();
+    SamplerResult stop();
+    bool running() const { return running_.load(); }
+
+private:
+    void sample();            // one reading; updates peaks and the sample count
+    void sample_on_caller();  // sample() with the device context current on this thread
+    void run();          // the sampler thread's loop
+    void join_thread();  // ask the thread to stop and wait for it
+
+    const int64_t interval_us_;
+    const int device_;
+    StatmReader statm_;
+    cuda::CUcontext ctx_ = nullptr;  // set by start() when device sampling is on
+
+    std::thread thread_;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    bool stop_requested_ = false;  // guarded by mutex_
+    std::atomic<bool> running_{false};
+
+    // Written by the sampler thread while it runs and by the owner only before the
+    // thread starts or after join(): join() orders the accesses, no lock needed.
+    SamplerResult result_;
+    int64_t started_ns_ = 0;
+    std::string device_error_;
+};
+
+}  // namespace dlb

@@ -109,7 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         from suite import commands
-        return commands.dispatch(args, list(sys.argv if argv is None else ["dlbench", *argv]))
+        command = ["python -m suite" if sys.argv[0].endswith("__main__.py") else "dlbench"]
+        return commands.dispatch(args, command + list(sys.argv[1:] if argv is None else argv))
     except UsageError as e:
         print(f"dlbench: error: {e}", file=sys.stderr)
         return 2

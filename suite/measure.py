@@ -3,7 +3,8 @@
 Methodology (CONTRACT §7): the first step is timed alone (cold start: compilation,
 autotuning, first allocations). Warm-up runs until two consecutive windows of steps have
 medians within 10% of each other (or the warm-up budget is spent). Timed steps then run in
-blocks until at least `min_iterations` steps and `min_time_s` have passed and the 95% CI of
+blocks until at least `min_iterations` steps (always, even past `max_time_s`) and
+`min_time_s` have passed and the 95% CI of
 the median is within ±precision, or until `max_time_s` / `max_items` is reached.
 """
 from __future__ import annotations
@@ -54,11 +55,12 @@ def run_loop(step: Step, timer: Timer, items_per_step: int, s: LoopSettings) -> 
     count = 0
     block = max(1, s.min_iterations)
     while True:
-        remaining_ns = int(s.max_time_s * NS) - spent_ns
-        todo = block
+        # The minimum iteration count comes first: no time budget until it is reached.
+        remaining_ns = 0 if count < s.min_iterations else int(s.max_time_s * NS) - spent_ns
+        todo = block if count >= s.min_iterations else s.min_iterations - count
         if s.max_items:
             todo = min(todo, max(1, -(-(s.max_items - count * items_per_step) // items_per_step)))
-        timed = timer.run(step, todo, max(1, remaining_ns))
+        timed = timer.run(step, todo, max(1, remaining_ns) if count >= s.min_iterations else 0)
         host.append(timed.host_ns)
         if timed.device_ns is not None:
             device.append(timed.device_ns)
@@ -94,6 +96,8 @@ def _warm_up(step: Step, timer: Timer, s: LoopSettings, result: LoopResult) -> N
 
 
 def _stop_reason(samples: np.ndarray, spent_ns: int, items: int, s: LoopSettings) -> str:
+    if len(samples) < s.min_iterations:
+        return ""
     if spent_ns >= s.max_time_s * NS:
         return "max-time"
     if s.max_items and items >= s.max_items:

@@ -22,9 +22,8 @@ import traceback
 from pathlib import Path
 from typing import IO, Any
 
-import numpy as np
-
-from suite.measure import LoopSettings, run_loop
+# Nothing here may import numpy (or anything that starts threads) at module level: the
+# worker pins itself first, so every thread a library starts inherits the placement.
 from suite.spec import Measurement, PointSpec
 
 FAULT_ENV = "DLBENCH_FAULT"
@@ -56,6 +55,11 @@ def apply_placement(init: dict[str, Any]) -> dict[str, Any]:
     placement: dict[str, Any] = {"cores": init.get("cores"), "memory_node": None}
     if init.get("cores"):
         _native.set_affinity(init["cores"])
+        for task in Path("/proc/self/task").iterdir():  # threads started before us, if any
+            try:
+                os.sched_setaffinity(int(task.name), init["cores"])
+            except (OSError, ValueError):
+                continue  # the thread ended meanwhile
     node = init.get("memory_node")
     if node is not None:
         _native.set_membind([node])
@@ -83,6 +87,7 @@ def _inject(kind: str) -> None:
         while True:
             time.sleep(3600)
     elif kind == "alloc":
+        import numpy as np
         hog = []
         while True:  # grows until the runner's memory limit stops the worker
             block = np.ones(64 * MIB // 8)
@@ -90,8 +95,9 @@ def _inject(kind: str) -> None:
             time.sleep(0.01)
 
 
-def synthetic_inputs(model, batch: int, seed: int) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
-    """Inputs (and labels for classifiers) drawn once from a fixed seed."""
+def synthetic_inputs(model, batch: int, seed: int) -> tuple[dict, Any]:
+    """Inputs (and labels for classifiers) drawn once from a fixed seed, as numpy arrays."""
+    import numpy as np
     rng = np.random.default_rng(seed)
     inputs = {}
     for t in model.inputs:
@@ -126,6 +132,7 @@ def run_point(adapter: Any, spec: PointSpec, settings: dict[str, Any]) -> Measur
 def _measure_into(m: Measurement, adapter: Any, spec: PointSpec, cfg: dict[str, Any]) -> None:
     from frameworks.base import BuildRequest
     from suite import _native, stats
+    from suite.measure import LoopSettings, run_loop
     from suite.models import counts, zoo
     from suite.models.weights import make_weights
     from suite.timing import CudaEventTimer, NativeTimer

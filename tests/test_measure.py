@@ -53,3 +53,10 @@ def test_step_exception_propagates():
         raise RuntimeError("kaput")
     with pytest.raises(RuntimeError, match="kaput"):
         run_loop(boom, FakeTimer([1]), 1, LoopSettings())
+
+
+def test_min_iterations_win_over_max_time():
+    _, step = counting_step()
+    r = run_loop(step, FakeTimer([200_000_000]), 1,
+                 LoopSettings(min_time_s=0.01, max_time_s=0.3, min_iterations=10))
+    assert len(r.samples_ns) == 10 and r.stop_reason == "max-time"

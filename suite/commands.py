@@ -121,13 +121,15 @@ def unsupported_reason(spec: PointSpec, topo: Topology) -> str | None:
     from suite.models import zoo
     if (why := placement_skip(spec, topo)):
         return why
-    if spec.task == "train" and not zoo.is_image_model(spec.model):
-        return f"training is defined for image classifiers only ({spec.model} is not one)"
     try:
         adapter = frameworks.get_adapter(spec.framework)
     except ImportError as e:  # a broken or missing adapter module: skip, never a traceback
         return f"{spec.framework} adapter cannot be loaded: {e}"
-    return adapter.unsupported(spec.task, spec.optimization, spec.device)
+    if (why := adapter.unsupported(spec.task, spec.optimization, spec.device)):
+        return why
+    if spec.task == "train" and not zoo.is_image_model(spec.model):
+        return f"training is defined for image classifiers only ({spec.model} is not one)"
+    return None
 
 
 def _run_dir(args: argparse.Namespace, task: str) -> Path:

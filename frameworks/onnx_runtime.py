@@ -1,0 +1,182 @@
+"""ONNX Runtime adapter (inference only): graph optimizations disabled, or all of them.
+
+The ONNX graph is written directly from the IR with onnx.helper (frameworks._onnx_graph,
+opset 17, dynamic batch axis), checked with onnx.checker and handed to an InferenceSession
+as bytes. Inputs and the output are bound once with IO binding (on the GPU for the CUDA
+execution provider), so a step is one `run_with_iobinding` call.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from frameworks.base import Availability, BuildRequest, OutOfMemory, describe
+
+_INSTALL = "pip install onnx onnxruntime  (GPU: pip install onnx onnxruntime-gpu)"
+_OOM_MARKERS = ("Failed to allocate memory", "bad_alloc", "out of memory")
+_LEVELS = {"none": "ORT_DISABLE_ALL", "script": "ORT_ENABLE_ALL"}
+
+
+def _import() -> tuple[Any, Any]:
+    import onnx
+    import onnxruntime
+    return onnx, onnxruntime
+
+
+def _oom(exc: BaseException) -> OutOfMemory | None:
+    """An OutOfMemory for ORT's allocation failures, None for other errors."""
+    if isinstance(exc, MemoryError) or any(m in str(exc) for m in _OOM_MARKERS):
+        return OutOfMemory(describe(exc))
+    return None
+
+
+def _raise_oom(exc: BaseException) -> None:
+    """Raise OutOfMemory from `exc` when it is an allocation failure (else return)."""
+    oom = _oom(exc)
+    if oom is not None:
+        raise oom from exc
+
+
+class OnnxRuntimeAdapter:
+    """The `onnx` framework of dlbench."""
+
+    name = "onnx"
+    optimizations = {"infer": ("none", "script")}
+
+    def __init__(self) -> None:
+        self._threads = (0, 0)  # intra, inter; 0 = ORT's default
+
+    def configure_threads(self, intra_op: int, inter_op: int) -> None:
+        """Remembered and set on each session's options (ORT has no process-wide setting)."""
+        self._threads = (max(0, intra_op), max(0, inter_op))
+
+    def availability(self) -> Availability:
+        try:
+            _, ort = _import()
+        except ImportError as e:
+            return Availability(False, reason=f"onnx/onnxruntime is not installed ({e.name})",
+                                install=_INSTALL)
+        except Exception as e:  # noqa: BLE001 - a broken install is unavailable too
+            return Availability(False, reason=f"onnxruntime cannot be imported ({describe(e)})",
+                                install=_INSTALL)
+        cuda = "CUDAExecutionProvider" in ort.get_available_providers()
+        return Availability(True, version=ort.__version__,
+                            devices=("cpu", "cuda") if cuda else ("cpu",))
+
+    def unsupported(self, task: str, optimization: str, device: str,
+                    dtype: str = "float32") -> str | None:
+        if task != "infer":
+            return "ONNX Runtime is inference only"
+        if optimization not in self.optimizations["infer"]:
+            return (f"ONNX Runtime has no optimization {optimization!r} (none: graph "
+                    "optimizations disabled, script: all graph optimizations)")
+        if device not in ("cpu", "cuda"):
+            return f"onnx does not run on device {device!r}"
+        if dtype != "float32":
+            return f"the onnx adapter runs float32 only, not {dtype!r}"
+        if device == "cuda" and "cuda" not in self.availability().devices:
+            return ("onnxruntime has no CUDAExecutionProvider here "
+                    "(install onnxruntime-gpu instead of onnxruntime)")
+        return None
+
+    def request_unsupported(self, request: BuildRequest) -> str | None:
+        """unsupported() for a whole request."""
+        return self.unsupported(request.task, request.optimization, request.device,
+                                request.dtype)
+
+    def build(self, request: BuildRequest) -> "OrtRunnable":
+        reason = self.request_unsupported(request)
+        if reason:
+            raise NotImplementedError(reason)
+        try:
+            return OrtRunnable(request, self._threads)
+        except Exception as e:
+            _raise_oom(e)
+            raise
+
+
+class OrtRunnable:
+    """An InferenceSession with its inputs and output bound."""
+
+    def __init__(self, request: BuildRequest, threads: tuple[int, int]) -> None:
+        from frameworks._onnx_graph import OUTPUT, build_onnx, checked_bytes
+        _, ort = _import()
+        self._ort = ort
+        self._model = request.model
+        self._cuda = request.device == "cuda"
+        proto, self._param_count = build_onnx(request.model, request.weights)
+        data = checked_bytes(proto)
+        del proto  # the session keeps its own copy; drop ours before it is made
+        options = ort.SessionOptions()
+        options.graph_optimization_level = getattr(ort.GraphOptimizationLevel,
+                                                   _LEVELS[request.optimization])
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.intra_op_num_threads, options.inter_op_num_threads = threads
+        options.log_severity_level = 3  # errors only
+        providers = (["CUDAExecutionProvider", "CPUExecutionProvider"] if self._cuda
+                     else ["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(data, options, providers=providers)
+        del data
+        self._output_name = OUTPUT
+        self._binding: Any = None
+        self._bound: list[Any] = []   # OrtValues the binding refers to, kept alive here
+        self._stepped = False
+
+    def _ortvalue(self, array: np.ndarray) -> Any:
+        if self._cuda:
+            return self._ort.OrtValue.ortvalue_from_numpy(array, "cuda", 0)
+        return self._ort.OrtValue.ortvalue_from_numpy(array)
+
+    def set_inputs(self, inputs: dict[str, np.ndarray], labels: np.ndarray | None = None) -> None:
+        binding = self.session.io_binding()
+        bound = []
+        batch = 0
+        for spec in self._model.inputs:
+            dtype = np.int64 if spec.dtype.startswith("int") else np.float32
+            array = np.ascontiguousarray(inputs[spec.name], dtype=dtype)
+            batch = array.shape[0]
+            value = self._ortvalue(array)
+            binding.bind_ortvalue_input(spec.name, value)
+            bound += [array, value]
+        out_shape = (batch, *self._model.shape_of(self._model.output))
+        output = self._ortvalue(np.zeros(out_shape, np.float32))
+        binding.bind_ortvalue_output(self._output_name, output)
+        self._binding, self._bound, self._output = binding, bound, output
+        self._stepped = False
+
+    def step(self) -> None:
+        try:
+            self.session.run_with_iobinding(self._binding)
+        except Exception as e:
+            _raise_oom(e)
+            raise
+        self._stepped = True
+
+    def synchronize(self) -> None:
+        if self._cuda and self._binding is not None:
+            self._binding.synchronize_outputs()
+        # On CPU, run_with_iobinding returns after the work has finished.
+
+    def result(self) -> np.ndarray:
+        if not self._stepped:
+            raise RuntimeError("result() before step()")
+        return np.asarray(self._binding.copy_outputs_to_cpu()[0])
+
+    def parameters(self) -> dict[str, np.ndarray]:
+        """Not available: ORT does not expose a session's initializers.
+
+        The network is inference-only, so its parameters are the build weights; keeping a
+        copy here would add the model's size to the memory dlbench measures for ORT.
+        """
+        raise NotImplementedError("ONNX Runtime does not expose a session's initializers; "
+                                  "an inference session's parameters are its build weights")
+
+    def param_count(self) -> int:
+        return self._param_count
+
+    def memory_mib(self) -> dict[str, float]:
+        return {}  # ORT has no public allocator statistics
+
+    def stream_handle(self) -> int | None:
+        return None  # ORT's CUDA provider uses its own stream, not exposed to Python

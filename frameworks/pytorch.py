@@ -1,0 +1,208 @@
+"""PyTorch adapter: eager, TorchScript (frozen and optimized for inference), or torch.compile.
+
+The network is a torch.fx GraphModule generated from the IR (frameworks._torch_graph): one
+standard submodule per parametric op and a plain generated forward, so `script` really is
+torch.jit.script (not trace) and `compile` is torch.compile of the same module. Training is
+softmax cross-entropy (mean over the batch) and torch.optim.SGD over every trainable
+parameter; bfloat16/float16 run under torch.autocast (float16 on CUDA only).
+"""
+from __future__ import annotations
+
+import contextlib
+import warnings
+from typing import Any
+
+import numpy as np
+
+from frameworks.base import Availability, BuildRequest, OutOfMemory, describe
+
+DTYPES = ("float32", "bfloat16", "float16")
+_FX_SCRIPT_LINT = "The TorchScript type system doesn't support instance-level annotations"
+_OOM_MARKERS = ("out of memory", "DefaultCPUAllocator: can't allocate memory")
+
+
+def _is_oom(torch: Any, exc: BaseException) -> bool:
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and any(m in str(exc) for m in _OOM_MARKERS)
+
+
+@contextlib.contextmanager
+def _oom_as_outofmemory(torch: Any):
+    """Re-raise the framework's out-of-memory errors as frameworks.base.OutOfMemory."""
+    try:
+        yield
+    except (RuntimeError, MemoryError) as e:
+        if isinstance(e, MemoryError) or _is_oom(torch, e):
+            raise OutOfMemory(describe(e)) from e
+        raise
+
+
+class PyTorchAdapter:
+    """The `pytorch` framework of dlbench."""
+
+    name = "pytorch"
+    optimizations = {"infer": ("none", "script", "compile"), "train": ("none", "script", "compile")}
+
+    def configure_threads(self, intra_op: int, inter_op: int) -> None:
+        """torch.set_num_threads / set_num_interop_threads (0 keeps torch's default)."""
+        import torch
+        if intra_op > 0:
+            torch.set_num_threads(intra_op)
+        if inter_op > 0:
+            try:
+                torch.set_num_interop_threads(inter_op)
+            except RuntimeError:
+                pass  # already set, or inter-op work already started: torch allows it once
+
+    def availability(self) -> Availability:
+        try:
+            import torch
+        except ImportError:
+            return Availability(False, reason="torch is not installed", install="pip install torch")
+        except Exception as e:  # noqa: BLE001 - a broken install is unavailable too
+            return Availability(False, reason=f"torch cannot be imported ({describe(e)})",
+                                install="pip install torch")
+        devices = ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",)
+        return Availability(True, version=torch.__version__, devices=devices)
+
+    def unsupported(self, task: str, optimization: str, device: str,
+                    dtype: str = "float32") -> str | None:
+        if task not in self.optimizations:
+            return f"pytorch has no task {task!r} (valid: {', '.join(self.optimizations)})"
+        if optimization not in self.optimizations[task]:
+            return f"pytorch has no optimization {optimization!r} for {task}"
+        if device not in ("cpu", "cuda"):
+            return f"pytorch does not run on device {device!r}"
+        if dtype not in DTYPES:
+            return f"pytorch adapter supports dtypes {', '.join(DTYPES)}, not {dtype!r}"
+        if dtype == "float16" and device == "cpu":
+            return "float16 autocast is supported on cuda only (use bfloat16 on cpu)"
+        if device == "cuda" and "cuda" not in self.availability().devices:
+            return "torch sees no CUDA device here (CPU-only build or no GPU)"
+        return None
+
+    def request_unsupported(self, request: BuildRequest) -> str | None:
+        """unsupported() plus what depends on the model (training needs a classifier)."""
+        reason = self.unsupported(request.task, request.optimization, request.device,
+                                  request.dtype)
+        if reason is None and request.task == "train" and not request.model.is_classifier:
+            reason = "training is defined for image classifiers only"
+        return reason
+
+    def build(self, request: BuildRequest) -> "TorchRunnable":
+        reason = self.request_unsupported(request)
+        if reason:
+            raise NotImplementedError(reason)
+        import torch
+        with _oom_as_outofmemory(torch):
+            return TorchRunnable(torch, request)
+
+
+class TorchRunnable:
+    """A built PyTorch network bound to its inputs."""
+
+    def __init__(self, torch: Any, request: BuildRequest) -> None:
+        from frameworks._torch_graph import TorchNet
+        self._torch = torch
+        self._model = request.model
+        self._task = request.task
+        self._device = torch.device(request.device)
+        self._cuda = self._device.type == "cuda"
+        self.net = TorchNet(request.model, request.weights, request.device,
+                            dropout=request.dropout)
+        module = self.net.module
+        self._autocast = None if request.dtype == "float32" else \
+            (self._device.type, getattr(torch, request.dtype))
+        self._optimizer = None
+        if request.task == "train":
+            module.train()
+            self._optimizer = torch.optim.SGD(module.parameters(), lr=request.lr,
+                                              momentum=request.momentum,
+                                              weight_decay=request.weight_decay)
+        else:
+            module.eval()
+        self.native = self._optimize(module, request.optimization)  # what step() calls
+        self._inputs: list[Any] = []
+        self._labels: Any = None
+        self._out: Any = None
+        if self._cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+
+    def _optimize(self, module: Any, optimization: str) -> Any:
+        torch = self._torch
+        if optimization == "script":
+            with warnings.catch_warnings():
+                # TorchScript is deprecated in favour of torch.compile, but it is the `script`
+                # mode dlbench measures; fx's GraphModule.__init__ trips a harmless lint.
+                warnings.filterwarnings("ignore", category=DeprecationWarning)
+                warnings.filterwarnings("ignore", message=_FX_SCRIPT_LINT, category=UserWarning)
+                scripted = torch.jit.script(module)
+                if self._task == "infer":
+                    scripted = torch.jit.optimize_for_inference(torch.jit.freeze(scripted))
+            return scripted
+        if optimization == "compile":
+            return torch.compile(module)
+        return module
+
+    def _amp(self) -> Any:
+        if self._autocast is None:
+            return contextlib.nullcontext()
+        device_type, dtype = self._autocast
+        return self._torch.autocast(device_type, dtype=dtype)
+
+    def set_inputs(self, inputs: dict[str, np.ndarray], labels: np.ndarray | None = None) -> None:
+        torch = self._torch
+        with _oom_as_outofmemory(torch):
+            self._inputs = [
+                torch.tensor(np.asarray(inputs[spec.name]), device=self._device,
+                             dtype=torch.int64 if spec.dtype.startswith("int") else torch.float32)
+                for spec in self._model.inputs]
+            self._labels = None if labels is None else \
+                torch.tensor(np.asarray(labels), dtype=torch.int64, device=self._device)
+        if self._task == "train" and self._labels is None:
+            raise ValueError("training needs labels")
+
+    def step(self) -> None:
+        torch = self._torch
+        with _oom_as_outofmemory(torch):
+            if self._optimizer is None:
+                with torch.inference_mode(), self._amp():
+                    self._out = self.native(*self._inputs)
+                return
+            with self._amp():
+                logits = self.native(*self._inputs)
+            loss = torch.nn.functional.cross_entropy(logits.float(), self._labels)
+            self._optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self._optimizer.step()
+            self._out = loss.detach()
+
+    def synchronize(self) -> None:
+        if self._cuda:
+            with _oom_as_outofmemory(self._torch):
+                self._torch.cuda.synchronize(self._device)
+
+    def result(self) -> np.ndarray:
+        if self._out is None:
+            raise RuntimeError("result() before step()")
+        return self._out.detach().float().cpu().numpy()
+
+    def parameters(self) -> dict[str, np.ndarray]:
+        return self.net.parameters()
+
+    def param_count(self) -> int:
+        return int(sum(p.numel() for p in self.net.module.parameters()))
+
+    def memory_mib(self) -> dict[str, float]:
+        if not self._cuda:
+            return {}
+        cuda = self._torch.cuda
+        return {"torch_allocated_peak_mib": cuda.max_memory_allocated(self._device) / 2**20,
+                "torch_reserved_peak_mib": cuda.max_memory_reserved(self._device) / 2**20}
+
+    def stream_handle(self) -> int | None:
+        if not self._cuda:
+            return None
+        return int(self._torch.cuda.current_stream(self._device).cuda_stream)

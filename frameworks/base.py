@@ -88,11 +88,23 @@ class Adapter(Protocol):
     def availability(self) -> Availability:
         """Import the framework (lazily) and say whether it is usable."""
 
-    def unsupported(self, task: str, optimization: str, device: str) -> str | None:
+    def unsupported(self, task: str, optimization: str, device: str,
+                    dtype: str = "float32") -> str | None:
         """Why this combination cannot run (reported as skipped), or None if it can."""
 
     def build(self, request: BuildRequest) -> Runnable:
         """Build the native network, load the weights, apply the optimization."""
+
+
+def require_supported(adapter: Adapter, request: BuildRequest) -> None:
+    """Raise NotImplementedError with the reason when `adapter` cannot build `request`:
+    its own unsupported() verdict, or training of a model that is not a classifier."""
+    reason = adapter.unsupported(request.task, request.optimization, request.device,
+                                 request.dtype)
+    if reason is None and request.task == "train" and not request.model.is_classifier:
+        reason = "training is defined for image classifiers only"
+    if reason:
+        raise NotImplementedError(reason)
 
 
 def describe(obj: Any) -> str:

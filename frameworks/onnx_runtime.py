@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from frameworks.base import Availability, BuildRequest, OutOfMemory, describe
+from frameworks.base import (Availability, BuildRequest, OutOfMemory, describe,
+                             require_supported)
 
 _INSTALL = "pip install onnx onnxruntime  (GPU: pip install onnx onnxruntime-gpu)"
 _OOM_MARKERS = ("Failed to allocate memory", "bad_alloc", "out of memory")
@@ -80,15 +81,8 @@ class OnnxRuntimeAdapter:
                     "(install onnxruntime-gpu instead of onnxruntime)")
         return None
 
-    def request_unsupported(self, request: BuildRequest) -> str | None:
-        """unsupported() for a whole request."""
-        return self.unsupported(request.task, request.optimization, request.device,
-                                request.dtype)
-
     def build(self, request: BuildRequest) -> "OrtRunnable":
-        reason = self.request_unsupported(request)
-        if reason:
-            raise NotImplementedError(reason)
+        require_supported(self, request)
         try:
             return OrtRunnable(request, self._threads)
         except Exception as e:

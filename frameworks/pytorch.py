@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from frameworks.base import Availability, BuildRequest, OutOfMemory, describe
+from frameworks.base import (Availability, BuildRequest, OutOfMemory, describe,
+                             require_supported)
 
 DTYPES = ("float32", "bfloat16", "float16")
 _FX_SCRIPT_LINT = "The TorchScript type system doesn't support instance-level annotations"
@@ -82,18 +83,8 @@ class PyTorchAdapter:
             return "torch sees no CUDA device here (CPU-only build or no GPU)"
         return None
 
-    def request_unsupported(self, request: BuildRequest) -> str | None:
-        """unsupported() plus what depends on the model (training needs a classifier)."""
-        reason = self.unsupported(request.task, request.optimization, request.device,
-                                  request.dtype)
-        if reason is None and request.task == "train" and not request.model.is_classifier:
-            reason = "training is defined for image classifiers only"
-        return reason
-
     def build(self, request: BuildRequest) -> "TorchRunnable":
-        reason = self.request_unsupported(request)
-        if reason:
-            raise NotImplementedError(reason)
+        require_supported(self, request)
         import torch
         with _oom_as_outofmemory(torch):
             return TorchRunnable(torch, request)

@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from frameworks.base import Availability, BuildRequest, OutOfMemory, describe
+from frameworks.base import (Availability, BuildRequest, OutOfMemory, describe,
+                             require_supported)
 
 
 def _import_tf() -> Any:
@@ -62,18 +63,8 @@ class TensorFlowAdapter:
             return "tensorflow sees no GPU here (CPU-only build or no CUDA device)"
         return None
 
-    def request_unsupported(self, request: BuildRequest) -> str | None:
-        """unsupported() plus what depends on the model (training needs a classifier)."""
-        reason = self.unsupported(request.task, request.optimization, request.device,
-                                  request.dtype)
-        if reason is None and request.task == "train" and not request.model.is_classifier:
-            reason = "training is defined for image classifiers only"
-        return reason
-
     def build(self, request: BuildRequest) -> "TFRunnable":
-        reason = self.request_unsupported(request)
-        if reason:
-            raise NotImplementedError(reason)
+        require_supported(self, request)
         tf = _import_tf()
         try:
             return TFRunnable(tf, request)

@@ -125,7 +125,7 @@ def unsupported_reason(spec: PointSpec, topo: Topology) -> str | None:
         adapter = frameworks.get_adapter(spec.framework)
     except ImportError as e:  # a broken or missing adapter module: skip, never a traceback
         return f"{spec.framework} adapter cannot be loaded: {e}"
-    if (why := adapter.unsupported(spec.task, spec.optimization, spec.device)):
+    if (why := adapter.unsupported(spec.task, spec.optimization, spec.device, spec.dtype)):
         return why
     if spec.task == "train" and not zoo.is_image_model(spec.model):
         return f"training is defined for image classifiers only ({spec.model} is not one)"

@@ -153,3 +153,15 @@ def test_existing_results_are_never_overwritten(tmp_path):
     (out / "points.jsonl").write_text("")
     r = dlbench("infer", "--models", "resnet18", "--out", str(out), *FAST)
     assert r.returncode == 2 and "--resume" in r.stderr
+
+
+def test_unsupported_dtype_is_skipped_with_reason(tmp_path):
+    out = tmp_path / "run"
+    r = dlbench("infer", "--frameworks", "mxnet,tensorflow", "--dtype", "bfloat16", "--models",
+                "resnet18", "--batches", "1", "--threads", "1", "--opts", "none", "--out",
+                str(out), *FAST)
+    assert r.returncode == 0, r.stderr
+    ms = load_measurements(out)
+    assert len(ms) == 2
+    assert all(m.status == "skipped" and "bfloat16" in m.message for m in ms), ms
+    assert not (out / "workers.log").exists()  # decided before any worker started

@@ -141,6 +141,9 @@ class MXRunnable:
         mx = self._mx
         try:
             if self._request.task == "infer":
+                # Release the previous output first: with static_alloc a live output keeps
+                # the engine from reusing its buffer, which a plain loop never pays for.
+                self._last = None
                 self._last = self.net(*self._inputs)
                 return
             with mx.autograd.record(train_mode=True):
@@ -153,7 +156,10 @@ class MXRunnable:
 
     def synchronize(self) -> None:
         try:
-            self._mx.nd.waitall()
+            if self._request.task == "infer" and self._last is not None:
+                self._last.wait_to_read()   # the only work a forward step queues
+            else:
+                self._mx.nd.waitall()       # training also queues the parameter updates
         except self._mx.base.MXNetError as e:
             _reraise(e)
 

@@ -33,6 +33,7 @@ PARAMS = {
     "resnext101_64x4d": 83_455_272,  # torchvision
     "bert_base": 109_482_240,        # HuggingFace bert-base-uncased BertModel
     "bert_large": 335_141_888,       # HuggingFace bert-large-uncased BertModel
+    "resnet50_v1": 25_557_032,       # as resnet50: v1 moves the stride, not a parameter
 }
 
 # Published multiply-adds (G) at the default input size: torchvision's "GFLOPS" column
@@ -76,6 +77,18 @@ def test_parameter_count_matches_reference(name: str) -> None:
 def test_macs_within_one_percent_of_published(name: str) -> None:
     gmacs = counts.macs_per_item(zoo.get_model(name)) / 1e9
     assert gmacs == pytest.approx(GMACS[name], rel=0.01)
+
+
+def test_resnet50_v1_moves_the_stride_into_the_first_1x1_conv() -> None:
+    v1, v15 = zoo.get_model("resnet50_v1"), zoo.get_model("resnet50")
+    assert v1.param_shapes() == v15.param_shapes()
+    assert v1.node("layer2.0.conv1").shape == (128, 28, 28)     # v1: 56 -> 28 in the 1x1
+    assert v15.node("layer2.0.conv1").shape == (128, 56, 56)    # v1.5: in the 3x3
+    assert v1.node("layer2.0.conv2").shape == v15.node("layer2.0.conv2").shape
+    assert v1.node(v1.output).shape == (1000,) and "v1" in v1.notes
+    # computed: 3x3 convs on the reduced map (Gluon resnet50_v1 / Keras ResNet50 convs)
+    assert counts.macs_per_item(v1) == 3_857_973_248
+    assert "resnet50_v1" in zoo.ALL_MODEL_NAMES and "resnet50_v1" not in zoo.MODEL_NAMES
 
 
 def test_macs_by_hand() -> None:

@@ -1,5 +1,8 @@
 """ResNet and ResNeXt in torchvision's layout (ResNet v1.5: the stride sits in the 3x3 conv).
 
+`resnet50_v1` is ResNet v1 (the stride in the first 1x1 conv), the variant of MXNet Gluon's
+and Keras's model zoos, for comparisons with those networks (benchmarks/zoo_parity.py).
+
 Names follow torchvision's state dict ("layer1.0.conv1", "layer1.0.downsample.conv", "fc"),
 so parameter counts can be checked against torchvision's published figures.
 Each block's residual branch is the first input of its `add` node, the shortcut the second.
@@ -47,11 +50,22 @@ def basic_block(b: GraphBuilder, name: str, x: str, planes: int, stride: int,
 def bottleneck(b: GraphBuilder, name: str, x: str, planes: int, stride: int,
                groups: int, base_width: int) -> str:
     """1x1 reduce, 3x3 (grouped for ResNeXt, carries the stride), 1x1 expand x4."""
+    return _bottleneck(b, name, x, planes, stride, groups, base_width, stride_in_1x1=False)
+
+
+def bottleneck_v1(b: GraphBuilder, name: str, x: str, planes: int, stride: int,
+                  groups: int, base_width: int) -> str:
+    """ResNet v1's bottleneck: as `bottleneck`, but the stride sits in the first 1x1 conv."""
+    return _bottleneck(b, name, x, planes, stride, groups, base_width, stride_in_1x1=True)
+
+
+def _bottleneck(b: GraphBuilder, name: str, x: str, planes: int, stride: int, groups: int,
+                base_width: int, stride_in_1x1: bool) -> str:
     width = int(planes * (base_width / 64.0)) * groups
     out = planes * 4
-    y = _conv_bn(b, name, x, "1", width, 1)
+    y = _conv_bn(b, name, x, "1", width, 1, stride if stride_in_1x1 else 1)
     y = b.unary("relu", f"{name}.relu1", y)
-    y = _conv_bn(b, name, y, "2", width, 3, stride, 1, groups)
+    y = _conv_bn(b, name, y, "2", width, 3, 1 if stride_in_1x1 else stride, 1, groups)
     y = b.unary("relu", f"{name}.relu2", y)
     y = _conv_bn(b, name, y, "3", out, 1)
     y = b.add("add", f"{name}.add", [y, _shortcut(b, name, x, out, stride)])
@@ -89,6 +103,14 @@ def resnet34(size: int) -> Model:
 
 def resnet50(size: int) -> Model:
     return resnet("resnet50", size, bottleneck, (3, 4, 6, 3), notes=f"ResNet-50, {_TV}.")
+
+
+def resnet50_v1(size: int) -> Model:
+    return resnet("resnet50_v1", size, bottleneck_v1, (3, 4, 6, 3),
+                  notes="ResNet-50 v1 (He et al. 2015; MXNet Gluon resnet50_v1, "
+                        "keras.applications ResNet50): the stride of a downsampling bottleneck "
+                        "sits in its first 1x1 conv; otherwise as resnet50 (torchvision "
+                        "layout, convs without bias, BN eps 1e-5), same parameters, fewer MACs.")
 
 
 def resnet101(size: int) -> Model:

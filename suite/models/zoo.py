@@ -50,12 +50,14 @@ _REGISTRY: dict[str, ZooEntry] = {
     "resnext101_64x4d": ZooEntry("ResNeXt-101-64x4d", resnet.resnext101_64x4d, 224, 94.3),
     # inference seeds
     "bert_base": ZooEntry("BERT-base", bert.bert_base, 128, None, "text", 512),
-    # beyond the seeds: in ALL_MODEL_NAMES only (335M parameters: too heavy for the
-    # every-model loops of tests and default sweeps)
+    # beyond the seeds: in ALL_MODEL_NAMES only (BERT-large: 335M parameters, too heavy for
+    # the every-model loops of tests and default sweeps; ResNet-50 v1: the Gluon/Keras
+    # variant, for benchmarks/zoo_parity.py)
     "bert_large": ZooEntry("BERT-large", bert.bert_large, 128, None, "text", 512),
+    "resnet50_v1": ZooEntry("ResNet-50 v1", resnet.resnet50_v1, 224, None),
 }
 
-EXTRA_MODEL_NAMES: tuple[str, ...] = ("bert_large",)
+EXTRA_MODEL_NAMES: tuple[str, ...] = ("bert_large", "resnet50_v1")
 MODEL_NAMES: tuple[str, ...] = tuple(n for n in _REGISTRY if n not in EXTRA_MODEL_NAMES)
 ALL_MODEL_NAMES: tuple[str, ...] = tuple(_REGISTRY)
 

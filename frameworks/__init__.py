@@ -28,8 +28,53 @@ def canonical(name: str) -> str:
     return name
 
 
-def get_adapter(name: str) -> Adapter:
-    """A new adapter instance for a registry name or alias (imports its module, not its framework)."""
+def adapter_class(name: str) -> type[Adapter]:
+    """The adapter class for a registry name or alias (imports its module, not its framework)."""
     module_name, class_name = REGISTRY[canonical(name)]
     module = importlib.import_module(module_name)
-    return getattr(module, class_name)()
+    return getattr(module, class_name)
+
+
+def get_adapter(name: str) -> Adapter:
+    """A new adapter instance for a registry name or alias (imports its module, not its framework)."""
+    return adapter_class(name)()
+
+
+def deployed_optimization(name: str, task: str) -> str:
+    """The optimization users of a framework deploy for `task`: the default of `--opts`.
+
+    "none" where the adapter declares no deployed mode for the task (a task it does not
+    support, such as onnx training): that point is then recorded as skipped with the reason.
+    """
+    return adapter_class(name).deployed.get(task, "none")
+
+
+def deployed_modes(task: str) -> dict[str, str]:
+    """Each registered framework that has `task` -> the optimization its users deploy."""
+    modes = {}
+    for name in REGISTRY:
+        try:
+            deployed = adapter_class(name).deployed
+        except ImportError:   # a broken adapter module: its points are skipped when run
+            continue
+        if task in deployed:
+            modes[name] = deployed[task]
+    return modes
+
+
+def mode_name(name: str, optimization: str) -> str:
+    """What tables and plots call an optimization of a framework ("eager", "hybridized").
+
+    The optimization itself for a framework or mode the registry does not know (e.g. in
+    a run stored by another version), so an old run still renders.
+    """
+    try:
+        names = adapter_class(name).mode_names
+    except (KeyError, ImportError):
+        return optimization
+    return names.get(optimization, optimization)
+
+
+def mode_label(name: str, optimization: str) -> str:
+    """"pytorch (eager)": a framework and the mode that ran, for table columns and legends."""
+    return f"{name} ({mode_name(name, optimization)})"

@@ -81,6 +81,8 @@ class Adapter(Protocol):
 
     name: str                                   # CLI name, e.g. "pytorch"
     optimizations: dict[str, tuple[str, ...]]   # task -> supported optimizations
+    deployed: dict[str, str]                    # task -> the mode its users deploy (--opts default)
+    mode_names: dict[str, str]                  # optimization -> what tables call it ("eager")
 
     def configure_threads(self, intra_op: int, inter_op: int) -> None:
         """Set thread counts; called in a fresh worker before the framework is first imported."""

@@ -52,6 +52,8 @@ class MXNetAdapter:
 
     name = "mxnet"
     optimizations = {"infer": ("none", "script"), "train": ("none", "script")}
+    deployed = {"infer": "script", "train": "script"}
+    mode_names = {"none": "imperative", "script": "hybridized"}
 
     def configure_threads(self, intra_op: int, inter_op: int) -> None:
         """MXNet reads its thread counts from the environment when it is first imported."""

@@ -44,6 +44,8 @@ class OnnxRuntimeAdapter:
 
     name = "onnx"
     optimizations = {"infer": ("none", "script")}
+    deployed = {"infer": "script"}
+    mode_names = {"none": "ORT unoptimized", "script": "ORT optimized"}
 
     def __init__(self) -> None:
         self._threads = (0, 0)  # intra, inter; 0 = ORT's default

@@ -44,6 +44,8 @@ class PyTorchAdapter:
 
     name = "pytorch"
     optimizations = {"infer": ("none", "script", "compile"), "train": ("none", "script", "compile")}
+    deployed = {"infer": "none", "train": "none"}
+    mode_names = {"none": "eager", "script": "TorchScript", "compile": "torch.compile"}
 
     def configure_threads(self, intra_op: int, inter_op: int) -> None:
         """torch.set_num_threads / set_num_interop_threads (0 keeps torch's default)."""

@@ -32,6 +32,8 @@ class TensorFlowAdapter:
 
     name = "tensorflow"
     optimizations = {"infer": ("none", "script", "compile"), "train": ("none", "script", "compile")}
+    deployed = {"infer": "script", "train": "script"}
+    mode_names = {"none": "eager", "script": "tf.function", "compile": "XLA"}
 
     def configure_threads(self, intra_op: int, inter_op: int) -> None:
         """Set TF's thread pools (0 keeps TF's default); must run before TF executes anything."""

@@ -21,6 +21,7 @@ TRAIN_EXAMPLES = """examples:
 INFER_EXAMPLES = """examples:
   python -m suite infer --framework onnx
   python -m suite infer --models resnet50,bert_base --batches 1,8,64 --threads 1-16 --opts none,script
+  python -m suite infer --frameworks pytorch,mxnet,tensorflow,onnx --opts deployed,none
   python -m suite infer --threads 1,2 --ht both --memory both --mapping interleave
 """
 
@@ -32,13 +33,23 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+def _opts_help(task: str) -> str:
+    """The --opts help, with each framework's default read from its adapter."""
+    import frameworks  # adapter modules only: no deep-learning framework is imported
+    defaults = ", ".join(f"{fw} {o} ({frameworks.mode_name(fw, o)})"
+                         for fw, o in frameworks.deployed_modes(task).items())
+    return ("comma list of none, script, compile and deployed (each framework's deployed "
+            f"mode; alias default), e.g. deployed,none. Default: deployed = {defaults}. "
+            "A mode a framework lacks is recorded as skipped")
+
+
 def _sweep_options(p: argparse.ArgumentParser, task: str) -> None:
     g = p.add_argument_group("what to measure")
     g.add_argument("--models", help="comma list of zoo models, or 'all' (see `models`)")
     g.add_argument("--frameworks", "--framework", dest="frameworks",
                    help="comma list: pytorch, mxnet, tensorflow, onnx (alias onnxruntime)")
     g.add_argument("--batches", help="batch sizes: a comma list and ranges, e.g. 1,2,4 or 1-8")
-    g.add_argument("--opts", help="optimizations: none, script, compile (comma list)")
+    g.add_argument("--opts", help=_opts_help(task))
     g.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     g.add_argument("--dtype", default="float32",
                    help="float32 (default), bfloat16, float16 (framework permitting)")

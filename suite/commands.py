@@ -20,6 +20,8 @@ from suite.topology import Topology, core_list, read_topology
 
 TRAIN_FRAMEWORKS = ("pytorch", "mxnet", "tensorflow")
 DTYPES = ("float32", "bfloat16", "float16")
+DEPLOYED = "deployed"   # --opts value: each framework's deployed mode (the default)
+OPTS_ALIASES = {"default": DEPLOYED}
 
 
 def dispatch(args: argparse.Namespace, argv: list[str]) -> int:
@@ -47,8 +49,8 @@ def resolve(args: argparse.Namespace, topo: Topology) -> SweepConfig:
     default_batches = TRAIN_BATCHES if task == "train" else \
         [b for b in SEED_BATCHES if device == "cuda" or b <= cap]
     batches = opt.parse_ints(args.batches, "--batches") if args.batches else list(default_batches)
-    opts = opt.parse_names(args.opts or ("none" if task == "train" else "none,script"),
-                           "--opts", frameworks.OPTIMIZATIONS)
+    opts = opt.parse_names(args.opts or DEPLOYED, "--opts",
+                           frameworks.OPTIMIZATIONS + (DEPLOYED,), OPTS_ALIASES)
     ht = opt.parse_choice(args.ht, "--ht", ("off", "on", "both"))
     memory = opt.parse_choice(args.memory, "--memory", ("local", "remote", "both"))
     mapping = opt.parse_choice(args.mapping, "--mapping", ("sequential", "interleave"))
@@ -59,7 +61,8 @@ def resolve(args: argparse.Namespace, topo: Topology) -> SweepConfig:
         threads = [topo.physical_cores] if task == "train" else list(range(1, topo.physical_cores + 1))
     core_list(topo, max(threads), mapping, ht == "on")  # raises with the valid range
     cfg = SweepConfig(
-        task=task, frameworks=fws, models=models, batches=batches, optimizations=opts,
+        task=task, frameworks=fws, models=models, batches=batches,
+        optimizations=framework_optimizations(fws, opts, task),
         threads=threads, device=device, dtype=opt.parse_choice(args.dtype, "--dtype", DTYPES),
         input_size=args.image_size, seq_len=args.seq_len,
         interop_threads=int(opt.check_positive(args.interop_threads, "--interop-threads")),
@@ -79,6 +82,21 @@ def resolve(args: argparse.Namespace, topo: Topology) -> SweepConfig:
         cfg.optimizer = opt.parse_choice(args.optimizer, "--optimizer", ("sgd",))
         cfg.lr, cfg.momentum, cfg.weight_decay = args.lr, args.momentum, args.weight_decay
     return cfg
+
+
+def framework_optimizations(fws: list[str], requested: list[str],
+                            task: str) -> dict[str, list[str]]:
+    """Each framework's optimizations for `task`, "deployed" replaced by the mode its
+    adapter declares; order kept, duplicates dropped. Explicit modes apply to every
+    framework; a combination one lacks is recorded as skipped when the sweep runs."""
+    resolved = {}
+    for fw in fws:
+        try:
+            deployed = frameworks.deployed_optimization(fw, task)
+        except ImportError:   # a broken adapter module: its points are skipped with the reason
+            deployed = "none"
+        resolved[fw] = list(dict.fromkeys(deployed if o == DEPLOYED else o for o in requested))
+    return resolved
 
 
 def _require_cuda() -> None:

@@ -21,7 +21,7 @@ class SweepConfig:
     frameworks: list[str]
     models: list[str]
     batches: list[int]
-    optimizations: list[str]
+    optimizations: dict[str, list[str]]     # framework -> the optimizations it runs
     threads: list[int]
     device: str = "cpu"
     dtype: str = "float32"
@@ -61,14 +61,15 @@ def expand(cfg: SweepConfig, sizes: dict[str, int]) -> list[PointSpec]:
     """
     memories = ["local", "remote"] if cfg.memory == "both" else [cfg.memory]
     specs = []
-    for fw, model, opt, ht, mem, threads, bs in itertools.product(
-            cfg.frameworks, cfg.models, cfg.optimizations, _variants(cfg.ht), memories,
-            cfg.threads, cfg.batches):
-        specs.append(PointSpec(task=cfg.task, framework=fw, optimization=opt, model=model,
-                               batch_size=bs, input_size=sizes[model], device=cfg.device,
-                               dtype=cfg.dtype, threads=threads,
-                               interop_threads=cfg.interop_threads, mapping=cfg.mapping,
-                               ht=ht, memory=mem))
+    for fw in cfg.frameworks:
+        for model, opt, ht, mem, threads, bs in itertools.product(
+                cfg.models, cfg.optimizations[fw], _variants(cfg.ht), memories,
+                cfg.threads, cfg.batches):
+            specs.append(PointSpec(task=cfg.task, framework=fw, optimization=opt, model=model,
+                                   batch_size=bs, input_size=sizes[model], device=cfg.device,
+                                   dtype=cfg.dtype, threads=threads,
+                                   interop_threads=cfg.interop_threads, mapping=cfg.mapping,
+                                   ht=ht, memory=mem))
     return specs
 
 

@@ -81,3 +81,76 @@ def test_models_lists_the_zoo():
     r = dlbench("models")
     assert r.returncode == 0, r.stderr
     assert "resnet50" in r.stdout and "25,557,032" in r.stdout and "92.6%" in r.stdout
+
+
+def sweep_specs(*argv):
+    """The point specs a train/infer command line expands to (nothing is run)."""
+    from suite import commands
+    from suite.cli import build_parser
+    from suite.sweep import expand
+    from suite.topology import read_topology
+    cfg = commands.resolve(build_parser().parse_args(list(argv)), read_topology())
+    return expand(cfg, commands.input_sizes(cfg))
+
+
+def modes(specs):
+    return sorted({(s.framework, s.optimization) for s in specs})
+
+
+SMALL = ["--models", "resnet18", "--batches", "1", "--threads", "1"]
+
+
+def test_default_opts_are_each_frameworks_deployed_mode():
+    infer = sweep_specs("infer", "--frameworks", "pytorch,mxnet,tensorflow,onnx", *SMALL)
+    assert modes(infer) == [("mxnet", "script"), ("onnx", "script"), ("pytorch", "none"),
+                            ("tensorflow", "script")]
+    train = sweep_specs("train", *SMALL)      # the default training frameworks
+    assert modes(train) == [("mxnet", "script"), ("pytorch", "none"), ("tensorflow", "script")]
+
+
+def test_explicit_opts_apply_to_every_framework_and_combine_with_deployed():
+    both = sweep_specs("infer", "--frameworks", "pytorch,mxnet", "--opts", "deployed,none",
+                       *SMALL)
+    assert [(s.framework, s.optimization) for s in both] == [
+        ("pytorch", "none"), ("mxnet", "script"), ("mxnet", "none")]
+    explicit = sweep_specs("infer", "--frameworks", "pytorch,onnx", "--opts", "compile", *SMALL)
+    assert modes(explicit) == [("onnx", "compile"), ("pytorch", "compile")]  # onnx: skipped
+    alias = sweep_specs("train", "--frameworks", "tensorflow", "--opts", "default", *SMALL)
+    assert modes(alias) == [("tensorflow", "script")]
+
+
+@pytest.mark.parametrize("task,defaults", [
+    ("train", "pytorch none (eager), mxnet script (hybridized), tensorflow script (tf.function)."),
+    ("infer", "pytorch none (eager), mxnet script (hybridized), tensorflow script (tf.function), "
+              "onnx script (ORT optimized)."),
+])
+def test_help_states_each_frameworks_default_mode(task, defaults):
+    r = dlbench(task, "--help")
+    assert r.returncode == 0, r.stderr
+    assert f"Default: deployed = {defaults}" in " ".join(r.stdout.split())
+
+
+def test_specs_and_mode_names_import_no_framework():
+    """The runner and the report read adapters' declared modes without importing a framework."""
+    code = "\n".join([
+        "import sys",
+        "import frameworks, suite.report",
+        "from suite import commands",
+        "from suite.cli import build_parser",
+        "from suite.sweep import expand",
+        "from suite.topology import read_topology",
+        "args = build_parser().parse_args(['infer', '--frameworks', 'pytorch,mxnet,tensorflow,onnx',",
+        "                                  '--models', 'resnet18', '--batches', '1', '--threads', '1'])",
+        "cfg = commands.resolve(args, read_topology())",
+        "specs = expand(cfg, commands.input_sizes(cfg))",
+        "assert len(specs) == 4",
+        "print([frameworks.mode_label(s.framework, s.optimization) for s in specs])",
+        "heavy = ('torch', 'tensorflow', 'keras', 'mxnet', 'onnx', 'onnxruntime', 'jax')",
+        "print(sorted(m for m in heavy if m in sys.modules))",
+    ])
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        "['pytorch (eager)', 'mxnet (hybridized)', 'tensorflow (tf.function)', "
+        "'onnx (ORT optimized)']", "[]"]

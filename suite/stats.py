@@ -3,7 +3,8 @@
 Percentiles use linear interpolation between order statistics (Hyndman & Fan type 7,
 numpy's default "linear" method). The confidence interval of the median is the
 distribution-free one from binomial order statistics, so it holds for the skewed,
-multi-modal latency distributions benchmarks produce.
+multi-modal latency distributions benchmarks produce. The confidence interval of the
+throughput (Σ items / Σ time, a mean) is a batch-means t-interval (see `throughput_ci`).
 """
 from __future__ import annotations
 
@@ -39,6 +40,34 @@ def median_ci(samples: Sequence[float], confidence: float = 0.95) -> tuple[float
     return float(x[j - 1]), float(x[n - j])
 
 
+def throughput_ci(samples_ns: Sequence[float], items_per_step: int,
+                  confidence: float = 0.95) -> tuple[float, float]:
+    """Confidence interval of the throughput Σ items / Σ time in items/s, by batch means.
+
+    With a fixed batch, throughput is items_per_step / mean step time, so the interval is
+    that of the mean step time, turned around. Successive steps are correlated (caches,
+    clock boost, allocator state), so the mean's standard error comes from contiguous
+    batches of steps, not from single steps: the samples are split into k = n // 5
+    batches (2 to 20), and the interval is mean ± t(k-1) · sd(batch means) / √k. Its time
+    bounds are clipped to the fastest and slowest step (the mean cannot lie outside them),
+    which keeps both bounds finite when the batches disagree wildly. One sample gives no
+    interval: (throughput, throughput).
+    """
+    x = np.asarray(samples_ns, dtype=np.float64)
+    if x.size == 0:
+        raise ValueError("no samples")
+    mean_ns = float(x.mean())
+    low_ns = high_ns = mean_ns
+    if x.size > 1:
+        k = min(20, max(2, x.size // 5))
+        batch_means = np.array([b.mean() for b in np.array_split(x, k)])
+        half = float(_sp.t.ppf(0.5 + confidence / 2, k - 1) * batch_means.std(ddof=1)
+                     / math.sqrt(k))
+        low_ns, high_ns = max(mean_ns - half, float(x.min())), min(mean_ns + half, float(x.max()))
+    per_s = items_per_step * NS_PER_S
+    return per_s / high_ns, per_s / low_ns
+
+
 def ci_relative_half_width(samples: Sequence[float], confidence: float = 0.95) -> float:
     """Largest distance from the median to a CI bound, relative to the median."""
     med = float(np.median(samples))
@@ -70,6 +99,8 @@ class Summary:
     ci_high_ms: float
     ci_relative_half_width: float
     items_per_second: float
+    items_per_second_ci_low: float
+    items_per_second_ci_high: float
     gflops_per_second: float | None
     percentile_method: str = PERCENTILE_METHOD
 
@@ -95,6 +126,7 @@ def summarize(samples_ns: Sequence[int], items_per_step: int,
     ms = x / NS_PER_MS
     lo, hi = median_ci(ms)
     gflops = None if not flops_per_item else flops_per_item * items / total_s / 1e9
+    tp_low, tp_high = throughput_ci(x, items_per_step)
     s = Summary(
         iterations=int(x.size), total_time_s=total_s,
         median_ms=float(np.median(ms)), mean_ms=float(ms.mean()),
@@ -103,7 +135,8 @@ def summarize(samples_ns: Sequence[int], items_per_step: int,
         p90_ms=float(np.percentile(ms, 90)), p99_ms=float(np.percentile(ms, 99)),
         ci_low_ms=lo, ci_high_ms=hi,
         ci_relative_half_width=ci_relative_half_width(ms),
-        items_per_second=items / total_s, gflops_per_second=gflops,
+        items_per_second=items / total_s, items_per_second_ci_low=tp_low,
+        items_per_second_ci_high=tp_high, gflops_per_second=gflops,
     )
     _check_sane(s)
     return s

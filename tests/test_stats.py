@@ -63,3 +63,41 @@ def test_geometric_mean_and_compare():
     assert ratio == pytest.approx(1.2, rel=1e-9) and p < 1e-6
     _, p_same = stats.compare_samples(a, rng.permutation(a))
     assert p_same > 0.5
+
+
+def test_throughput_ci_brackets_items_over_total_time():
+    samples = [10_000_000, 12_000_000] * 20              # 10 ms and 12 ms, batch 4
+    lo, hi = stats.throughput_ci(samples, items_per_step=4)
+    point = stats.summarize(samples, 4).items_per_second
+    assert point == pytest.approx(4 / 0.011)
+    assert lo < point < hi
+    s = stats.summarize(samples, 4)
+    assert (s.items_per_second_ci_low, s.items_per_second_ci_high) == (lo, hi)
+    assert stats.throughput_ci([5_000_000] * 30, 2) == (400.0, 400.0)   # no spread, no width
+    assert stats.throughput_ci([5_000_000], 2) == (400.0, 400.0)        # one sample: no interval
+
+
+def test_throughput_ci_covers_the_true_throughput():
+    rng = np.random.default_rng(3)
+    true = 8 / 0.010                                     # batch 8, mean step 10 ms
+    hits = 0
+    for _ in range(400):
+        x = rng.gamma(25.0, 0.4e6, 100)                  # mean 10 ms, skewed
+        lo, hi = stats.throughput_ci(x, 8)
+        hits += lo <= true <= hi
+    assert 0.92 <= hits / 400 <= 0.98
+
+
+def test_throughput_ci_widens_for_drift_between_batches():
+    """Batch means see a level shift that a per-step interval would treat as noise."""
+    rng = np.random.default_rng(4)
+    x = np.concatenate([rng.normal(10e6, 1e6, 50), rng.normal(12e6, 1e6, 50)])
+    lo, hi = stats.throughput_ci(x, 1)
+    mean_s = x.mean() / 1e9
+    per_step_half = sp.t.ppf(0.975, 99) * x.std(ddof=1) / np.sqrt(100) / 1e9
+    assert hi - lo > 1.5 * (1 / (mean_s - per_step_half) - 1 / (mean_s + per_step_half))
+
+
+def test_throughput_ci_stays_finite_when_batches_disagree_wildly():
+    lo, hi = stats.throughput_ci([1_000_000, 100_000_000], 1)   # 1 ms and 100 ms
+    assert (lo, hi) == pytest.approx((10.0, 1000.0))            # clipped to the step range

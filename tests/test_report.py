@@ -27,7 +27,8 @@ GPU_ENV = dict(CPU_ENV, gpus=[{"name": "Maxwell TITAN X", "memory_mib": 12288.0,
                                "driver": "550.1"}], cuda="12.4")
 TRAIN_CONFIG = {"task": "train", "frameworks": ["pytorch", "tensorflow"],
                 "models": ["resnet50", "resnet18", "resnet200"], "batches": [10, 20],
-                "optimizations": ["none"], "device": "cpu", "dtype": "float32",
+                "optimizations": {"pytorch": ["none"], "tensorflow": ["script"]},
+                "device": "cpu", "dtype": "float32",
                 "input_size": 64, "samples": 8000, "optimizer": "sgd", "lr": 0.01,
                 "momentum": 0.9, "weight_decay": 1e-4, "threads": [2]}
 RNG = np.random.default_rng(20240101)
@@ -35,15 +36,17 @@ RNG = np.random.default_rng(20240101)
 
 def point(framework="pytorch", optimization="none", model="resnet50", batch_size=10,
           status="ok", step_ms=100.0, task="train", threads=2, memory="local", ht=False,
-          device="cpu", mem=None, noise=0.0, n=20, message="", input_size=64, precise=True):
-    """One synthetic measurement; samples are step_ms (plus relative noise from RNG)."""
+          device="cpu", mem=None, noise=0.0, n=20, message="", input_size=64, precise=True,
+          samples_ms=None):
+    """One synthetic measurement; samples are step_ms (plus relative noise from RNG), or
+    exactly `samples_ms` where given."""
     spec = PointSpec(task=task, framework=framework, optimization=optimization, model=model,
                      batch_size=batch_size, input_size=input_size, device=device,
                      threads=threads, memory=memory, ht=ht)
     if status != "ok":
         return Measurement(spec, status=status, message=message or f"{status} message")
     scale = 1.0 + noise * RNG.standard_normal(n)
-    samples = [int(step_ms * 1e6 * s) for s in scale]
+    samples = [int(ms * 1e6) for ms in (samples_ms or step_ms * scale)]
     return Measurement(spec, samples_ns=samples, items_per_step=batch_size,
                        flops_per_item=1e9, cold_start_ns=int(step_ms * 3e6),
                        memory=mem if mem is not None else {"peak_rss_mib": 500.4 + batch_size},
@@ -69,12 +72,12 @@ def training_points() -> list[Measurement]:
         point(model="resnet50", batch_size=20, status="oom"),
         point(model="resnet200", batch_size=10, status="error", message="worker crashed"),
         point(model="resnet200", batch_size=20, status="timeout"),
-        point("tensorflow", model="resnet18", batch_size=10, step_ms=125.0,    # 80.00
+        point("tensorflow", "script", model="resnet18", batch_size=10, step_ms=125.0,  # 80.00
               precise=False, message="precision ±2.0% not reached (max-time)"),
-        point("tensorflow", model="resnet18", batch_size=20, step_ms=100.0),   # 200.00
-        point("tensorflow", model="resnet50", batch_size=10, step_ms=500.0),   # 20.00
-        point("tensorflow", model="resnet50", batch_size=20, step_ms=1000.0),  # 20.00
-        point("tensorflow", model="resnet200", batch_size=10, status="skipped",
+        point("tensorflow", "script", model="resnet18", batch_size=20, step_ms=100.0),  # 200.00
+        point("tensorflow", "script", model="resnet50", batch_size=10, step_ms=500.0),  # 20.00
+        point("tensorflow", "script", model="resnet50", batch_size=20, step_ms=1000.0),  # 20.00
+        point("tensorflow", "script", model="resnet200", batch_size=10, status="skipped",
               message="tensorflow is not installed: pip install tensorflow"),
     ]
 
@@ -96,7 +99,7 @@ SPEED_PYTORCH = """\
 - batch size: 10, 20
 - Optimizer: SGD
 - CPU: Test CPU @ 2.0GHz (2 threads)
-- framework: pytorch, optimization: none, device: cpu, precision: float32, image size: 64
+- framework: pytorch, optimization: none (eager), device: cpu, precision: float32, image size: 64
 
 |model     |batch size 10|batch size 20|
 |:---------|------------:|------------:|
@@ -114,7 +117,7 @@ MEMORY_TENSORFLOW = """\
 - batch size: 10, 20
 - Optimizer: SGD
 - CPU: Test CPU @ 2.0GHz (2 threads)
-- framework: tensorflow, optimization: none, device: cpu, precision: float32, image size: 64
+- framework: tensorflow, optimization: script (tf.function), device: cpu, precision: float32, image size: 64
 
 |model     |batch size 10|batch size 20|Reference accuracy<br>(imagenet1k Top-5)|
 |:---------|------------:|------------:|---------------------------------------:|
@@ -129,7 +132,7 @@ def test_training_speed_table_markdown(train_run):
 
 
 def test_training_memory_table_markdown(train_run):
-    assert (train_run / "train-memory-tensorflow-none.md").read_text() == MEMORY_TENSORFLOW
+    assert (train_run / "train-memory-tensorflow-script.md").read_text() == MEMORY_TENSORFLOW
 
 
 def test_training_csv_cells(train_run):
@@ -143,21 +146,70 @@ def test_training_csv_cells(train_run):
     assert memory.values.tolist()[1] == ["ResNet-50", "510", "out of memory", "92.6%"]
 
 
-def test_cross_framework_table_marks_fastest(train_run):
-    text = (train_run / "train-frameworks-bs20.md").read_text()
-    assert text.splitlines()[-5:] == ["|model     |pytorch/none |tensorflow/none|",
-                                      "|:---------|------------:|--------------:|",
-                                      "|ResNet-18 |133.33       |**200.00**     |",
-                                      "|ResNet-50 |out of memory|**20.00**      |",
-                                      "|ResNet-200|timeout      |not run        |"]
+CROSS_BS20 = """\
+# Benchmark
+
+## Speed (images/sec)
+
+- batch size: 20
+- Optimizer: SGD
+- CPU: Test CPU @ 2.0GHz (2 threads)
+- bold: the fastest, where the low bound of its 95% CI lies above every other column's high bound; lead: its images/sec over the next fastest
+
+|model     |pytorch (eager)|tensorflow (tf.function)|lead (95% CI)|
+|:---------|--------------:|-----------------------:|------------:|
+|ResNet-18 |133.33         |**200.00**              |1.50x        |
+|ResNet-50 |out of memory  |20.00                   |one measured |
+|ResNet-200|timeout        |not run                 |none measured|
+"""
+
+
+def test_cross_framework_table_names_modes_and_marks_fastest(train_run):
+    assert (train_run / "train-frameworks-bs20.md").read_text() == CROSS_BS20
+    text = (train_run / "train-frameworks-bs10.md").read_text()
+    assert text.splitlines()[-3:] == ["|ResNet-18 |**100.00**     |80.00                   |1.25x        |",
+                                      "|ResNet-50 |**25.00**      |20.00                   |1.25x        |",
+                                      "|ResNet-200|error          |skipped                 |none measured|"]
     csv = pd.read_csv(train_run / "train-frameworks-bs10.csv", dtype=str)
-    assert csv.values.tolist()[0] == ["ResNet-18", "100.00", "80.00"]   # no ** in CSV
+    assert csv.values.tolist()[0] == ["ResNet-18", "100.00", "80.00", "1.25x"]   # no ** in CSV
     assert not list(train_run.glob("plots/**/*.png"))     # a training run draws no plots
+
+
+def alternating(low_ms: float, high_ms: float, n: int = 20) -> list[float]:
+    return [low_ms if i % 2 == 0 else high_ms for i in range(n)]
+
+
+CROSS_SIGNIFICANCE = """\
+|model    |pytorch (eager)|tensorflow (tf.function)|mxnet (hybridized)|lead (95% CI)            |
+|:--------|--------------:|-----------------------:|-----------------:|------------------------:|
+|ResNet-18|100.00         |99.01                   |not run           |no significant difference|
+|ResNet-34|100.00         |66.67                   |62.50             |no significant difference|
+|ResNet-50|**100.00**     |66.67                   |not run           |1.50x                    |
+"""
+
+
+def test_cross_framework_bold_only_when_confidence_intervals_separate(tmp_path):
+    """Bold needs the leader's CI above every other CI, not just the higher estimate."""
+    tight = alternating(95.0, 105.0)                      # 100 images/s, CI about ±2%
+    pts = [point(model=m, samples_ms=tight) for m in ("resnet18", "resnet34", "resnet50")]
+    pts += [point("tensorflow", "script", "resnet18", samples_ms=alternating(96.0, 106.0)),
+            point("tensorflow", "script", "resnet34", samples_ms=alternating(142.5, 157.5)),
+            point("tensorflow", "script", "resnet50", samples_ms=alternating(142.5, 157.5)),
+            # slower on average than tensorflow, but so noisy its CI reaches above pytorch's
+            point("mxnet", "script", "resnet34", samples_ms=alternating(40.0, 280.0, n=10))]
+    config = dict(TRAIN_CONFIG, frameworks=["pytorch", "tensorflow", "mxnet"],
+                  models=["resnet18", "resnet34", "resnet50"], batches=[10])
+    run = write_run(tmp_path / "significance", config, pts)
+    build_report(run)
+    text = (run / "train-frameworks-bs10.md").read_text()
+    assert text.endswith(CROSS_SIGNIFICANCE), text
 
 
 def test_training_report_page(train_run):
     md = (train_run / "index.md").read_text()
-    assert "# Training: pytorch/none" in md and "## Memory usage (MiB)" in md
+    assert "# Training: pytorch (eager)" in md and "# Training: tensorflow (tf.function)" in md
+    assert "## Memory usage (MiB)" in md
+    assert "optimizations: pytorch: none; tensorflow: script" in md
     assert "# Failed and skipped points" in md and "worker crashed" in md
     assert "pip install tensorflow" in md
     failures = pd.read_csv(train_run / "failures.csv")
@@ -171,7 +223,7 @@ def test_imprecise_points_are_flagged(train_run):
     rows = [line for line in section.splitlines() if line.startswith("|train")]
     assert len(rows) == 1
     cells = [c.strip() for c in rows[0].split("|")[1:-1]]
-    assert cells[:6] == ["train", "tensorflow", "none", "ResNet-18", "10", "2"]
+    assert cells[:6] == ["train", "tensorflow", "script", "ResNet-18", "10", "2"]
     assert cells[-2:] == ["±0.0%", "precision ±2.0% not reached (max-time)"]
 
 
@@ -246,7 +298,7 @@ def charts(monkeypatch) -> dict:
     recorded = {}
 
     def record(chart, path):
-        recorded[path.name] = chart
+        recorded[path.name] = recorded[f"{path.parent.name}/{path.name}"] = chart
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"\x89PNG\r\n\x1a\n")
 
@@ -319,7 +371,7 @@ def test_report_page_structure(infer_run):
         "## % Throughput Loss Per Batch", "# ResNet-50 (onnx)"]
     assert "# ResNet-50: frameworks compared" in headings
     assert '<img src="./plots/pytorch/resnet50-latency-script-True.png" ' \
-           'alt="ResNet-50 Latency Opt=SCRIPT, HT=True" width="100%"/>' in md
+           'alt="ResNet-50 Latency Opt=SCRIPT (TorchScript), HT=True" width="100%"/>' in md
     seed_page = (infer_run / "plots" / "pytorch" / "resnet50.md").read_text()
     assert '<img src="./resnet50-throughput-speedup-none.png"' in seed_page
     assert "oom" in md and "# Environment" in md
@@ -399,12 +451,28 @@ def test_chart_values(tmp_path, charts):
     assert by_label["Batch=1"].y == pytest.approx([1.0, 2.0, 4.0], rel=0.03)
     assert by_label["Batch=2"].x == [1.0, 2.0]          # the oom point is left out
     loss = charts["resnet50-latency-ratio-1.png"].lines[0]
-    assert loss.label == "opt=NONE" and loss.y == pytest.approx([10.0] * 3, abs=1.5)
+    assert loss.label == "opt=NONE (eager)" and loss.y == pytest.approx([10.0] * 3, abs=1.5)
     tp_loss = charts["resnet50-throughput-ratio-1.png"].lines[0]
     assert tp_loss.y == pytest.approx([100 * (1 - 1 / 1.1)] * 3, abs=1.5)
     latency = charts["resnet50-latency-1.png"]
     assert "BS=1" in latency.title and "median" in latency.ylabel
     assert latency.lines[0].y == pytest.approx([20.0, 10.0, 5.0], rel=0.03)
+
+
+def test_plots_name_the_mode_that_ran(tmp_path, charts):
+    pts = infer_points(memories=("local",), hts=(False,), batches=(1,)) + \
+        infer_points("mxnet", opts=("script",), memories=("local",), hts=(False,), batches=(1,))
+    config = dict(INFER_CONFIG, frameworks=["pytorch", "mxnet"])
+    build_report(write_run(tmp_path / "modes", config, pts))
+    cross = charts["resnet50-frameworks-throughput-1.png"]
+    assert [line.label for line in cross.lines] == ["mxnet (hybridized)", "pytorch (TorchScript)",
+                                                    "pytorch (eager)"]
+    within = charts["pytorch/resnet50-latency-1.png"]
+    assert [line.label for line in within.lines] == ["opt=NONE (eager)",
+                                                     "opt=SCRIPT (TorchScript)"]
+    assert [line.label for line in charts["mxnet/resnet50-latency-1.png"].lines] == \
+        ["opt=SCRIPT (hybridized)"]
+    assert charts["mxnet/resnet50-latency-script.png"].title.endswith("(Opt=SCRIPT (hybridized))")
 
 
 def test_rebuild_removes_stale_outputs(tmp_path, charts):

@@ -245,7 +245,9 @@ def _cpus(cpus: list[int]) -> str:
 
 
 def _plain(value: Any) -> str:
-    """Lists as "a, b, c"; everything else as str()."""
+    """Lists as "a, b, c", mappings as "k: a, b; k2: c"; everything else as str()."""
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_plain(v)}" for k, v in value.items()) or "none"
     if isinstance(value, (list, tuple)):
         return ", ".join(str(v) for v in value)
     return "unset" if value is None else str(value)

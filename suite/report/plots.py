@@ -16,9 +16,10 @@ paths do not change when a framework is added):
   `<model>-throughput-<opt>-<False|True>.png` (lines = batch sizes, seed 004)
 
 Across frameworks, under `plots/`: `<model>-frameworks-latency-<bs>.png` and
-`<model>-frameworks-throughput-<bs>.png` (x = threads, lines = framework/optimization), drawn
-only when at least two frameworks measured the model (one framework's optimizations are
-already compared by `<model>-latency-<bs>.png`).
+`<model>-frameworks-throughput-<bs>.png` (x = threads, lines = framework and the mode that
+ran, e.g. "mxnet (hybridized)"), drawn only when at least two frameworks measured the
+model (one framework's optimizations are already compared by `<model>-latency-<bs>.png`).
+Within a framework, an optimization is labelled with its mode too: "opt=SCRIPT (TorchScript)".
 
 Latency is the median time per batch in ms; throughput is items/s (Σ items / Σ step time),
 both recomputed from the raw samples. Base views show the sequential-mapping, local-memory,
@@ -34,6 +35,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
+from frameworks import mode_label, mode_name
 from suite.report.frames import Run, base_variant, model_order, model_title, ok_points, select
 from suite.report.plots_common import Chart, Line, draw
 
@@ -96,6 +98,10 @@ class _Target:
     def subtitle(self, *free: str) -> str:
         return variant_text(self.framework, self.variant, free)
 
+    def opt(self, optimization: str) -> str:
+        """"SCRIPT (hybridized)": the --opts value and the mode it ran in this framework."""
+        return f"{str(optimization).upper()} ({mode_name(self.framework, optimization)})"
+
 
 def variant_text(framework: str, variant: dict[str, Any], free: tuple[str, ...] = ()) -> str:
     """"pytorch · cpu · float32 · input 224 · sequential · memory local · HT off"."""
@@ -126,8 +132,6 @@ def _lines(points: pd.DataFrame, x: str, by: str, y: str,
     return lines
 
 
-def _opt(o: str) -> str:
-    return str(o).upper()
 
 
 # --- per framework and model -----------------------------------------------------------
@@ -159,7 +163,7 @@ def _per_batch(t: _Target, base: pd.DataFrame, metric: tuple[str, str, str]) -> 
     for bs, part in base.groupby("batch_size", sort=True):
         chart = Chart(f"{model_title(t.model)}: Threads vs {word} (BS={bs})", t.subtitle(),
                       THREADS_LABEL, ylabel,
-                      _lines(part, "threads", "optimization", col, lambda o: f"opt={_opt(o)}"))
+                      _lines(part, "threads", "optimization", col, lambda o: f"opt={t.opt(o)}"))
         out.append(t.draw(f"{word.lower()}-{bs}", chart, f"{word} BS={bs}"))
     return _keep(out)
 
@@ -169,7 +173,7 @@ def _per_opt(t: _Target, base: pd.DataFrame, metric: tuple[str, str, str],
     col, ylabel, word = metric
     out = []
     for opt, part in base.groupby("optimization", sort=True):
-        fixed = f"Opt={_opt(opt)}" + ("" if ht is None else f", HT={ht}")
+        fixed = f"Opt={t.opt(opt)}" + ("" if ht is None else f", HT={ht}")
         chart = Chart(f"{model_title(t.model)}: Threads vs {word} ({fixed})",
                       t.subtitle() if ht is None else t.subtitle("ht"), THREADS_LABEL, ylabel,
                       _lines(part, "threads", "batch_size", col, lambda b: f"Batch={b}"))
@@ -194,22 +198,23 @@ def _speedup(t: _Target, base: pd.DataFrame) -> list[Picture]:
         unit = "thread" if first == 1 else "threads"
         ideal = Line("ideal (linear)", [float(first), float(threads[-1])],
                      [1.0, threads[-1] / first])
-        chart = Chart(f"{model_title(t.model)}: Throughput Speedup (Opt={_opt(opt)})",
+        chart = Chart(f"{model_title(t.model)}: Throughput Speedup (Opt={t.opt(opt)})",
                       t.subtitle(), THREADS_LABEL, f"Speedup vs {first} {unit}", lines,
                       ideal=ideal)
         if lines:
-            out.append(t.draw(f"throughput-speedup-{opt}", chart, f"Speedup Opt={_opt(opt)}"))
+            out.append(t.draw(f"throughput-speedup-{opt}", chart, f"Speedup Opt={t.opt(opt)}"))
     return _keep(out)
 
 
 def _per_bs(t: _Target, base: pd.DataFrame) -> list[Picture]:
     out = []
     for opt, part in base.groupby("optimization", sort=True):
-        chart = Chart(f"{model_title(t.model)}: Batch-Size vs Throughput (Opt={_opt(opt)})",
+        chart = Chart(f"{model_title(t.model)}: Batch-Size vs Throughput (Opt={t.opt(opt)})",
                       t.subtitle(), "Batch Size", THROUGHPUT[1],
                       _lines(part, "batch_size", "threads", "items_per_second",
                              lambda n: f"Threads={n}"), log2_x=True)
-        out.append(t.draw(f"throughput-{opt}-perBS", chart, f"Throughput per BS Opt={_opt(opt)}"))
+        out.append(t.draw(f"throughput-{opt}-perBS", chart,
+                          f"Throughput per BS Opt={t.opt(opt)}"))
     return _keep(out)
 
 
@@ -239,7 +244,7 @@ def _remote_local(t: _Target, points: pd.DataFrame, result: ModelPlots) -> None:
 
 def _both(t: _Target, part: pd.DataFrame, bs: int, metric: tuple[str, str, str]) -> Picture | None:
     col, ylabel, word = metric
-    labelled = part.assign(line=[f"memory={m.upper()}, opt={_opt(o)}"
+    labelled = part.assign(line=[f"memory={m.upper()}, opt={t.opt(o)}"
                                  for m, o in zip(part["memory"], part["optimization"])])
     chart = Chart(f"{model_title(t.model)}: Threads vs {word}, remote vs local memory (BS={bs})",
                   t.subtitle("memory"), THREADS_LABEL, ylabel,
@@ -260,7 +265,7 @@ def _loss(t: _Target, part: pd.DataFrame, bs: int, metric: tuple[str, str, str])
         both["loss"] = (1.0 - both["remote"] / both["local"]) * 100.0
     chart = Chart(f"{model_title(t.model)}: % {word} Loss, remote vs local memory (BS={bs})",
                   t.subtitle("memory"), THREADS_LABEL, f"% {word} Loss (remote vs local)",
-                  _lines(both, "threads", "optimization", "loss", lambda o: f"opt={_opt(o)}"),
+                  _lines(both, "threads", "optimization", "loss", lambda o: f"opt={t.opt(o)}"),
                   value_suffix="%", include_zero=True)
     return t.draw(f"{word.lower()}-ratio-{bs}", chart, f"% {word} Loss BS={bs}")
 
@@ -268,14 +273,16 @@ def _loss(t: _Target, part: pd.DataFrame, bs: int, metric: tuple[str, str, str])
 # --- across frameworks -----------------------------------------------------------------
 
 def cross_framework_plots(run: Run, model: str, points: pd.DataFrame) -> list[Picture]:
-    """Lines = framework/optimization (each framework's base variant), x = threads, per bs."""
+    """Lines = framework (mode), e.g. "pytorch (eager)" (each framework's base variant),
+    x = threads, per batch size."""
     if points["framework"].nunique() < 2:
         return []
     parts = [select(ok_points(p), **base_variant(p)) for _, p in points.groupby("framework")]
     base = pd.concat(parts)
     if base.empty or base["framework"].nunique() < 2:
         return []
-    base = base.assign(line=base["framework"] + "/" + base["optimization"])
+    base = base.assign(line=[mode_label(f, o)
+                             for f, o in zip(base["framework"], base["optimization"])])
     target = _Target(run.path, PLOTS_DIR, model, "all frameworks", base_variant(points))
     out = []
     for bs, part in base.groupby("batch_size", sort=True):

@@ -7,8 +7,11 @@ Files written into the run folder, each as Markdown and as CSV (pandas `to_csv`)
 - `train-memory-<framework>-<opt>.md/.csv`: peak memory in MiB (process device memory on a
   GPU, peak RSS on the CPU), ending in the reference top-5 accuracy column.
 - `train-frameworks-bs<N>.md/.csv`: images/sec, rows = models, one column per
-  framework/optimization, the fastest cell of each row in bold; written only when a run has
-  at least two framework/optimization columns.
+  framework and the mode that ran ("pytorch (eager)", "mxnet (hybridized)": the names the
+  adapters declare), then a "lead" column. The fastest cell of a row is bold only when its
+  lead is significant: the low bound of its throughput's 95% CI lies above the high bound
+  of every other cell's CI (`suite.stats.throughput_ci`); otherwise the lead column says
+  "no significant difference". Written only when a run has at least two such columns.
 - `failures.csv`: every point that did not measure, with its status and message.
 
 A cell says "out of memory" for an `oom` point, the status word ("error", "timeout",
@@ -24,6 +27,7 @@ from typing import Any, Callable, Sequence
 
 import pandas as pd
 
+from frameworks import mode_label, mode_name
 from suite.report.frames import Run, model_order, model_title, reference_accuracy
 
 CONDITION_FIELDS = ("device", "dtype", "input_size", "threads", "interop_threads",
@@ -33,6 +37,8 @@ REFERENCE_HEADER_CSV = "Reference accuracy (imagenet1k Top-5)"
 SPEED_TITLE = "Speed (images/sec)"
 MEMORY_TITLE = "Memory usage (MiB)"
 NOT_RUN = "not run"
+LEAD_HEADER = "lead (95% CI)"
+NO_SIGNIFICANT_DIFFERENCE = "no significant difference"
 
 
 # --- Markdown rendering ----------------------------------------------------------------
@@ -75,7 +81,8 @@ class TrainGroup:
 
     @property
     def label(self) -> str:
-        return f"{self.framework}/{self.optimization}{self.suffix.replace('-', ' ')}"
+        """"pytorch (eager)", plus the conditions that tell groups of one mode apart."""
+        return mode_label(self.framework, self.optimization) + self.suffix.replace("-", " ")
 
 
 def training_groups(run: Run) -> list[TrainGroup]:
@@ -121,12 +128,17 @@ def _models(run: Run, points: pd.DataFrame) -> list[str]:
 
 # --- cells and tables ------------------------------------------------------------------
 
+def _point(points: pd.DataFrame, model: str, batch: int) -> pd.Series | None:
+    """The last stored point of a model and batch size, or None when none was stored."""
+    hit = points[(points["model"] == model) & (points["batch_size"] == batch)]
+    return None if hit.empty else hit.iloc[-1]
+
+
 def _cell(points: pd.DataFrame, model: str, batch: int,
           value: Callable[[pd.Series], str]) -> str:
-    hit = points[(points["model"] == model) & (points["batch_size"] == batch)]
-    if hit.empty:
+    row = _point(points, model, batch)
+    if row is None:
         return NOT_RUN
-    row = hit.iloc[-1]
     if row["status"] == "ok":
         return value(row)
     return "out of memory" if row["status"] == "oom" else str(row["status"])
@@ -195,7 +207,8 @@ def condition_lines(run: Run, group: TrainGroup) -> list[str]:
 def framework_line(group: TrainGroup) -> str:
     """The conditions seed 003 leaves implicit: framework, optimization, device, dtype, size."""
     c = group.conditions
-    parts = [f"framework: {group.framework}", f"optimization: {group.optimization}",
+    mode = mode_name(group.framework, group.optimization)
+    parts = [f"framework: {group.framework}", f"optimization: {group.optimization} ({mode})",
              f"device: {c['device']}", f"precision: {c['dtype']}",
              f"image size: {c['input_size']}"]
     if c.get("ht"):
@@ -254,7 +267,7 @@ def write_training_tables(run: Run, out_dir: Path) -> list[TrainingTables]:
 
 
 def cross_framework_tables(run: Run, groups: list[TrainGroup]) -> list[CrossTable]:
-    """Per batch size: rows = models, columns = framework/optimization, images/sec."""
+    """Per batch size: rows = models, columns = framework (mode), images/sec, and the lead."""
     if len(groups) < 2:
         return []
     every = pd.concat([g.points for g in groups])
@@ -263,24 +276,37 @@ def cross_framework_tables(run: Run, groups: list[TrainGroup]) -> list[CrossTabl
         data = {"model": [model_title(m) for m in models]}
         for g in groups:
             data[g.label] = [_cell(g.points, m, batch, _speed) for m in models]
-        table = _bold_fastest(pd.DataFrame(data))
+        leads = []
+        for i, m in enumerate(models):
+            winner, lead = significant_lead({g.label: _point(g.points, m, batch) for g in groups})
+            leads.append(lead)
+            if winner is not None:
+                data[winner][i] = f"**{data[winner][i]}**"
+        table = pd.DataFrame({**data, LEAD_HEADER: leads})
         lines = [f"batch size: {batch}",
                  f"Optimizer: {str(run.info.config.get('optimizer') or 'sgd').upper()}",
-                 hardware_line(run, groups[0].conditions)]
+                 hardware_line(run, groups[0].conditions),
+                 "bold: the fastest, where the low bound of its 95% CI lies above every other "
+                 "column's high bound; lead: its images/sec over the next fastest"]
         tables.append(CrossTable(batch, table, lines))
     return tables
 
 
-def _bold_fastest(table: pd.DataFrame) -> pd.DataFrame:
-    """Mark the highest images/sec of each row as **bold**."""
-    values = table.drop(columns="model").apply(pd.to_numeric, errors="coerce")
-    out = table.copy()
-    for i in range(len(table)):
-        row = values.iloc[i]
-        if row.notna().any():
-            best = row.idxmax()
-            out.loc[out.index[i], best] = f"**{table.loc[table.index[i], best]}**"
-    return out
+def significant_lead(cells: dict[str, pd.Series | None]) -> tuple[str | None, str]:
+    """The column that wins a row, if its lead is significant, and the lead column's text.
+
+    Significant: the low bound of the fastest point's throughput CI exceeds the high bound of
+    every other measured point's CI ("1.50x" over the next fastest). Otherwise no winner and
+    "no significant difference"; with fewer than two measured points there is no contest.
+    """
+    measured = {label: p for label, p in cells.items() if p is not None and p["status"] == "ok"}
+    if len(measured) < 2:
+        return None, "one measured" if measured else "none measured"
+    ranked = sorted(measured, key=lambda label: measured[label]["items_per_second"], reverse=True)
+    best, others = measured[ranked[0]], [measured[label] for label in ranked[1:]]
+    if best["items_per_second_ci_low"] <= max(p["items_per_second_ci_high"] for p in others):
+        return None, NO_SIGNIFICANT_DIFFERENCE
+    return ranked[0], f"{best['items_per_second'] / others[0]['items_per_second']:.2f}x"
 
 
 def write_cross_tables(tables: list[CrossTable], out_dir: Path) -> None:

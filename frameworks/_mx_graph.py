@@ -138,7 +138,7 @@ def _op(F: Any, model: Model, node: Node, xs: list, training: bool) -> Any:
     """A parameter-free IR op as MXNet operators (NCHW)."""
     x, op = xs[0], node.op
     if op == "relu":
-        return F.relu(x)
+        return F.Activation(x, act_type="relu")
     if op == "tanh":
         return F.tanh(x)
     if op == "gelu":
@@ -152,7 +152,10 @@ def _op(F: Any, model: Model, node: Node, xs: list, training: bool) -> Any:
     if op == "concat":
         return F.concat(*xs, dim=1)
     if op == "add":
-        return F.add_n(*xs)
+        y = xs[0]
+        for other in xs[1:]:
+            y = F.elemwise_add(y, other)
+        return y
     if op == "dropout":
         return x  # identity (no Dropout block was made)
     if op == "flatten":

@@ -2,14 +2,16 @@
 
 The network is built from raw `tf` ops over `tf.Variable`s (frameworks._tf_graph), NHWC
 inside; inputs arrive NCHW and are transposed once in `set_inputs`. Training is a
-GradientTape step with SGD written out as PyTorch defines it (L2 weight decay added to the
-gradient, momentum buffer, `w -= lr * v`, on every trainable parameter) because Keras 3's
-SGD decouples weight decay and folds the learning rate into its momentum. The module keeps
+GradientTape step with SGD as PyTorch defines it (L2 weight decay added to the gradient,
+momentum buffer, `w -= lr * v`, on every trainable parameter; TF's fused ApplyMomentum kernel
+does the last two) because Keras 3's SGD decouples weight decay and folds the learning rate
+into its momentum. The module keeps
 its historical name; it uses tf.Variables and tf ops, not Keras layers, so that every IR
 op (ceil-mode pools, LRN windows, batch statistics) is exactly the documented computation.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from typing import Any
@@ -80,7 +82,9 @@ class TFRunnable:
     def __init__(self, tf: Any, request: BuildRequest) -> None:
         from frameworks._tf_graph import TFNet
         self._tf = tf
-        self._request = request
+        # Everything but the weights: the variables hold their own copies, and a kept
+        # weights dict would count the model's size twice in the memory measured.
+        self._request = dataclasses.replace(request, weights={})
         self._device = "/GPU:0" if request.device == "cuda" else "/CPU:0"
         with tf.device(self._device):
             self.net = TFNet(request.model, request.weights, dropout=request.dropout,
@@ -110,10 +114,14 @@ class TFRunnable:
             loss = tf.reduce_mean(
                 tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
         grads = tape.gradient(loss, self.net.trainable)
+        lr, momentum = tf.constant(r.lr, tf.float32), tf.constant(r.momentum, tf.float32)
         for w, v, g in zip(self.net.trainable, self._slots, grads):
-            g = g + r.weight_decay * w           # L2 in the gradient, as torch.optim.SGD
-            v.assign(r.momentum * v + g)
-            w.assign_sub(r.lr * v)
+            # L2 in the gradient, as torch.optim.SGD; then TF's fused kernel does
+            # v = momentum * v + g; w -= lr * v in one pass (written out as tensor ops it
+            # cost three more passes over every weight: 1.5x the update's time).
+            g = g + r.weight_decay * w
+            tf.raw_ops.ResourceApplyMomentum(var=w.handle, accum=v.handle, lr=lr, grad=g,
+                                             momentum=momentum, use_locking=False)
         return loss
 
     def set_inputs(self, inputs: dict[str, np.ndarray], labels: np.ndarray | None = None) -> None:

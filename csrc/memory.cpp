@@ -2,6 +2,7 @@
 #include "memory.hpp"
 
 #include <fcntl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,8 +11,10 @@
 #include <cstring>
 #include <fstream>
 #include <stdexcept>
+#include <utility>
 
 #include "clock.hpp"
+#include "placement.hpp"
 
 namespace dlb {
 
@@ -29,6 +32,22 @@ int64_t parse_resident_pages(const char* text) {
     int64_t pages = 0;
     for (; *p >= '0' && *p <= '9'; ++p) pages = pages * 10 + (*p - '0');
     return pages;
+}
+
+// VmHWM from /proc/self/status in bytes, -1 where the kernel does not report it.
+int64_t vmhwm_bytes() {
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line)) {
+        if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;  // kB
+    }
+    return -1;
+}
+
+int64_t thread_cpu_time_ns() {
+    timespec ts{};
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) return -1;
+    return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
 }  // namespace
@@ -59,16 +78,21 @@ int64_t rss_bytes() {
 }
 
 int64_t peak_rss_bytes() {
-    std::ifstream status("/proc/self/status");
-    std::string line;
-    while (std::getline(status, line)) {
-        if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;  // kB
-    }
-    throw std::runtime_error("VmHWM not found in /proc/self/status");
+    const int64_t bytes = vmhwm_bytes();
+    if (bytes < 0) throw std::runtime_error("VmHWM not found in /proc/self/status");
+    return bytes;
 }
 
-MemorySampler::MemorySampler(int64_t interval_us, int device)
-    : interval_us_(interval_us), device_(device) {
+bool reset_peak_rss() {
+    const int fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    const bool done = write(fd, "5", 1) == 1;
+    close(fd);
+    return done && vmhwm_bytes() >= 0;
+}
+
+MemorySampler::MemorySampler(int64_t interval_us, int device, std::vector<int> cpus)
+    : interval_us_(interval_us), device_(device), cpus_(std::move(cpus)) {
     if (interval_us <= 0) throw std::invalid_argument("interval_us must be > 0");
 }
 
@@ -107,12 +131,22 @@ void MemorySampler::start() {
     device_error_.clear();
     ctx_ = (device_ >= 0 && cuda::available()) ? cuda::primary_context(device_) : nullptr;
     started_ns_ = now_ns();
+    result_.peak_rss_from_kernel = reset_peak_rss();  // VmHWM := the current RSS
     sample_on_caller();  // the baseline is the first sample
     if (!device_error_.empty()) throw std::runtime_error("MemorySampler: " + device_error_);
     result_.baseline_rss_bytes = result_.peak_rss_bytes;
     result_.baseline_device_bytes = result_.peak_device_bytes;
     stop_requested_ = false;
     thread_ = std::thread(&MemorySampler::run, this);
+    if (!cpus_.empty()) {
+        // Pinned before its first tick: the thread sleeps an interval before sampling.
+        try {
+            set_thread_affinity(thread_.native_handle(), cpus_);
+        } catch (...) {
+            join_thread();
+            throw;
+        }
+    }
     running_.store(true);
 }
 
@@ -137,6 +171,7 @@ void MemorySampler::run() {
         const auto now = std::chrono::steady_clock::now();
         if (next <= now) next = now + interval;
     }
+    result_.thread_cpu_ns = thread_cpu_time_ns();
 }
 
 void MemorySampler::join_thread() {
@@ -153,6 +188,10 @@ SamplerResult MemorySampler::stop() {
     if (!running_.load()) throw std::runtime_error("MemorySampler is not running");
     join_thread();
     sample_on_caller();  // the final sample, so a region shorter than an interval is seen
+    if (result_.peak_rss_from_kernel) {
+        // The kernel saw every page fault since start(): exact, samples or not.
+        result_.peak_rss_bytes = std::max(result_.peak_rss_bytes, vmhwm_bytes());
+    }
     result_.elapsed_ns = now_ns() - started_ns_;
     if (!device_error_.empty()) throw std::runtime_error("MemorySampler: " + device_error_);
     return result_;

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "cuda_driver.hpp"
 
@@ -29,6 +30,9 @@ private:
 
 int64_t rss_bytes();       // current RSS
 int64_t peak_rss_bytes();  // VmHWM from /proc/self/status
+// Sets VmHWM to the current RSS (writes "5" to /proc/self/clear_refs, Linux >= 4.0);
+// false where the kernel does not allow it. The high-water mark is the process's own.
+bool reset_peak_rss();
 
 struct SamplerResult {
     int64_t peak_rss_bytes = 0;
@@ -38,15 +42,21 @@ struct SamplerResult {
     int64_t elapsed_ns = 0;
     int64_t peak_device_bytes = -1;
     int64_t baseline_device_bytes = -1;
+    bool peak_rss_from_kernel = false;  // VmHWM reset at start() and read at stop()
+    int64_t thread_cpu_ns = 0;          // CPU time the sampling thread used
 };
 
 // Samples RSS (and device used memory when `device` >= 0 and CUDA is available) every
-// `interval_us` on a std::thread that never touches Python. start() and stop() each
-// take one sample on the calling thread so regions shorter than an interval are seen.
-// None of the methods needs the GIL: the bindings release it around start/stop.
+// `interval_us` on a std::thread that never touches Python, pinned to `cpus` when given
+// (e.g. a core outside the measured ones). start() and stop() each take one sample on the
+// calling thread so regions shorter than an interval are seen. The RSS peak is the
+// kernel's VmHWM where it can be reset at start(): exact, whatever the interval, so the
+// thread may sample rarely; elsewhere it is the largest sample. Resetting VmHWM is
+// process-wide: run one sampler at a time. None of the methods needs the GIL: the
+// bindings release it around start/stop.
 class MemorySampler {
 public:
-    MemorySampler(int64_t interval_us, int device);
+    MemorySampler(int64_t interval_us, int device, std::vector<int> cpus = {});
     ~MemorySampler();
     MemorySampler(const MemorySampler&) = delete;
     MemorySampler& operator=(const MemorySampler&) = delete;
@@ -63,6 +73,7 @@ private:
 
     const int64_t interval_us_;
     const int device_;
+    const std::vector<int> cpus_;
     StatmReader statm_;
     cuda::CUcontext ctx_ = nullptr;  // set by start() when device sampling is on
 

@@ -66,7 +66,9 @@ py::dict sampler_stop(dlb::MemorySampler& sampler) {
                     "baseline_rss_bytes"_a = r.baseline_rss_bytes, "samples"_a = r.samples,
                     "interval_us"_a = r.interval_us, "elapsed_ns"_a = r.elapsed_ns,
                     "peak_device_bytes"_a = r.peak_device_bytes,
-                    "baseline_device_bytes"_a = r.baseline_device_bytes);
+                    "baseline_device_bytes"_a = r.baseline_device_bytes,
+                    "peak_rss_from_kernel"_a = r.peak_rss_from_kernel,
+                    "thread_cpu_ns"_a = r.thread_cpu_ns);
 }
 
 int64_t device_memory_used(int device) {
@@ -134,17 +136,24 @@ void bind_cuda(py::module_& m) {
 void bind_memory(py::module_& m) {
     m.def("rss_bytes", [] { return dlb::rss_bytes(); },
           "Current resident set size of this process (from /proc/self/statm).");
-    m.def("peak_rss_bytes", &dlb::peak_rss_bytes, "Peak RSS of this process since start (VmHWM).");
+    m.def("peak_rss_bytes", &dlb::peak_rss_bytes,
+          "Peak RSS of this process (VmHWM) since start or the last reset_peak_rss().");
+    m.def("reset_peak_rss", &dlb::reset_peak_rss,
+          "Set VmHWM to the current RSS (/proc/self/clear_refs); False where not allowed.");
     py::class_<dlb::MemorySampler>(m, "MemorySampler",
         "A native thread sampling RSS (and device memory) every `interval_us`; no GIL needed.")
-        .def(py::init<int64_t, int>(), "interval_us"_a = 1000, "device"_a = -1,
-             "Sampler of RSS and, when `device` >= 0 and CUDA is available, device memory.")
+        .def(py::init<int64_t, int, std::vector<int>>(), "interval_us"_a = 1000,
+             "device"_a = -1, "cpus"_a = std::vector<int>{},
+             "Sampler of RSS and, when `device` >= 0 and CUDA is available, device memory;\n"
+             "its thread runs on `cpus` when given (else where the caller may run).")
         .def("start", &dlb::MemorySampler::start, NoGil(),
-             "Take the baseline sample and start the sampling thread.")
+             "Reset VmHWM, take the baseline sample and start the sampling thread.")
         .def("stop", &sampler_stop,
-             "Stop and join the thread, take a last sample. Keys: peak_rss_bytes,\n"
+             "Stop and join the thread, take a last sample. Keys: peak_rss_bytes (VmHWM\n"
+             "since start() where peak_rss_from_kernel, else the largest sample),\n"
              "baseline_rss_bytes, samples, interval_us, elapsed_ns, peak_device_bytes,\n"
-             "baseline_device_bytes (-1 without device).")
+             "baseline_device_bytes (-1 without device), peak_rss_from_kernel,\n"
+             "thread_cpu_ns (CPU time of the sampling thread).")
         .def_property_readonly("running", &dlb::MemorySampler::running,
                                "True between start() and stop().");
 }

@@ -56,29 +56,45 @@ long mempolicy_syscall_set(int mode, const unsigned long* mask, unsigned long ma
     return syscall(SYS_set_mempolicy, mode, mask, maxnode);
 }
 
-}  // namespace
-
-void set_affinity(const std::vector<int>& cpus) {
-    if (cpus.empty()) throw std::invalid_argument("set_affinity: cpus must not be empty");
-    const int ncpu = configured_cpus();
-    CpuSet set(ncpu);
+// The mask of `cpus`; std::invalid_argument for an empty list or an out-of-range cpu.
+void fill_cpu_set(const char* what, const std::vector<int>& cpus, CpuSet& set) {
+    if (cpus.empty()) throw std::invalid_argument(std::string(what) + ": cpus must not be empty");
     for (int cpu : cpus) {
-        if (cpu < 0 || cpu >= ncpu) {
-            throw std::invalid_argument("set_affinity: invalid cpu " + std::to_string(cpu) +
-                                        " (this machine has cpus 0-" +
-                                        std::to_string(ncpu - 1) + ")");
+        if (cpu < 0 || cpu >= set.count()) {
+            throw std::invalid_argument(std::string(what) + ": invalid cpu " +
+                                        std::to_string(cpu) + " (this machine has cpus 0-" +
+                                        std::to_string(set.count() - 1) + ")");
         }
         CPU_SET_S(static_cast<size_t>(cpu), set.size(), set.get());
     }
-    if (sched_setaffinity(0, set.size(), set.get()) == 0) return;
-    const int err = errno;  // captured before any call that may change it
+}
+
+// The exception for a failed sched_setaffinity / pthread_setaffinity_np error `err`.
+[[noreturn]] void throw_affinity_error(const char* what, const std::vector<int>& cpus, int err) {
     // EINVAL: none of the cpus is online or allowed by this process's cpuset.
     if (err == EINVAL) {
-        throw std::invalid_argument("set_affinity: cpus " + join(cpus) +
+        throw std::invalid_argument(std::string(what) + ": cpus " + join(cpus) +
                                     " are not usable here (offline or outside this "
                                     "process's cpuset): " + errno_text(err));
     }
-    throw std::runtime_error("set_affinity: sched_setaffinity failed: " + errno_text(err));
+    throw std::runtime_error(std::string(what) + ": setting the affinity failed: " +
+                             errno_text(err));
+}
+
+}  // namespace
+
+void set_affinity(const std::vector<int>& cpus) {
+    CpuSet set(configured_cpus());
+    fill_cpu_set("set_affinity", cpus, set);
+    if (sched_setaffinity(0, set.size(), set.get()) == 0) return;
+    throw_affinity_error("set_affinity", cpus, errno);  // errno before any other call
+}
+
+void set_thread_affinity(pthread_t thread, const std::vector<int>& cpus) {
+    CpuSet set(configured_cpus());
+    fill_cpu_set("set_thread_affinity", cpus, set);
+    const int err = pthread_setaffinity_np(thread, set.size(), set.get());  // returns the error
+    if (err != 0) throw_affinity_error("set_thread_affinity", cpus, err);
 }
 
 std::vector<int> get_affinity() {

@@ -1,6 +1,8 @@
 // CPU and NUMA placement of the calling thread (raw syscalls, no libnuma).
 #pragma once
 
+#include <pthread.h>
+
 #include <utility>
 #include <vector>
 
@@ -16,6 +18,8 @@ constexpr int kMpolLocal = 4;
 // sched_setaffinity(0, ...): the calling thread; threads it creates later inherit it.
 // Throws std::invalid_argument for an empty list, an out-of-range or unusable cpu.
 void set_affinity(const std::vector<int>& cpus);
+// pthread_setaffinity_np for another thread of this process; the same errors.
+void set_thread_affinity(pthread_t thread, const std::vector<int>& cpus);
 std::vector<int> get_affinity();
 
 // Number of /sys/devices/system/node/node<N> entries (1 when sysfs has none).

@@ -1,5 +1,5 @@
 """suite._native: the pybind11 C++ extension (csrc/). Timing, memory sampling, CPU placement."""
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -68,7 +68,9 @@ def time_calls_cuda(fn: Callable[[], object], iterations: int, stream: int = 0,
 def rss_bytes() -> int:
     """Current resident set size of this process (from /proc/self/statm)."""
 def peak_rss_bytes() -> int:
-    """Peak RSS of this process since start (VmHWM)."""
+    """Peak RSS of this process (VmHWM) since start or the last reset_peak_rss()."""
+def reset_peak_rss() -> bool:
+    """Set VmHWM to the current RSS (/proc/self/clear_refs); False where not allowed."""
 def device_memory_used_bytes(device: int = 0) -> int:
     """Device-wide used memory (total - free), -1 without CUDA."""
 def device_process_memory_bytes(device: int = 0) -> int:
@@ -76,14 +78,18 @@ def device_process_memory_bytes(device: int = 0) -> int:
 
 class MemorySampler:
     """A native thread sampling RSS (and device memory) every `interval_us`; no GIL needed."""
-    def __init__(self, interval_us: int = 1000, device: int = -1) -> None:
-        """Sampler of RSS and, when `device` >= 0 and CUDA is available, device memory."""
+    def __init__(self, interval_us: int = 1000, device: int = -1,
+                 cpus: Sequence[int] = ()) -> None:
+        """Sampler of RSS and, when `device` >= 0 and CUDA is available, device memory;
+        its thread runs on `cpus` when given (else where the caller may run)."""
     def start(self) -> None:
-        """Take the baseline sample and start the sampling thread."""
+        """Reset VmHWM, take the baseline sample and start the sampling thread."""
     def stop(self) -> dict:
-        """Stop and join the thread, take a last sample. Keys: peak_rss_bytes,
+        """Stop and join the thread, take a last sample. Keys: peak_rss_bytes (VmHWM
+        since start() where peak_rss_from_kernel, else the largest sample),
         baseline_rss_bytes, samples, interval_us, elapsed_ns, peak_device_bytes,
-        baseline_device_bytes (-1 without device)."""
+        baseline_device_bytes (-1 without device), peak_rss_from_kernel,
+        thread_cpu_ns (CPU time of the sampling thread)."""
     @property
     def running(self) -> bool:
         """True between start() and stop()."""

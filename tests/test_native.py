@@ -317,6 +317,56 @@ def test_sampler_thread_does_not_need_the_gil():
     assert result["samples"] >= 0.2 * result["elapsed_ns"] / MS, result
 
 
+def test_reset_peak_rss_lowers_vmhwm_to_the_current_rss():
+    block = np.ones(128 * MIB, dtype=np.uint8)
+    del block   # the peak now lies 128 MiB above the current RSS
+    assert n.reset_peak_rss()
+    assert n.peak_rss_bytes() - n.rss_bytes() < 16 * MIB
+
+
+def test_sampler_peak_is_the_kernels_even_between_samples():
+    """A spike freed before the thread's first tick is still the peak: VmHWM saw it."""
+    sampler = n.MemorySampler(interval_us=10_000_000)
+    sampler.start()
+    block = np.ones(128 * MIB, dtype=np.uint8)
+    del block
+    result = sampler.stop()
+    assert result["peak_rss_from_kernel"] and result["samples"] == 2
+    grown = result["peak_rss_bytes"] - result["baseline_rss_bytes"]
+    assert abs(grown - 128 * MIB) <= 0.1 * 128 * MIB, grown / MIB
+
+
+def _sampler_thread_cpus(cpus: list[int]) -> set[int]:
+    """The affinity of the sampler's thread (the one thread a running sampler adds)."""
+    def tids() -> set[str]:
+        return {p.name for p in Path("/proc/self/task").iterdir()}
+    before = tids()
+    sampler = n.MemorySampler(interval_us=1000, cpus=cpus)
+    sampler.start()
+    try:
+        (tid,) = tids() - before
+        return set(os.sched_getaffinity(int(tid)))
+    finally:
+        sampler.stop()
+
+
+def test_sampler_thread_runs_on_the_given_cpus():
+    allowed = sorted(os.sched_getaffinity(0))
+    assert _sampler_thread_cpus([allowed[-1]]) == {allowed[-1]}
+    assert _sampler_thread_cpus([]) == set(allowed)   # inherited
+    with pytest.raises(ValueError, match="invalid cpu"):
+        n.MemorySampler(cpus=[os.cpu_count() + 64]).start()
+
+
+def test_sampler_reports_its_thread_cpu_time():
+    sampler = n.MemorySampler(interval_us=1000)
+    sampler.start()
+    time.sleep(0.1)
+    result = sampler.stop()
+    # ~100 reads of /proc/self/statm: some CPU time, far less than the elapsed time.
+    assert 0 < result["thread_cpu_ns"] < 0.5 * result["elapsed_ns"], result
+
+
 def test_sampler_misuse_raises():
     sampler = n.MemorySampler()
     with pytest.raises(RuntimeError, match="not running"):

@@ -5,9 +5,9 @@ inside; inputs arrive NCHW and are transposed once in `set_inputs`. Training is 
 GradientTape step with SGD as PyTorch defines it (L2 weight decay added to the gradient,
 momentum buffer, `w -= lr * v`, on every trainable parameter; TF's fused ApplyMomentum kernel
 does the last two) because Keras 3's SGD decouples weight decay and folds the learning rate
-into its momentum. The module keeps
-its historical name; it uses tf.Variables and tf ops, not Keras layers, so that every IR
-op (ceil-mode pools, LRN windows, batch statistics) is exactly the documented computation.
+into its momentum. The module keeps its historical name; it uses tf.Variables and tf ops,
+not Keras layers, so that every IR op (ceil-mode pools, LRN windows, batch statistics) is
+exactly the documented computation.
 """
 from __future__ import annotations
 

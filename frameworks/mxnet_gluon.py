@@ -8,6 +8,7 @@ constant learning rate; weight decay applies to every trainable parameter (wd_mu
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import warnings
@@ -99,7 +100,9 @@ class MXRunnable:
     """A built Gluon network bound to its inputs."""
 
     def __init__(self, mx: Any, request: BuildRequest) -> None:
-        self._mx, self._request = mx, request
+        # Everything but the weights: the parameters hold their own copies, and a kept
+        # weights dict would count the model's size twice in the memory measured.
+        self._mx, self._request = mx, dataclasses.replace(request, weights={})
         self._ctx = mx.gpu(0) if request.device == "cuda" else mx.cpu()
         from frameworks._mx_graph import build_net
         self.net, self._params = build_net(mx, request.model, request.dropout,

@@ -116,6 +116,11 @@ class TorchRunnable:
         else:
             module.eval()
         self.native = self._optimize(module, request.optimization)  # what step() calls
+        self._param_count = int(sum(p.numel() for p in module.parameters()))
+        if request.optimization == "script" and request.task == "infer":
+            # The frozen module holds its own (conv-BN folded) weights: keeping the eager
+            # one too would count every weight twice in the memory measured.
+            self.net = None
         self._inputs: list[Any] = []
         self._labels: Any = None
         self._out: Any = None
@@ -183,10 +188,14 @@ class TorchRunnable:
         return self._out.detach().float().cpu().numpy()
 
     def parameters(self) -> dict[str, np.ndarray]:
+        if self.net is None:
+            raise NotImplementedError("a frozen TorchScript inference module folds batch norm "
+                                      "into its convolutions: its parameters are the build "
+                                      "weights")
         return self.net.parameters()
 
     def param_count(self) -> int:
-        return int(sum(p.numel() for p in self.net.module.parameters()))
+        return self._param_count
 
     def memory_mib(self) -> dict[str, float]:
         if not self._cuda:

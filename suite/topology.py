@@ -133,5 +133,16 @@ def memory_node(topo: Topology, cpus: list[int], memory: str) -> int:
     return others[0]
 
 
+def spare_cpus(topo: Topology, cpus: list[int]) -> list[int]:
+    """A CPU for the harness's own thread (the memory sampler) off the measured cores: the
+    primary thread of the last core none of `cpus` is on, on their NUMA node when one is
+    free there; [] when every core holds a measured CPU."""
+    free = [c for c in topo.cores if not set(c.cpus) & set(cpus)]
+    if not free:
+        return []
+    node = topo.node_of(cpus[0]) if cpus else 0
+    return [([c for c in free if c.node == node] or free)[-1].cpus[0]]
+
+
 def has_hyperthreading(topo: Topology) -> bool:
     return any(len(c.cpus) > 1 for c in topo.cores)

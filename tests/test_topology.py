@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from suite.errors import UsageError
-from suite.topology import core_list, memory_node, parse_cpu_list, read_topology
+from suite.topology import core_list, memory_node, parse_cpu_list, read_topology, spare_cpus
 
 
 def fake_sys(tmp_path: Path, sockets=2, cores=4, ht=True):
@@ -60,6 +60,14 @@ def test_remote_memory_is_another_node(topo):
     assert memory_node(topo, [0, 1], "local") == 0
     assert memory_node(topo, [0, 1], "remote") == 1
     assert memory_node(topo, [4], "remote") == 0
+
+
+def test_spare_cpu_is_off_the_measured_cores(topo):
+    assert spare_cpus(topo, [0, 1]) == [3]           # the last free core of node 0
+    assert spare_cpus(topo, [4]) == [7]              # the measured cores' node
+    assert spare_cpus(topo, [0, 8, 1, 9, 2, 10, 3, 11]) == [7]  # node 0 full: node 1
+    assert spare_cpus(topo, [3, 7, 2, 6, 1, 5, 0]) == [4]  # the one free core, on node 1
+    assert spare_cpus(topo, list(range(8))) == []    # every core measured
 
 
 def test_remote_on_single_node_machine_is_refused(tmp_path, monkeypatch):

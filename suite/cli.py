@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from suite.errors import UsageError
+from suite.sweep import DEFAULT_PROCESSES
 
 TRAIN_EXAMPLES = """examples:
   python -m suite train --models resnet50,vgg16 --batches 10,20,30,40
@@ -70,9 +71,19 @@ def _sweep_options(p: argparse.ArgumentParser, task: str) -> None:
         g.add_argument("--weight-decay", type=float, default=1e-4)
     m = p.add_argument_group("how to measure")
     m.add_argument("--precision", type=float, default=0.02,
-                   help="stop when the 95%% CI of the median is within ±this fraction (default 0.02)")
-    m.add_argument("--min-time", type=float, default=1.0, help="minimum timed seconds per point")
-    m.add_argument("--max-time", type=float, default=10.0, help="maximum timed seconds per point")
+                   help="stop when the 95%% CIs of the median and of the throughput are "
+                        "within ±this fraction (default 0.02)")
+    m.add_argument("--min-time", type=float, default=1.0,
+                   help="minimum timed seconds per point, shared by its processes")
+    m.add_argument("--max-time", type=float, default=10.0,
+                   help="maximum timed seconds per point, shared by its processes")
+    m.add_argument("--processes", type=int, default=DEFAULT_PROCESSES, metavar="N",
+                   help=f"measure each point in N fresh worker processes (default "
+                        f"{DEFAULT_PROCESSES}). One process is one draw of process-level "
+                        "noise (memory layout, thread placement, clock): its CI cannot "
+                        "show how far a rerun lands. With N >= 3 the point's CI covers the "
+                        "spread between processes; 1 is faster but its CI only covers "
+                        "step-to-step noise")
     m.add_argument("--timeout", type=float, default=600.0, help="seconds before a point is abandoned")
     m.add_argument("--memory-limit", type=float, help="worker RSS limit in MiB (default: 90%% of RAM)")
     m.add_argument("--no-oom-skip", action="store_true",
@@ -109,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     cp.add_argument("--fail-on-regression", type=float, metavar="PCT",
                     help="exit 1 when a significant slowdown of at least PCT %% is found")
+    cp.add_argument("--allow-different-hosts", action="store_true",
+                    help="compare runs from different machines (CPU model, cores or GPU "
+                         "differ); refused otherwise")
     mp = sub.add_parser("models", help="list the model zoo", formatter_class=fmt,
                         epilog="example:\n  python -m suite models --image-size 64")
     mp.add_argument("--image-size", type=int, help="count FLOPs at this image size")

@@ -74,6 +74,7 @@ def resolve(args: argparse.Namespace, topo: Topology) -> SweepConfig:
         memory_limit_mib=args.memory_limit or _default_memory_limit(),
         oom_skip=not args.no_oom_skip,
         worker_per_point=(task == "train") if args.worker_per_point is None else args.worker_per_point,
+        processes=int(opt.check_positive(args.processes, "--processes", 101)),
         seed=args.seed)
     if cfg.max_time < cfg.min_time:
         raise UsageError(f"--max-time {cfg.max_time:g} is below --min-time {cfg.min_time:g}")
@@ -181,7 +182,7 @@ def run_sweep(args: argparse.Namespace, argv: list[str]) -> int:
     runner = Runner(run_dir, topo, RunOptions(
         settings=loop_settings(cfg), timeout_s=cfg.timeout,
         memory_limit_mib=cfg.memory_limit_mib, oom_skip=cfg.oom_skip,
-        worker_per_point=cfg.worker_per_point),
+        worker_per_point=cfg.worker_per_point, processes=cfg.processes),
         ConsoleReporter(quiet=args.quiet), lambda s: unsupported_reason(s, topo))
     runner.run(specs, done)
     if not args.no_report:
@@ -217,7 +218,8 @@ def compare(args: argparse.Namespace, argv: list[str]) -> int:
     from suite.report.compare import compare_runs
     min_effect = opt.check_positive(args.min_effect, "--min-effect", 100.0)
     alpha = opt.check_positive(args.alpha, "--alpha", 1.0)
-    result = compare_runs(Path(args.run_a), Path(args.run_b), min_effect / 100.0, alpha)
+    result = compare_runs(Path(args.run_a), Path(args.run_b), min_effect / 100.0, alpha,
+                          allow_different_hosts=args.allow_different_hosts)
     print(result.render())
     if args.fail_on_regression is not None:
         threshold = opt.check_positive(args.fail_on_regression, "--fail-on-regression")

@@ -1,36 +1,47 @@
 """The measurement loop: cold start, warm-up until steady, then adaptive stopping.
 
 Methodology (CONTRACT §7): the first step is timed alone (cold start: compilation,
-autotuning, first allocations). Warm-up runs until two consecutive windows of steps have
-medians within 10% of each other (or the warm-up budget is spent). Timed steps then run in
-blocks until at least `min_iterations` steps (always, even past `max_time_s`) and
-`min_time_s` have passed and the 95% CI of
-the median is within ±precision, or until `max_time_s` / `max_items` is reached.
+autotuning, first allocations). Warm-up then runs in windows of at least
+`warmup_window` (≥ 5) steps and `warmup_window_min_s` seconds until two consecutive
+windows have medians within 10% of each other and at least `warmup_min_iterations` steps
+have run (training asks for more, so the allocator and the oneDNN/XLA caches settle), or
+until the warm-up budget `warmup_max_s` is spent. Timed steps then run in blocks until at
+least `min_iterations` steps (always, even past `max_time_s`) and `min_time_s` have passed
+and the 95% CIs of both figures a point reports — the median step time and the throughput
+(Σ items / Σ time) — are within ±precision, or until `max_time_s` / `max_items` is reached.
+
+Every decision (steadiness, stopping, the precision flag) looks at the samples chosen by
+`suite.stats.timed_samples`: the device's when the timer gives CUDA-event times, else the
+host's. The time budgets count host time, which is what the user waits for.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from suite import stats
-from suite.timing import Step, Timer
+from suite.timing import Step, Timed, Timer
 
 NS = 1_000_000_000
+MIN_WARMUP_WINDOW = 5
+TRAIN_WARMUP_STEPS = 20     # training: allocator growth, optimizer state, oneDNN/XLA caches
 
 
 @dataclass(frozen=True)
 class LoopSettings:
     """Stopping rules of one point."""
 
-    precision: float = 0.02          # CI half-width of the median, relative
+    precision: float = 0.02          # CI half-width of median and throughput, relative
     min_time_s: float = 1.0
     max_time_s: float = 10.0
     min_iterations: int = 10
     max_items: int | None = None     # training: images of one pass over --samples
-    warmup_window: int = 5
-    warmup_max_s: float = 10.0
-    warmup_min_iterations: int = 2
+    warmup_window: int = MIN_WARMUP_WINDOW   # steps per warm-up window (at least 5)
+    warmup_window_min_s: float = 0.05        # and at least this long, so fast steps agree
+    warmup_max_s: float = 10.0               # the warm-up's time budget
+    warmup_min_iterations: int = 2 * MIN_WARMUP_WINDOW   # the runner asks more for training
 
 
 @dataclass
@@ -44,9 +55,15 @@ class LoopResult:
     stop_reason: str = ""
 
 
+def _basis(timed: Timed) -> np.ndarray:
+    """The samples decisions are made on (see `suite.stats.timed_samples`)."""
+    return np.asarray(stats.timed_samples(timed.host_ns, timed.device_ns)[0])
+
+
 def run_loop(step: Step, timer: Timer, items_per_step: int, s: LoopSettings) -> LoopResult:
     """Measure `step` (already synchronous or synchronised by the timer) under rules `s`."""
     result = LoopResult()
+    # Cold start is what a caller waits for the first step: host time, as documented.
     result.cold_start_ns = int(timer.run(step, 1).host_ns[0])
     _warm_up(step, timer, s, result)
     host: list[np.ndarray] = []
@@ -66,33 +83,46 @@ def run_loop(step: Step, timer: Timer, items_per_step: int, s: LoopSettings) -> 
             device.append(timed.device_ns)
         spent_ns += int(timed.host_ns.sum())
         count += len(timed.host_ns)
-        samples = np.concatenate(host)
-        reason = _stop_reason(samples, spent_ns, count * items_per_step, s)
+        basis = np.concatenate(device) if device else np.concatenate(host)
+        reason = _stop_reason(basis, spent_ns, count * items_per_step, s)
         if reason:
             result.stop_reason = reason
             break
         # Grow blocks geometrically so checking the CI stays cheap for fast steps.
         block = min(max(block, count // 2), 100_000)
-    result.samples_ns = [int(v) for v in samples]
+    result.samples_ns = [int(v) for v in np.concatenate(host)]
     if device:
         result.device_samples_ns = [int(v) for v in np.concatenate(device)]
-    basis = result.device_samples_ns or result.samples_ns
     result.precision_reached = stats.precision_reached(basis, s.precision, s.min_iterations)
     return result
 
 
+def _window_steps(s: LoopSettings, last_median_ns: float | None) -> int:
+    """Steps in the next warm-up window: at least `warmup_window` (≥ 5), and enough to
+    last `warmup_window_min_s` at the last window's median step time."""
+    steps = max(MIN_WARMUP_WINDOW, s.warmup_window)
+    if last_median_ns and last_median_ns > 0:
+        steps = max(steps, math.ceil(s.warmup_window_min_s * NS / last_median_ns))
+    return min(steps, 100_000)
+
+
 def _warm_up(step: Step, timer: Timer, s: LoopSettings, result: LoopResult) -> None:
-    samples: list[int] = []
-    spent = 0
-    while spent < s.warmup_max_s * NS:
-        timed = timer.run(step, 1)
-        samples.append(int(timed.host_ns[0]))
-        spent += samples[-1]
-        if len(samples) >= s.warmup_min_iterations and \
-                stats.is_steady(samples, window=min(s.warmup_window, max(1, len(samples) // 2))):
+    """Run warm-up windows until two consecutive medians agree within 10% after at least
+    `warmup_min_iterations` steps, or the budget is spent (see the module docstring)."""
+    budget_ns = int(s.warmup_max_s * NS)
+    medians: list[float] = []
+    spent_ns = count = 0
+    while spent_ns < budget_ns:
+        timed = timer.run(step, _window_steps(s, medians[-1] if medians else None),
+                          budget_ns - spent_ns)
+        spent_ns += int(timed.host_ns.sum())
+        count += len(timed.host_ns)
+        medians.append(float(np.median(_basis(timed))))
+        if len(medians) >= 2 and count >= s.warmup_min_iterations and \
+                stats.medians_agree(medians[-2], medians[-1]):
             result.warmup_steady = True
             break
-    result.warmup_iterations = len(samples)
+    result.warmup_iterations = count
 
 
 def _stop_reason(samples: np.ndarray, spent_ns: int, items: int, s: LoopSettings) -> str:
@@ -102,7 +132,7 @@ def _stop_reason(samples: np.ndarray, spent_ns: int, items: int, s: LoopSettings
         return "max-time"
     if s.max_items and items >= s.max_items:
         return "samples"
-    if len(samples) >= s.min_iterations and spent_ns >= s.min_time_s * NS and \
+    if spent_ns >= s.min_time_s * NS and \
             stats.precision_reached(samples, s.precision, s.min_iterations):
         return "precision"
     return ""

@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TextIO
 
+from suite import stats
 from suite.spec import STATUSES, Measurement, PointSpec
 
 
@@ -17,15 +18,21 @@ def _clock(seconds: float) -> str:
 
 
 def describe(m: Measurement) -> str:
-    """One line for a finished point."""
+    """One line for a finished point: its figures with their 95% CIs, derived from the raw
+    samples by `stats.point_summary` and rounded by `stats.ci_text`, as in the tables."""
     if m.status != "ok":
         return f"{m.status:<7} {m.spec.label()}: {m.message}"
-    s = m.summary
+    try:
+        s = stats.point_summary(m)
+    except ValueError as e:
+        return f"ok      {m.spec.label()}: samples unusable: {e}"
     mem = m.memory.get("peak_device_mib") or m.memory.get("peak_rss_mib", 0.0)
     flag = "" if m.precision_reached else " (precision not reached)"
-    return (f"ok      {m.spec.label()}: {s['median_ms']:.3f} ms median "
-            f"[±{s['ci_relative_half_width']:.1%}], {s['items_per_second']:.2f} items/s, "
-            f"peak {mem:.0f} MiB{flag}")
+    processes = f", {s.processes} processes" if s.processes > 1 else ""
+    return (f"ok      {m.spec.label()}: "
+            f"{stats.ci_text(s.median_ms, s.ci_low_ms, s.ci_high_ms)} ms median, "
+            f"{stats.ci_text(s.items_per_second, s.items_per_second_ci_low, s.items_per_second_ci_high)}"
+            f" items/s (95% CI{processes}), peak {mem:.0f} MiB{flag}")
 
 
 class ConsoleReporter:
@@ -39,8 +46,6 @@ class ConsoleReporter:
         self.done = 0
         self.measured = 0
         self.started = time.monotonic()
-        self._measure_time = 0.0
-        self._point_start = 0.0
 
     def _write(self, text: str) -> None:
         if self.tty:
@@ -56,13 +61,14 @@ class ConsoleReporter:
             self._write(f"resuming: {resumed} of {total} points already stored")
 
     def point_started(self, spec: PointSpec) -> None:
-        self._point_start = time.monotonic()
         if self.quiet:
             return
         elapsed = time.monotonic() - self.started
         left = ""
         if self.measured:
-            per_point = self._measure_time / self.measured
+            # measured points so far over the time they took (with --processes a point
+            # starts once per process, so time since the last start would undercount)
+            per_point = elapsed / self.measured
             left = f", ~{_clock(per_point * (self.total - self.done))} left"
         width = 24
         filled = int(width * self.done / max(1, self.total))
@@ -76,7 +82,6 @@ class ConsoleReporter:
         self.done += 1
         if m.status not in ("skipped",) and not m.message.startswith("not run"):
             self.measured += 1
-            self._measure_time += time.monotonic() - self._point_start
         if not self.quiet:
             self._write(f"[{self.done}/{self.total}] {describe(m)}")
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Protocol
 
-from suite import storage
-from suite.spec import Measurement, PointSpec
+from suite import stats, storage
+from suite.spec import Measurement, PointSpec, combine_processes
 from suite.topology import Topology, core_list, memory_node
 
 MIB = 1 << 20
@@ -44,6 +44,7 @@ class RunOptions:
     oom_skip: bool = True
     worker_per_point: bool = False
     env: dict[str, str] = field(default_factory=dict)
+    processes: int = 1                    # --processes: fresh workers per point
 
 
 class WorkerFailure(Exception):
@@ -180,10 +181,14 @@ class Runner:
     def _record(self, m: Measurement) -> None:
         storage.append_measurement(self.run_dir, m)
         self.measurements.append(m)
+        self._note_oom(m)
+        self.reporter.point_finished(m)
+
+    def _note_oom(self, m: Measurement) -> None:
+        """Remember the smallest batch of a variant that ran out of memory."""
         if m.status == "oom":
             key = variant_key(m.spec)
             self._oom_at[key] = min(self._oom_at.get(key, m.spec.batch_size), m.spec.batch_size)
-        self.reporter.point_finished(m)
 
     def _precheck(self, spec: PointSpec) -> Measurement | None:
         """A measurement for points that are not run at all (skipped, or oom by rule)."""
@@ -198,29 +203,66 @@ class Runner:
         return None
 
     def _run_group(self, group: list[PointSpec]) -> None:
+        """Run a group's points through one fresh worker; with `--processes N`, in N passes,
+        each through its own fresh worker, and store each point's N parts as one point
+        (a point that fails in a pass is not run again)."""
+        if self.opts.processes <= 1:
+            self._run_pass(group, self._record)
+            return
+        parts: dict[str, list[Measurement]] = {s.key(): [] for s in group}
+
+        def keep(m: Measurement) -> None:
+            self._note_oom(m)
+            parts[m.spec.key()].append(m)
+
+        todo = group
+        for _ in range(self.opts.processes):
+            self._run_pass(todo, keep)
+            todo = [s for s in todo if parts[s.key()][-1].status == "ok"]
+            if not todo:
+                break
+        for spec in group:
+            self._record(self._combined(parts[spec.key()]))
+
+    def _combined(self, parts: list[Measurement]) -> Measurement:
+        """The parts of one point as one measurement, its precision judged on all samples."""
+        m = combine_processes(parts)
+        if m.status != "ok" or len(parts) < 2:
+            return m
+        precision = float(self.opts.settings.get("loop", {}).get("precision", 0.02))
+        summary = stats.point_summary(m)
+        m.summary = summary.to_dict()
+        m.precision_reached = stats.meets_precision(summary, precision)
+        m.message = "" if m.precision_reached else (
+            f"precision ±{precision:.1%} not reached across {len(parts)} processes "
+            f"(95% CI ±{summary.achieved_precision:.1%})")
+        return m
+
+    def _run_pass(self, group: list[PointSpec], record: Callable[[Measurement], None]) -> None:
+        """Each point of the group through one worker (a fresh one after a failure)."""
         worker: Worker | None = None
         try:
             for spec in group:
                 self.reporter.point_started(spec)
                 pre = self._precheck(spec)
                 if pre is not None:
-                    self._record(pre)
+                    record(pre)
                     continue
                 if worker is None:
                     try:
                         worker = self._start_worker(spec)
                     except WorkerFailure as e:   # died, hung or too big while starting
-                        self._record(Measurement(spec, status=e.status, message=e.message,
-                                                 placement=self._placement(spec)))
+                        record(Measurement(spec, status=e.status, message=e.message,
+                                           placement=self._placement(spec)))
                         continue
                     if worker is None:       # framework unavailable: now known, skip
-                        self._record(self._precheck(spec))
+                        record(self._precheck(spec))
                         continue
                 m = self._measure(worker, spec)
                 if m.meta.get("worker_failed") or m.status == "oom":
                     worker.close(kill=True)
                     worker = None
-                self._record(m)
+                record(m)
         finally:
             if worker is not None:
                 worker.close(kill=sys.exc_info()[0] is not None)

@@ -63,6 +63,8 @@ class Measurement:
     message: str = ""
     samples_ns: list[int] = field(default_factory=list)        # host time per timed step
     device_samples_ns: list[int] | None = None                 # CUDA-event time per step
+    samples_per_process: list[int] | None = None               # --processes N: the first k
+    #   samples came from process 1, the next from process 2, ... (None: one process)
     cold_start_ns: int | None = None                           # first step ever
     warmup_iterations: int = 0
     precision_reached: bool = False
@@ -90,3 +92,46 @@ class Measurement:
         data = {k: v for k, v in rec.items() if k in names}
         data["spec"] = PointSpec.from_dict(rec["spec"])
         return cls(**data)
+
+
+def combine_processes(parts: list[Measurement]) -> Measurement:
+    """One point measured in several fresh worker processes (`--processes N`), as one
+    measurement: the samples of every process in order, `samples_per_process` saying which
+    came from which, memory figures the largest of any process, and each process's own
+    record (pid, cold start, warm-up, stop reason, memory) in `meta["processes"]`.
+
+    A failed part makes the point fail: the first failure is returned, its message naming
+    the process. The statistics (and so the precision flag) are derived later from all
+    samples by `suite.stats.point_summary`.
+    """
+    if not parts:
+        raise ValueError("no measurements to combine")
+    for index, part in enumerate(parts, 1):
+        if part.status != "ok":
+            if index == 1:
+                return part
+            return dataclasses.replace(part, message=f"process {index}: {part.message}")
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    memory: dict[str, float] = {}
+    for part in parts:
+        for key, value in part.memory.items():
+            memory[key] = max(memory.get(key, value), value)
+    device = [v for p in parts for v in (p.device_samples_ns or [])]
+    return dataclasses.replace(
+        first, samples_ns=[v for p in parts for v in p.samples_ns],
+        device_samples_ns=device if all(p.device_samples_ns for p in parts) else None,
+        samples_per_process=[len(p.samples_ns) for p in parts],
+        warmup_iterations=first.warmup_iterations, memory=memory, summary={},
+        meta=dict(first.meta, processes=[_process_record(p) for p in parts],
+                  wall_s=sum(float(p.meta.get("wall_s", 0.0)) for p in parts)))
+
+
+def _process_record(m: Measurement) -> dict[str, Any]:
+    """What one process of a combined point keeps besides its samples."""
+    keep = ("worker_pid", "stop_reason", "warmup_steady", "build_s", "wall_s", "started_at")
+    return {"iterations": len(m.samples_ns), "cold_start_ns": m.cold_start_ns,
+            "warmup_iterations": m.warmup_iterations,
+            "precision_reached": m.precision_reached, "memory": dict(m.memory),
+            **{k: m.meta[k] for k in keep if k in m.meta}}

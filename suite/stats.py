@@ -1,16 +1,24 @@
 """Statistics derived from raw per-iteration samples. Pure functions; no framework imports.
 
+One rule picks the samples every figure comes from (`timed_samples`: the device's CUDA-event
+times when a point has them, else the host's), and one function derives every figure of a
+stored point from them (`point_summary`): the console line, the tables, the plots and
+`compare` all call it, so no cached summary can disagree with what is shown.
+
 Percentiles use linear interpolation between order statistics (Hyndman & Fan type 7,
-numpy's default "linear" method). The confidence interval of the median is the
-distribution-free one from binomial order statistics, so it holds for the skewed,
-multi-modal latency distributions benchmarks produce. The confidence interval of the
-throughput (Σ items / Σ time, a mean) is a batch-means t-interval (see `throughput_ci`).
+numpy's default "linear" method). The confidence intervals of the median and of the other
+percentiles are the distribution-free ones from binomial order statistics, so they hold for
+the skewed, multi-modal latency distributions benchmarks produce. The confidence interval
+of the throughput (Σ items / Σ time, a mean) is a batch-means t-interval (see
+`mean_time_ci`). A point measured in several worker processes (`--processes N`) gets
+intervals that also cover the spread between the processes: each interval is widened to at
+least the t-interval of the N per-process figures.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from scipy import stats as _sp
@@ -18,73 +26,186 @@ from scipy import stats as _sp
 PERCENTILE_METHOD = "linear (Hyndman-Fan type 7)"
 NS_PER_MS = 1e6
 NS_PER_S = 1e9
+COMPARE_BLOCKS = 10         # contiguous blocks per run when compare has no process figures
 
 
-def median_ci(samples: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
-    """Distribution-free confidence interval of the median (binomial order statistics).
+# --- which samples ----------------------------------------------------------------------
 
-    Returns (low, high); with fewer than 6 samples no 95% interval exists and the
-    sample range is returned instead (a wide, honest interval).
+def timed_samples(host_ns: Sequence[int] | None,
+                  device_ns: Sequence[int] | None) -> tuple[Sequence[int], str]:
+    """The samples every figure is derived from, and their name: the device's ("device")
+    when a point has CUDA-event times, else the host's ("host").
+
+    Device times exclude the host's launch and synchronisation jitter, so on a GPU they are
+    the figure of the work itself; the stopping rule, the precision flag and every
+    statistic use this one choice.
+    """
+    if device_ns is not None and len(device_ns) > 0:
+        return device_ns, "device"
+    return (host_ns if host_ns is not None else []), "host"
+
+
+def split_processes(samples: Sequence[float],
+                    samples_per_process: Sequence[int] | None) -> list[np.ndarray]:
+    """The samples of each worker process (one part when the counts are absent or do not
+    add up to the number of samples)."""
+    x = np.asarray(samples, dtype=np.float64)
+    counts = list(samples_per_process or [])
+    if len(counts) < 2 or sum(counts) != x.size or min(counts) < 1:
+        return [x]
+    return np.split(x, np.cumsum(counts)[:-1])
+
+
+# --- confidence intervals ---------------------------------------------------------------
+
+def quantile_ci(samples: Sequence[float], q: float,
+                confidence: float = 0.95) -> tuple[float, float]:
+    """Distribution-free confidence interval of the q-quantile (binomial order statistics).
+
+    [x(l), x(u)] with l = F⁻¹(α/2) and u = F⁻¹(1 - α/2) + 1 for F the Binomial(n, q)
+    distribution (1-based order statistics); where too few samples exist for a bound, the
+    smallest or largest sample is used instead (a wide, honest interval).
     """
     x = np.sort(np.asarray(samples, dtype=np.float64))
     n = len(x)
     if n == 0:
         raise ValueError("no samples")
     alpha = 1.0 - confidence
-    # Largest j with P(B < j) <= alpha/2 for B ~ Binomial(n, 1/2): x[j-1], x[n-j] bracket the median.
-    j = int(_sp.binom.ppf(alpha / 2, n, 0.5))
-    while j > 0 and _sp.binom.cdf(j - 1, n, 0.5) > alpha / 2:
-        j -= 1
-    if j < 1:
-        return float(x[0]), float(x[-1])
-    return float(x[j - 1]), float(x[n - j])
+    low = int(_sp.binom.ppf(alpha / 2, n, q))
+    high = int(_sp.binom.ppf(1 - alpha / 2, n, q)) + 1
+    if low < 1 or high > n:     # not enough samples for an interval at this level
+        low, high = max(low, 1), min(high, n)
+        if low >= high or n < 6:
+            return float(x[0]), float(x[-1])
+    return float(x[low - 1]), float(x[high - 1])
 
 
-def throughput_ci(samples_ns: Sequence[float], items_per_step: int,
-                  confidence: float = 0.95) -> tuple[float, float]:
-    """Confidence interval of the throughput Σ items / Σ time in items/s, by batch means.
+def median_ci(samples: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
+    """Confidence interval of the median (see `quantile_ci`); with fewer than 6 samples no
+    95% interval exists and the sample range is returned instead."""
+    return quantile_ci(samples, 0.5, confidence)
 
-    With a fixed batch, throughput is items_per_step / mean step time, so the interval is
-    that of the mean step time, turned around. Successive steps are correlated (caches,
-    clock boost, allocator state), so the mean's standard error comes from contiguous
-    batches of steps, not from single steps: the samples are split into k = n // 5
-    batches (2 to 20), and the interval is mean ± t(k-1) · sd(batch means) / √k. Its time
-    bounds are clipped to the fastest and slowest step (the mean cannot lie outside them),
-    which keeps both bounds finite when the batches disagree wildly. One sample gives no
-    interval: (throughput, throughput).
+
+def _t_half(values: Sequence[float], confidence: float) -> float:
+    """Half-width of the t-interval of the mean of `values` (0 for fewer than two)."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.size < 2:
+        return 0.0
+    return float(_sp.t.ppf(0.5 + confidence / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
+
+
+def _widened(low: float, high: float, centre: float, per_process: Sequence[float],
+             confidence: float) -> tuple[float, float]:
+    """[low, high] widened to at least centre ± the t-interval half-width of the
+    per-process figures, so the interval covers the variation between processes."""
+    half = _t_half(per_process, confidence)
+    return min(low, centre - half), max(high, centre + half)
+
+
+def _batch_means_half(x: np.ndarray, confidence: float) -> float:
+    """Half-width of the mean's t-interval from k = n // 5 contiguous batches (2 to 20)."""
+    if x.size < 2:
+        return 0.0
+    k = min(20, max(2, x.size // 5))
+    return _t_half([b.mean() for b in np.array_split(x, k)], confidence)
+
+
+def mean_time_ci(samples_ns: Sequence[float], confidence: float = 0.95,
+                 samples_per_process: Sequence[int] | None = None) -> tuple[float, float]:
+    """Confidence interval of the mean step time (ns), by batch means.
+
+    Successive steps are correlated (caches, clock boost, allocator state), so the mean's
+    standard error comes from contiguous batches of steps, not from single steps: the
+    samples are split into k = n // 5 batches (2 to 20), and the interval is
+    mean ± t(k-1) · sd(batch means) / √k. With several processes it is widened to at least
+    the t-interval of the per-process means. The bounds are clipped to the fastest and
+    slowest step (the mean cannot lie outside them), which keeps both finite when the
+    batches disagree wildly. One sample gives no interval: (mean, mean).
     """
     x = np.asarray(samples_ns, dtype=np.float64)
     if x.size == 0:
         raise ValueError("no samples")
     mean_ns = float(x.mean())
-    low_ns = high_ns = mean_ns
-    if x.size > 1:
-        k = min(20, max(2, x.size // 5))
-        batch_means = np.array([b.mean() for b in np.array_split(x, k)])
-        half = float(_sp.t.ppf(0.5 + confidence / 2, k - 1) * batch_means.std(ddof=1)
-                     / math.sqrt(k))
-        low_ns, high_ns = max(mean_ns - half, float(x.min())), min(mean_ns + half, float(x.max()))
+    half = _batch_means_half(x, confidence)
+    parts = split_processes(x, samples_per_process)
+    low, high = _widened(mean_ns - half, mean_ns + half, mean_ns,
+                         [p.mean() for p in parts] if len(parts) > 1 else [], confidence)
+    return max(low, float(x.min())), min(high, float(x.max()))
+
+
+def throughput_ci(samples_ns: Sequence[float], items_per_step: int, confidence: float = 0.95,
+                  samples_per_process: Sequence[int] | None = None) -> tuple[float, float]:
+    """Confidence interval of the throughput Σ items / Σ time in items/s.
+
+    With a fixed batch, throughput is items_per_step / mean step time, so the interval is
+    that of the mean step time (`mean_time_ci`), turned around.
+    """
+    low_ns, high_ns = mean_time_ci(samples_ns, confidence, samples_per_process)
     per_s = items_per_step * NS_PER_S
     return per_s / high_ns, per_s / low_ns
 
 
-def ci_relative_half_width(samples: Sequence[float], confidence: float = 0.95) -> float:
-    """Largest distance from the median to a CI bound, relative to the median."""
-    med = float(np.median(samples))
-    lo, hi = median_ci(samples, confidence)
-    if med <= 0:
+def percentile_ci(samples: Sequence[float], percent: float, confidence: float = 0.95,
+                  samples_per_process: Sequence[int] | None = None) -> tuple[float, float]:
+    """Confidence interval of a percentile (50 = the median), widened for several processes
+    to at least the t-interval of the per-process percentiles (clipped to the samples'
+    range, which keeps both bounds positive)."""
+    x = np.asarray(samples, dtype=np.float64)
+    low, high = quantile_ci(x, percent / 100.0, confidence)
+    parts = split_processes(x, samples_per_process)
+    if len(parts) < 2:
+        return low, high
+    centre = float(np.percentile(x, percent))
+    low, high = _widened(low, high, centre, [np.percentile(p, percent) for p in parts],
+                         confidence)
+    return max(low, float(x.min())), min(high, float(x.max()))   # no bound beyond the data
+
+
+def _relative_half(value: float, low: float, high: float) -> float:
+    """Largest distance from `value` to a bound, relative to `value`."""
+    if not value > 0:
         return math.inf
-    return max(med - lo, hi - med) / med
+    return max(value - low, high - value) / value
 
 
-def precision_reached(samples: Sequence[float], precision: float, min_samples: int = 10) -> bool:
-    """True when the 95% CI of the median is within +-precision (a fraction, e.g. 0.02)."""
-    return len(samples) >= min_samples and ci_relative_half_width(samples) <= precision
+def achieved_precision(samples_ns: Sequence[float],
+                       samples_per_process: Sequence[int] | None = None) -> float:
+    """The larger relative 95% CI half-width of the two figures a point reports: the median
+    step time and the throughput. `--precision` is compared with this."""
+    x = np.asarray(samples_ns, dtype=np.float64)
+    median = float(np.median(x))
+    lo, hi = percentile_ci(x, 50, samples_per_process=samples_per_process)
+    mean_ns = float(x.mean())
+    lo_ns, hi_ns = mean_time_ci(x, samples_per_process=samples_per_process)
+    # throughput = c / mean time: its relative distances to the bounds, in items/s
+    throughput_half = max(mean_ns / lo_ns - 1.0, 1.0 - mean_ns / hi_ns)
+    return max(_relative_half(median, lo, hi), throughput_half)
 
+
+def ci_relative_half_width(samples: Sequence[float], confidence: float = 0.95) -> float:
+    """Largest distance from the median to a bound of its CI, relative to the median."""
+    lo, hi = median_ci(samples, confidence)
+    return _relative_half(float(np.median(samples)), lo, hi)
+
+
+def precision_reached(samples: Sequence[float], precision: float, min_samples: int = 10,
+                      samples_per_process: Sequence[int] | None = None) -> bool:
+    """True when the 95% CIs of both the median and the throughput are within ±precision
+    (a fraction, e.g. 0.02) and there are at least `min_samples` samples."""
+    return len(samples) >= min_samples and \
+        achieved_precision(samples, samples_per_process) <= precision
+
+
+# --- the figures of a point -------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Summary:
-    """Latency and throughput figures of one point, all derived from the raw samples."""
+    """Latency and throughput figures of one point, all derived from the raw samples.
+
+    Every figure shown has its 95% CI: the median (ci_low_ms/ci_high_ms), p90 and p99, and
+    the throughput. `achieved_precision` is the larger relative half-width of the median's
+    and the throughput's CI, the number `--precision` is compared with.
+    """
 
     iterations: int
     total_time_s: float
@@ -98,10 +219,18 @@ class Summary:
     ci_low_ms: float
     ci_high_ms: float
     ci_relative_half_width: float
+    p90_ci_low_ms: float
+    p90_ci_high_ms: float
+    p99_ci_low_ms: float
+    p99_ci_high_ms: float
     items_per_second: float
     items_per_second_ci_low: float
     items_per_second_ci_high: float
+    items_per_second_ci_relative_half_width: float
+    achieved_precision: float
     gflops_per_second: float | None
+    processes: int = 1
+    basis: str = "host"                     # which samples: "device" (CUDA events) or "host"
     percentile_method: str = PERCENTILE_METHOD
 
     def to_dict(self) -> dict:
@@ -109,37 +238,60 @@ class Summary:
 
 
 def summarize(samples_ns: Sequence[int], items_per_step: int,
-              flops_per_item: float | None = None) -> Summary:
+              flops_per_item: float | None = None,
+              samples_per_process: Sequence[int] | None = None,
+              basis: str = "host") -> Summary:
     """All figures of CONTRACT §7 from per-step durations in ns.
 
     Throughput is items processed / total timed time (sum of batch / sum of step time).
     `flops_per_item` counts floating-point operations (2 x multiply-adds) per item.
-    Raises ValueError when the result would not be positive and finite.
+    `samples_per_process` (counts, in order) makes every CI cover the spread between the
+    worker processes. Raises ValueError when the result would not be positive and finite.
     """
     x = np.asarray(samples_ns, dtype=np.float64)
     if x.size == 0:
         raise ValueError("no samples")
     if not np.all(np.isfinite(x)) or np.any(x <= 0):
         raise ValueError("samples must be positive and finite")
+    per_process = samples_per_process if len(split_processes(x, samples_per_process)) > 1 \
+        else None
     total_s = float(x.sum()) / NS_PER_S
     items = items_per_step * x.size
     ms = x / NS_PER_MS
-    lo, hi = median_ci(ms)
-    gflops = None if not flops_per_item else flops_per_item * items / total_s / 1e9
-    tp_low, tp_high = throughput_ci(x, items_per_step)
+    median, (lo, hi) = float(np.median(ms)), percentile_ci(ms, 50, samples_per_process=per_process)
+    p90, p99 = (percentile_ci(ms, p, samples_per_process=per_process) for p in (90, 99))
+    tp = items / total_s
+    tp_low, tp_high = throughput_ci(x, items_per_step, samples_per_process=per_process)
     s = Summary(
         iterations=int(x.size), total_time_s=total_s,
-        median_ms=float(np.median(ms)), mean_ms=float(ms.mean()),
+        median_ms=median, mean_ms=float(ms.mean()),
         min_ms=float(ms.min()), max_ms=float(ms.max()),
         std_ms=float(ms.std(ddof=1)) if x.size > 1 else 0.0,
         p90_ms=float(np.percentile(ms, 90)), p99_ms=float(np.percentile(ms, 99)),
-        ci_low_ms=lo, ci_high_ms=hi,
-        ci_relative_half_width=ci_relative_half_width(ms),
-        items_per_second=items / total_s, items_per_second_ci_low=tp_low,
-        items_per_second_ci_high=tp_high, gflops_per_second=gflops,
+        ci_low_ms=lo, ci_high_ms=hi, ci_relative_half_width=_relative_half(median, lo, hi),
+        p90_ci_low_ms=p90[0], p90_ci_high_ms=p90[1], p99_ci_low_ms=p99[0], p99_ci_high_ms=p99[1],
+        items_per_second=tp, items_per_second_ci_low=tp_low, items_per_second_ci_high=tp_high,
+        items_per_second_ci_relative_half_width=_relative_half(tp, tp_low, tp_high),
+        achieved_precision=achieved_precision(x, per_process),
+        gflops_per_second=None if not flops_per_item else flops_per_item * items / total_s / 1e9,
+        processes=len(per_process) if per_process else 1, basis=basis,
     )
     _check_sane(s)
     return s
+
+
+def point_summary(m: Any) -> Summary:
+    """Every figure of a stored point (a `suite.spec.Measurement`), from its raw samples by
+    the one rule of `timed_samples`; the only way the console, tables, plots and compare
+    get figures. Raises ValueError for samples that give no sane figures."""
+    samples, basis = timed_samples(m.samples_ns, m.device_samples_ns)
+    return summarize(samples, m.items_per_step or m.spec.batch_size, m.flops_per_item,
+                     getattr(m, "samples_per_process", None), basis)
+
+
+def meets_precision(s: Summary, precision: float, min_iterations: int = 10) -> bool:
+    """Whether a summary reaches a `--precision` target (the loop's rule, on all processes)."""
+    return s.iterations >= min_iterations and s.achieved_precision <= precision
 
 
 def _check_sane(s: Summary) -> None:
@@ -152,14 +304,70 @@ def _check_sane(s: Summary) -> None:
         raise ValueError(f"derived GFLOP/s {s.gflops_per_second!r} is not positive and finite")
 
 
+# --- how many digits a figure deserves ---------------------------------------------------
+
+def ci_decimals(value: float, low: float, high: float) -> int | None:
+    """Decimal places a figure's CI supports: those of its half-width rounded to one
+    significant digit (two when that digit would be 1, so ±1.4 does not become ±1).
+    Negative for tens, hundreds. None when the interval has no width or is not finite."""
+    half = max(value - low, high - value)
+    if not (math.isfinite(half) and half > 0 and math.isfinite(value)):
+        return None
+    exponent = math.floor(math.log10(half))
+    digits = 2 if half / 10 ** exponent < 2 else 1
+    return digits - 1 - exponent
+
+
+def _fixed(value: float, decimals: int) -> str:
+    return f"{round(value, decimals):.{max(decimals, 0)}f}"
+
+
+def significant(value: float, digits: int = 3) -> str:
+    """`digits` significant figures without an exponent: 902, 47.3, 4.73, 0.473."""
+    if not math.isfinite(value):
+        return ""
+    if value == 0:
+        return "0"
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(value))))
+    return _fixed(value, decimals)
+
+
+def rounded_to_ci(value: float, low: float, high: float) -> tuple[str, str | None, str | None]:
+    """(value, low, high) as text, rounded to the decimal place the CI supports; without a
+    usable interval the value with three significant figures and no bounds."""
+    decimals = ci_decimals(value, low, high)
+    if decimals is None:
+        return significant(value), None, None
+    return _fixed(value, decimals), _fixed(low, decimals), _fixed(high, decimals)
+
+
+def ci_text(value: float, low: float, high: float) -> str:
+    """A figure and its 95% CI for people: "123 ± 4" (the larger distance to a bound),
+    or "60 [40, 250]" when one bound is less than half as far as the other; rounded by
+    `ci_decimals`; "123" when there is no interval. Used by the console and the tables."""
+    decimals = ci_decimals(value, low, high)
+    if decimals is None:
+        return significant(value)
+    below, above = value - low, high - value
+    if min(below, above) < 0.5 * max(below, above):
+        return f"{_fixed(value, decimals)} [{_fixed(low, decimals)}, {_fixed(high, decimals)}]"
+    return f"{_fixed(value, decimals)} ± {_fixed(max(below, above), decimals)}"
+
+
+# --- warm-up and comparison -------------------------------------------------------------
+
 def is_steady(samples_ns: Sequence[int], window: int = 5, tolerance: float = 0.10) -> bool:
     """Warm-up check: the last `window` samples' median is within `tolerance` of the
     previous window's median (compilation, autotuning and allocator growth are over)."""
     if len(samples_ns) < 2 * window:
         return False
-    last = float(np.median(samples_ns[-window:]))
-    prev = float(np.median(samples_ns[-2 * window:-window]))
-    return abs(last - prev) <= tolerance * prev
+    return medians_agree(float(np.median(samples_ns[-2 * window:-window])),
+                         float(np.median(samples_ns[-window:])), tolerance)
+
+
+def medians_agree(previous: float, last: float, tolerance: float = 0.10) -> bool:
+    """Two consecutive warm-up windows' medians are within `tolerance` of the earlier one."""
+    return abs(last - previous) <= tolerance * previous
 
 
 def geometric_mean(values: Sequence[float]) -> float:
@@ -170,12 +378,39 @@ def geometric_mean(values: Sequence[float]) -> float:
     return float(np.exp(np.log(v).mean()))
 
 
-def compare_samples(a_ns: Sequence[float], b_ns: Sequence[float]) -> tuple[float, float]:
-    """(ratio of medians b/a, two-sided Mann-Whitney U p-value) for two sample sets."""
-    a = np.asarray(a_ns, dtype=np.float64)
-    b = np.asarray(b_ns, dtype=np.float64)
-    ratio = float(np.median(b) / np.median(a))
-    if len(a) < 2 or len(b) < 2:
-        return ratio, 1.0
-    p = float(_sp.mannwhitneyu(a, b, alternative="two-sided").pvalue)
-    return ratio, p
+def block_figures(samples_ns: Sequence[float], samples_per_process: Sequence[int] | None = None,
+                  blocks: int = COMPARE_BLOCKS, by_process: bool = True) -> np.ndarray:
+    """Nearly independent figures of one point for a significance test: the mean step time
+    of each worker process (with `by_process` and at least two), else of `blocks`
+    contiguous blocks of steps (at least 3 steps a block). Single steps are autocorrelated,
+    so a test on them overstates significance."""
+    x = np.asarray(samples_ns, dtype=np.float64)
+    parts = split_processes(x, samples_per_process)
+    if by_process and len(parts) > 1:
+        return np.array([p.mean() for p in parts])
+    k = max(1, min(blocks, x.size // 3))
+    return np.array([b.mean() for b in np.array_split(x, k)])
+
+
+def compare_samples(a_ns: Sequence[float], b_ns: Sequence[float],
+                    a_per_process: Sequence[int] | None = None,
+                    b_per_process: Sequence[int] | None = None) -> tuple[float, float, str]:
+    """(ratio B/A of the mean step time — throughput A / B —, two-sided Welch t-test
+    p-value, what was tested) for two points.
+
+    The test runs on per-process mean step times when both points ran in at least two
+    processes ("3+3 processes"), else on the means of ~10 contiguous blocks of each run
+    ("10+10 blocks"); with fewer than two figures on a side p is 1.
+    """
+    by_process = len(split_processes(a_ns, a_per_process)) > 1 and \
+        len(split_processes(b_ns, b_per_process)) > 1
+    fa = block_figures(a_ns, a_per_process, by_process=by_process)
+    fb = block_figures(b_ns, b_per_process, by_process=by_process)
+    ratio = float(np.mean(b_ns) / np.mean(a_ns))
+    basis = f"{fa.size}+{fb.size} {'processes' if by_process else 'blocks'}"
+    if fa.size < 2 or fb.size < 2:
+        return ratio, 1.0, basis
+    if np.ptp(fa) == 0 and np.ptp(fb) == 0:     # no spread at all: equal or surely different
+        return ratio, 1.0 if fa[0] == fb[0] else 0.0, basis
+    p = float(_sp.ttest_ind(fa, fb, equal_var=False).pvalue)
+    return ratio, (1.0 if math.isnan(p) else p), basis

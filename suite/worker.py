@@ -165,8 +165,7 @@ def _measure_into(m: Measurement, adapter: Any, spec: PointSpec, cfg: dict[str, 
     m.memory = _memory_figures(mem, runnable.memory_mib())
     macs = counts.macs_per_item(model)
     m.flops_per_item = 2.0 * macs * (3 if spec.task == "train" else 1)
-    m.summary = stats.summarize(m.device_samples_ns or m.samples_ns, spec.batch_size,
-                                m.flops_per_item).to_dict()
+    m.summary = stats.point_summary(m).to_dict()   # a cache for readers; never the truth
     m.message = "" if loop.precision_reached else \
         f"precision ±{cfg['loop']['precision']:.1%} not reached ({loop.stop_reason})"
 

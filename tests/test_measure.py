@@ -1,6 +1,8 @@
 """The adaptive measurement loop, driven by a fake clock."""
+import numpy as np
 import pytest
 
+from suite import stats
 from suite.measure import LoopSettings, run_loop
 from suite.timing import FakeTimer
 
@@ -60,3 +62,85 @@ def test_min_iterations_win_over_max_time():
     r = run_loop(step, FakeTimer([200_000_000]), 1,
                  LoopSettings(min_time_s=0.01, max_time_s=0.3, min_iterations=10))
     assert len(r.samples_ns) == 10 and r.stop_reason == "max-time"
+
+
+def speeding_up(calls: int = 20, slow_ms: float = 20.0, fast_ms: float = 10.0) -> list[int]:
+    """A cold start, then steps that get faster over their first `calls` calls (from
+    `slow_ms` to `fast_ms`, linearly), then a steady `fast_ms`."""
+    ramp = [slow_ms - (slow_ms - fast_ms) * k / calls for k in range(calls)]
+    return [int(ms * 1e6) for ms in [500.0] + ramp] + [int(fast_ms * 1e6)] * 100_000
+
+
+def test_warmup_does_not_end_before_the_speed_up_is_over():
+    """Two single steps 2.5% apart are not "steady": windows of at least 5 steps are."""
+    _, step = counting_step()
+    r = run_loop(step, FakeTimer(speeding_up()), 1, LoopSettings(min_time_s=0.2, max_time_s=2))
+    assert r.warmup_steady
+    assert r.warmup_iterations >= 20                     # the whole ramp is warm-up
+    assert set(r.samples_ns) == {10_000_000}             # no ramp step is timed
+
+
+def test_training_warm_up_runs_its_minimum_steps():
+    """Steady from the first window, a training point still warms up for its minimum."""
+    _, step = counting_step()
+    r = run_loop(step, FakeTimer([10_000_000]), 1,
+                 LoopSettings(min_time_s=0.1, max_time_s=1, warmup_min_iterations=30))
+    assert r.warmup_steady and r.warmup_iterations >= 30
+
+
+def test_warm_up_windows_last_long_enough_for_fast_steps():
+    """Fast steps get windows of at least warmup_window_min_s, not 5 noisy steps."""
+    calls, step = counting_step()
+    r = run_loop(step, FakeTimer([100_000]), 1,            # 0.1 ms steps
+                 LoopSettings(min_time_s=0.01, max_time_s=1, warmup_window_min_s=0.05))
+    assert r.warmup_iterations >= 500                     # two windows of 50 ms at least
+
+
+def test_warm_up_budget_ends_a_warm_up_that_never_settles():
+    _, step = counting_step()
+    slower = [int(1e6 * 1.2 ** k) for k in range(60)]     # every step 20% slower
+    r = run_loop(step, FakeTimer(slower), 1,
+                 LoopSettings(min_time_s=0.001, max_time_s=100, warmup_max_s=0.5))
+    assert not r.warmup_steady
+    assert sum(slower[1:1 + r.warmup_iterations]) < 0.5e9 + slower[r.warmup_iterations]
+
+
+class DeviceTimer(FakeTimer):
+    """Host times noisy (launch jitter), device times steady: decisions use the device's."""
+
+    def run(self, step, iterations, budget_ns=0):
+        timed = super().run(step, iterations, budget_ns)
+        timed.device_ns = np.full(len(timed.host_ns), 5_000_000, dtype=np.int64)
+        return timed
+
+
+def test_stopping_rule_and_precision_flag_use_device_samples():
+    """Host times carry launch jitter that never gets within ±1%; the device's are steady."""
+    rng = np.random.default_rng(6)
+    noisy_host = [int(5e6 + j) for j in rng.uniform(0, 5e6, 1000)]
+    _, step = counting_step()
+    r = run_loop(step, DeviceTimer(noisy_host), 1,
+                 LoopSettings(precision=0.01, min_time_s=0.1, max_time_s=20))
+    assert r.stop_reason == "precision" and r.precision_reached
+    assert r.device_samples_ns and set(r.device_samples_ns) == {5_000_000}
+    assert len(r.samples_ns) == len(r.device_samples_ns)
+    assert not stats.precision_reached(r.samples_ns, 0.01)
+
+
+def test_stopping_rule_targets_the_throughput_too():
+    """A quarter of the steps take twice as long: the median's CI is within ±2% after a few
+    steps, but Σ items / Σ time (what the tables show) needs many more; the loop runs
+    until both are."""
+    rng = np.random.default_rng(5)
+    steps = [int(10e6 * (2.0 if u < 0.25 else 1.0) * (1 + 0.005 * g))
+             for u, g in zip(rng.random(20_000), rng.standard_normal(20_000))]
+    _, step = counting_step()
+    r = run_loop(step, FakeTimer(steps), 1,
+                 LoopSettings(precision=0.02, min_time_s=0.1, max_time_s=500))
+    assert r.stop_reason == "precision" and r.precision_reached
+    s = stats.summarize(r.samples_ns, 1)
+    throughput_half = max(s.items_per_second_ci_high - s.items_per_second,
+                          s.items_per_second - s.items_per_second_ci_low) / s.items_per_second
+    assert s.ci_relative_half_width <= 0.02 and throughput_half <= 0.02
+    assert len(r.samples_ns) > 500
+    assert stats.ci_relative_half_width(steps[50:80]) <= 0.02     # the median alone: early

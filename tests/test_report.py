@@ -37,15 +37,15 @@ RNG = np.random.default_rng(20240101)
 def point(framework="pytorch", optimization="none", model="resnet50", batch_size=10,
           status="ok", step_ms=100.0, task="train", threads=2, memory="local", ht=False,
           device="cpu", mem=None, noise=0.0, n=20, message="", input_size=64, precise=True,
-          samples_ms=None):
-    """One synthetic measurement; samples are step_ms (plus relative noise from RNG), or
-    exactly `samples_ms` where given."""
+          samples_ms=None, spread=0.0):
+    """One synthetic measurement; samples are step_ms (plus relative noise from RNG, or
+    alternately ± `spread`, a fraction), or exactly `samples_ms` where given."""
     spec = PointSpec(task=task, framework=framework, optimization=optimization, model=model,
                      batch_size=batch_size, input_size=input_size, device=device,
                      threads=threads, memory=memory, ht=ht)
     if status != "ok":
         return Measurement(spec, status=status, message=message or f"{status} message")
-    scale = 1.0 + noise * RNG.standard_normal(n)
+    scale = 1.0 + noise * RNG.standard_normal(n) + spread * (-1.0) ** np.arange(n)
     samples = [int(ms * 1e6) for ms in (samples_ms or step_ms * scale)]
     return Measurement(spec, samples_ns=samples, items_per_step=batch_size,
                        flops_per_item=1e9, cold_start_ns=int(step_ms * 3e6),
@@ -65,18 +65,22 @@ def write_run(path: Path, config: dict, points: list[Measurement], env=CPU_ENV) 
 
 
 def training_points() -> list[Measurement]:
+    """Steps alternate ±5% (±1% for the second tensorflow resnet50) around step_ms."""
     return [
-        point(model="resnet18", batch_size=10, step_ms=100.0),    # 100.00 images/s
-        point(model="resnet18", batch_size=20, step_ms=150.0),    # 133.33
-        point(model="resnet50", batch_size=10, step_ms=400.0),    # 25.00
+        point(model="resnet18", batch_size=10, step_ms=100.0, spread=0.05),   # 100 images/s
+        point(model="resnet18", batch_size=20, step_ms=150.0, spread=0.05),   # 133.3
+        point(model="resnet50", batch_size=10, step_ms=400.0, spread=0.05),   # 25
         point(model="resnet50", batch_size=20, status="oom"),
         point(model="resnet200", batch_size=10, status="error", message="worker crashed"),
         point(model="resnet200", batch_size=20, status="timeout"),
-        point("tensorflow", "script", model="resnet18", batch_size=10, step_ms=125.0,  # 80.00
-              precise=False, message="precision ±2.0% not reached (max-time)"),
-        point("tensorflow", "script", model="resnet18", batch_size=20, step_ms=100.0),  # 200.00
-        point("tensorflow", "script", model="resnet50", batch_size=10, step_ms=500.0),  # 20.00
-        point("tensorflow", "script", model="resnet50", batch_size=20, step_ms=1000.0),  # 20.00
+        point("tensorflow", "script", model="resnet18", batch_size=10, step_ms=125.0,  # 80
+              precise=False, message="precision ±2.0% not reached (max-time)", spread=0.05),
+        point("tensorflow", "script", model="resnet18", batch_size=20, step_ms=100.0,  # 200
+              spread=0.05),
+        point("tensorflow", "script", model="resnet50", batch_size=10, step_ms=500.0,  # 20
+              spread=0.05),
+        point("tensorflow", "script", model="resnet50", batch_size=20, step_ms=1000.0,  # 20
+              spread=0.01),
         point("tensorflow", "script", model="resnet200", batch_size=10, status="skipped",
               message="tensorflow is not installed: pip install tensorflow"),
     ]
@@ -100,11 +104,12 @@ SPEED_PYTORCH = """\
 - Optimizer: SGD
 - CPU: Test CPU @ 2.0GHz (2 threads)
 - framework: pytorch, optimization: none (eager), device: cpu, precision: float32, image size: 64
+- cells: images/sec (Σ images / Σ step time) ± the half-width of its 95% confidence interval, rounded to the digits the interval supports
 
 |model     |batch size 10|batch size 20|
 |:---------|------------:|------------:|
-|ResNet-18 |100.00       |133.33       |
-|ResNet-50 |25.00        |out of memory|
+|ResNet-18 |100.0 ± 1.9  |133 ± 2      |
+|ResNet-50 |25.0 ± 0.5   |out of memory|
 |ResNet-200|error        |timeout      |
 """
 
@@ -136,11 +141,15 @@ def test_training_memory_table_markdown(train_run):
 
 
 def test_training_csv_cells(train_run):
-    speed = pd.read_csv(train_run / "train-speed-pytorch-none.csv", dtype=str)
-    assert list(speed.columns) == ["model", "batch size 10", "batch size 20"]
-    assert speed.values.tolist() == [["ResNet-18", "100.00", "133.33"],
-                                     ["ResNet-50", "25.00", "out of memory"],
-                                     ["ResNet-200", "error", "timeout"]]
+    """Each figure with its CI's bounds in columns of their own, rounded alike."""
+    speed = pd.read_csv(train_run / "train-speed-pytorch-none.csv", dtype=str,
+                        keep_default_na=False)
+    assert list(speed.columns) == ["model", "batch size 10", "batch size 10 CI low",
+                                   "batch size 10 CI high", "batch size 20",
+                                   "batch size 20 CI low", "batch size 20 CI high"]
+    assert speed.values.tolist() == [["ResNet-18", "100.0", "98.2", "101.9", "133", "131", "136"],
+                                     ["ResNet-50", "25.0", "24.5", "25.5", "out of memory", "", ""],
+                                     ["ResNet-200", "error", "", "", "timeout", "", ""]]
     memory = pd.read_csv(train_run / "train-memory-pytorch-none.csv", dtype=str)
     assert memory.columns[-1] == "Reference accuracy (imagenet1k Top-5)"
     assert memory.values.tolist()[1] == ["ResNet-50", "510", "out of memory", "92.6%"]
@@ -154,12 +163,13 @@ CROSS_BS20 = """\
 - batch size: 20
 - Optimizer: SGD
 - CPU: Test CPU @ 2.0GHz (2 threads)
+- cells: images/sec (Σ images / Σ step time) ± the half-width of its 95% confidence interval, rounded to the digits the interval supports
 - bold: the fastest, where the low bound of its 95% CI lies above every other column's high bound; lead: its images/sec over the next fastest
 
 |model     |pytorch (eager)|tensorflow (tf.function)|lead (95% CI)|
 |:---------|--------------:|-----------------------:|------------:|
-|ResNet-18 |133.33         |**200.00**              |1.50x        |
-|ResNet-50 |out of memory  |20.00                   |one measured |
+|ResNet-18 |133 ± 2        |**200 ± 4**             |1.50x        |
+|ResNet-50 |out of memory  |20.00 ± 0.07            |one measured |
 |ResNet-200|timeout        |not run                 |none measured|
 """
 
@@ -167,11 +177,12 @@ CROSS_BS20 = """\
 def test_cross_framework_table_names_modes_and_marks_fastest(train_run):
     assert (train_run / "train-frameworks-bs20.md").read_text() == CROSS_BS20
     text = (train_run / "train-frameworks-bs10.md").read_text()
-    assert text.splitlines()[-3:] == ["|ResNet-18 |**100.00**     |80.00                   |1.25x        |",
-                                      "|ResNet-50 |**25.00**      |20.00                   |1.25x        |",
+    assert text.splitlines()[-3:] == ["|ResNet-18 |**100.0 ± 1.9**|80.0 ± 1.5              |1.25x        |",
+                                      "|ResNet-50 |**25.0 ± 0.5** |20.0 ± 0.4              |1.25x        |",
                                       "|ResNet-200|error          |skipped                 |none measured|"]
     csv = pd.read_csv(train_run / "train-frameworks-bs10.csv", dtype=str)
-    assert csv.values.tolist()[0] == ["ResNet-18", "100.00", "80.00", "1.25x"]   # no ** in CSV
+    assert csv.values.tolist()[0] == ["ResNet-18", "100.0", "98.2", "101.9", "80.0", "78.6",
+                                      "81.5", "1.25x"]                    # no ** in CSV
     assert not list(train_run.glob("plots/**/*.png"))     # a training run draws no plots
 
 
@@ -182,9 +193,9 @@ def alternating(low_ms: float, high_ms: float, n: int = 20) -> list[float]:
 CROSS_SIGNIFICANCE = """\
 |model    |pytorch (eager)|tensorflow (tf.function)|mxnet (hybridized)|lead (95% CI)            |
 |:--------|--------------:|-----------------------:|-----------------:|------------------------:|
-|ResNet-18|100.00         |99.01                   |not run           |no significant difference|
-|ResNet-34|100.00         |66.67                   |62.50             |no significant difference|
-|ResNet-50|**100.00**     |66.67                   |not run           |1.50x                    |
+|ResNet-18|100.0 ± 1.9    |99.0 ± 1.8              |not run           |no significant difference|
+|ResNet-34|100.0 ± 1.9    |66.7 ± 1.2              |60 [40, 250]      |no significant difference|
+|ResNet-50|**100.0 ± 1.9**|66.7 ± 1.2              |not run           |1.50x                    |
 """
 
 
@@ -224,7 +235,7 @@ def test_imprecise_points_are_flagged(train_run):
     assert len(rows) == 1
     cells = [c.strip() for c in rows[0].split("|")[1:-1]]
     assert cells[:6] == ["train", "tensorflow", "script", "ResNet-18", "10", "2"]
-    assert cells[-2:] == ["±0.0%", "precision ±2.0% not reached (max-time)"]
+    assert cells[-2:] == ["±5.0%", "precision ±2.0% not reached (max-time)"]
 
 
 @pytest.mark.parametrize("page", ["index.md", "index.html"])
@@ -496,3 +507,97 @@ def test_unreadable_folders_raise_usage_error(tmp_path):
     (tmp_path / "bad" / "run.json").write_text("{not json")
     with pytest.raises(UsageError):
         build_report(tmp_path / "bad")
+
+
+# --- one truth per number: every figure from the samples, by one function ------------------
+
+def test_error_bars_on_latency_and_throughput_lines(tmp_path, charts):
+    pts = infer_points(opts=("none",), memories=("local",), hts=(False,))
+    build_report(write_run(tmp_path / "bars", INFER_CONFIG, pts))
+    frame = load_run(tmp_path / "bars").frame
+    for name, low, high in (("resnet50-latency-1.png", "ci_low_ms", "ci_high_ms"),
+                            ("resnet50-throughput-1.png", "items_per_second_ci_low",
+                             "items_per_second_ci_high")):
+        line = charts[name].lines[0]
+        assert line.low is not None and line.high is not None, name
+        assert all(lo <= y <= hi for lo, y, hi in zip(line.low, line.y, line.high))
+        bs1 = frame[(frame["batch_size"] == 1) & (frame["memory"] == "local")
+                    & ~frame["ht"]].sort_values("threads")
+        assert line.low == pytest.approx(list(bs1[low])) and \
+            line.high == pytest.approx(list(bs1[high]))
+    speedup = charts["resnet50-throughput-speedup-none.png"].lines[0]
+    assert speedup.low is not None and speedup.low[0] <= 1.0 <= speedup.high[0]
+
+
+def test_draw_renders_error_bars_and_ci_rounded_labels(tmp_path, monkeypatch):
+    from matplotlib.axes import Axes
+
+    from suite.report import plots_common
+    calls, labels = [], []
+    real_errorbar, real_annotate = Axes.errorbar, Axes.annotate
+    monkeypatch.setattr(Axes, "errorbar", lambda ax, *a, **k: calls.append(k["yerr"])
+                        or real_errorbar(ax, *a, **k))
+    monkeypatch.setattr(Axes, "annotate", lambda ax, text, *a, **k: labels.append(text)
+                        or real_annotate(ax, text, *a, **k))
+    line = plots_common.Line("a", [1.0, 2.0], [123.456, 61.7], [119.3, 61.0], [127.5, 62.4])
+    chart = plots_common.Chart("t", "s", "x", "y", [line])
+    plots_common.draw(chart, tmp_path / "c.png")
+    assert (tmp_path / "c.png").stat().st_size > 0
+    assert calls and calls[0][0] == pytest.approx([4.156, 0.7])
+    assert labels == ["123", "61.7"]
+
+
+def test_figures_come_from_device_samples_when_present(tmp_path):
+    """One rule everywhere: a GPU point's figures are its CUDA-event times, not host times."""
+    m = point(model="resnet18", device="cuda", mem={"peak_device_mib": 100.0},
+              samples_ms=[20.0] * 20)
+    m.device_samples_ns = [10_000_000] * 20
+    config = dict(TRAIN_CONFIG, device="cuda", frameworks=["pytorch"], models=["resnet18"],
+                  batches=[10])
+    run = write_run(tmp_path / "device", config, [m], env=GPU_ENV)
+    row = load_run(run).frame.iloc[0]
+    assert row["median_ms"] == 10.0 and row["items_per_second"] == 1000.0
+    assert row["basis"] == "device"
+    from suite.progress import describe
+    assert "10.0 ms median" in describe(m) and "1000 items/s" in describe(m)
+
+
+def test_console_line_shows_the_tables_figures(train_run):
+    from suite.progress import describe
+    from suite.storage import load_measurements
+    m = next(m for m in load_measurements(train_run)
+             if m.spec.model == "resnet18" and m.spec.batch_size == 10
+             and m.spec.framework == "pytorch")
+    line = describe(m)
+    assert "100.0 ± 1.9 items/s" in line                    # as the speed table's cell
+    assert "|ResNet-18 |100.0 ± 1.9  |" in (train_run / "train-speed-pytorch-none.md").read_text()
+    assert "stale" not in line and "1.00 items/s" not in line   # not the cached summary
+
+
+def test_precision_flag_is_judged_again_on_the_samples(tmp_path):
+    """A stored flag cannot disagree with the CI shown: with the run's target known, the
+    report decides from the samples (the loop's rule: median and throughput CIs)."""
+    tight, loose = point(model="resnet18", spread=0.001, precise=False), \
+        point(model="resnet50", spread=0.2, precise=True)
+    run = write_run(tmp_path / "flags", dict(TRAIN_CONFIG, precision=0.02), [tight, loose])
+    frame = load_run(run).frame.set_index("model")
+    assert bool(frame.loc["resnet18", "precision_reached"]) is True
+    assert bool(frame.loc["resnet50", "precision_reached"]) is False
+
+
+def test_points_csv_has_every_figure_with_its_ci(train_run):
+    csv = pd.read_csv(train_run / "points.csv")
+    for column in ("ci_low_ms", "ci_high_ms", "p90_ci_low_ms", "p90_ci_high_ms",
+                   "p99_ci_low_ms", "p99_ci_high_ms", "items_per_second_ci_low",
+                   "items_per_second_ci_high", "achieved_precision", "processes", "basis"):
+        assert column in csv.columns, column
+    ok = csv[csv["status"] == "ok"]
+    assert (ok["p90_ci_low_ms"] <= ok["p90_ms"]).all() and (ok["p90_ms"] <= ok["p90_ci_high_ms"]).all()
+
+
+def test_page_says_what_the_intervals_cover(tmp_path):
+    pts = [point(model="resnet18", spread=0.05)]
+    single = build_report(write_run(tmp_path / "one", dict(TRAIN_CONFIG, processes=1), pts))
+    assert "CIs cover step-to-step noise only" in single.read_text()
+    three = build_report(write_run(tmp_path / "three", dict(TRAIN_CONFIG, processes=3), pts))
+    assert "ran in 3 fresh worker processes and its CIs cover the spread" in three.read_text()

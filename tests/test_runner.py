@@ -15,7 +15,7 @@ import pytest
 from suite.storage import load_measurements, read_run_info
 
 FAST = ["--image-size", "32", "--min-time", "0.05", "--max-time", "0.3", "--quiet",
-        "--no-report"]
+        "--no-report", "--processes", "1"]
 
 
 def dlbench(*args, fault=None, timeout=600):
@@ -165,3 +165,65 @@ def test_unsupported_dtype_is_skipped_with_reason(tmp_path):
     assert len(ms) == 2
     assert all(m.status == "skipped" and "bfloat16" in m.message for m in ms), ms
     assert not (out / "workers.log").exists()  # decided before any worker started
+
+
+# --- --processes: a point in several fresh workers ----------------------------------------
+
+def test_processes_measure_each_point_in_fresh_workers(tmp_path):
+    out = tmp_path / "run"
+    r = dlbench("infer", "--frameworks", "pytorch", "--models", "resnet18", "--batches", "1,2",
+                "--threads", "1", "--opts", "none", "--out", str(out), *FAST,
+                "--processes", "3")
+    assert r.returncode == 0, r.stderr
+    assert read_run_info(out).config["processes"] == 3
+    ms = load_measurements(out)
+    assert len(ms) == 2
+    pids_per_pass = []
+    for m in ms:
+        assert m.status == "ok", m.message
+        counts = m.samples_per_process
+        assert len(counts) == 3 and sum(counts) == len(m.samples_ns) and min(counts) >= 10
+        pids = [p["worker_pid"] for p in m.meta["processes"]]
+        assert len(set(pids)) == 3                      # three fresh processes
+        pids_per_pass.append(pids)
+        assert m.summary["processes"] == 3
+        assert m.summary["iterations"] == len(m.samples_ns)
+    assert pids_per_pass[0] == pids_per_pass[1]         # both points share each pass's worker
+
+
+def test_a_process_that_fails_fails_the_point():
+    from suite.spec import Measurement, PointSpec, combine_processes
+    spec = PointSpec(task="infer", framework="pytorch", optimization="none", model="resnet18",
+                     batch_size=1, input_size=32)
+    good = Measurement(spec, samples_ns=[1_000_000] * 10, items_per_step=1,
+                       memory={"peak_rss_mib": 100.0}, meta={"worker_pid": 1})
+    bad = Measurement(spec, status="error", message="worker crashed (signal SIGSEGV)")
+    combined = combine_processes([good, bad])
+    assert combined.status == "error" and combined.message.startswith("process 2: worker crashed")
+    other = Measurement(spec, samples_ns=[2_000_000] * 12, items_per_step=1,
+                        memory={"peak_rss_mib": 120.0}, meta={"worker_pid": 2})
+    both = combine_processes([good, other])
+    assert both.samples_per_process == [10, 12] and len(both.samples_ns) == 22
+    assert both.memory["peak_rss_mib"] == 120.0              # the largest of any process
+    assert [p["worker_pid"] for p in both.meta["processes"]] == [1, 2]
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "1000"])
+def test_processes_out_of_range_is_a_usage_error(tmp_path, value):
+    r = dlbench("infer", "--models", "resnet18", "--out", str(tmp_path / "r"), *FAST,
+                "--processes", value)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--processes" in r.stderr
+
+
+def test_processes_share_the_time_budget():
+    from suite.sweep import SweepConfig, loop_settings
+    cfg = SweepConfig(task="train", frameworks=["pytorch"], models=["resnet18"], batches=[4],
+                      optimizations={"pytorch": ["none"]}, threads=[1], min_time=3.0,
+                      max_time=9.0, samples=100, processes=3)
+    loop = loop_settings(cfg)["loop"]
+    assert loop["min_time_s"] == 1.0 and loop["max_time_s"] == 3.0 and loop["max_items"] == 34
+    assert loop["warmup_min_iterations"] >= 20          # training warms up for longer
+    infer = loop_settings(SweepConfig(task="infer", frameworks=["pytorch"], models=["resnet18"],
+                                      batches=[4], optimizations={"pytorch": ["none"]},
+                                      threads=[1]))["loop"]
+    assert "warmup_min_iterations" not in infer and "max_items" not in infer

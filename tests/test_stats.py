@@ -59,10 +59,117 @@ def test_geometric_mean_and_compare():
     assert stats.geometric_mean([2.0, 0.5]) == pytest.approx(1.0)
     rng = np.random.default_rng(2)
     a = rng.normal(100, 1, 50)
-    ratio, p = stats.compare_samples(a, a * 1.2)
-    assert ratio == pytest.approx(1.2, rel=1e-9) and p < 1e-6
-    _, p_same = stats.compare_samples(a, rng.permutation(a))
-    assert p_same > 0.5
+    ratio, p, basis = stats.compare_samples(a, a * 1.2)
+    assert ratio == pytest.approx(1.2, rel=1e-9) and p < 1e-6 and basis == "10+10 blocks"
+    _, p_same, _ = stats.compare_samples(a, rng.normal(100, 1, 50))
+    assert p_same > 0.05
+
+
+def ar1(rng: np.random.Generator, n: int, rho: float = 0.9, level: float = 10e6) -> np.ndarray:
+    """Step times whose noise is autocorrelated (clock boost, caches): AR(1), 1% sd."""
+    e = rng.standard_normal(n)
+    x = np.empty(n)
+    x[0] = e[0]
+    for i in range(1, n):
+        x[i] = rho * x[i - 1] + np.sqrt(1 - rho ** 2) * e[i]
+    return level * (1 + 0.01 * x)
+
+
+def test_compare_of_identical_autocorrelated_runs_is_rarely_significant():
+    """Per-step tests treat 500 correlated steps as 500 independent ones and call identical
+    code "significantly different" far more often than alpha; per-block figures do not."""
+    rng = np.random.default_rng(8)
+    pairs = [(ar1(rng, 500), ar1(rng, 500)) for _ in range(200)]
+    block_hits = sum(stats.compare_samples(a, b)[1] < 0.05 for a, b in pairs)
+    step_hits = sum(sp.mannwhitneyu(a, b).pvalue < 0.05 for a, b in pairs)
+    assert block_hits / len(pairs) <= 0.10
+    assert step_hits / len(pairs) > 0.3          # what a per-step test would have claimed
+
+
+def test_compare_uses_per_process_figures_when_both_have_them():
+    rng = np.random.default_rng(9)
+    # three processes per run, each at its own level (memory layout, placement): 2% apart
+    levels_a, levels_b = [1.00, 1.02, 0.98], [1.01, 0.99, 1.03]
+    a = np.concatenate([ar1(rng, 100, level=10e6 * v) for v in levels_a])
+    b = np.concatenate([ar1(rng, 100, level=10e6 * v) for v in levels_b])
+    ratio, p, basis = stats.compare_samples(a, b, [100] * 3, [100] * 3)
+    assert basis == "3+3 processes" and p > 0.05
+    assert ratio == pytest.approx(b.mean() / a.mean())
+    assert stats.compare_samples(a, b)[2] == "10+10 blocks"
+
+
+def test_timed_samples_rule():
+    assert stats.timed_samples([3, 4], [1, 2]) == ([1, 2], "device")
+    assert stats.timed_samples([3, 4], None) == ([3, 4], "host")
+    assert stats.timed_samples([3, 4], []) == ([3, 4], "host")
+
+
+def test_point_summary_uses_device_samples_when_present():
+    from suite.spec import Measurement, PointSpec
+    spec = PointSpec(task="infer", framework="pytorch", optimization="none", model="resnet18",
+                     batch_size=2, input_size=32, device="cuda")
+    m = Measurement(spec, samples_ns=[20_000_000] * 20, device_samples_ns=[10_000_000] * 20,
+                    items_per_step=2)
+    s = stats.point_summary(m)
+    assert s.basis == "device" and s.median_ms == 10.0 and s.items_per_second == 200.0
+
+
+def test_quantile_ci_covers_p90_and_p99():
+    rng = np.random.default_rng(10)
+    true90, true99 = sp.expon.ppf(0.90), sp.expon.ppf(0.99)
+    hits90 = hits99 = 0
+    for _ in range(300):
+        x = rng.exponential(1.0, 400)
+        lo, hi = stats.quantile_ci(x, 0.90)
+        hits90 += lo <= true90 <= hi
+        lo, hi = stats.quantile_ci(x, 0.99)
+        hits99 += lo <= true99 <= hi
+    assert hits90 / 300 >= 0.93 and hits99 / 300 >= 0.93
+    s = stats.summarize([int(v * 1e6) for v in rng.exponential(1.0, 400) + 1], 1)
+    assert s.p90_ci_low_ms <= s.p90_ms <= s.p90_ci_high_ms
+    assert s.p99_ci_low_ms <= s.p99_ms <= s.p99_ci_high_ms
+
+
+def test_process_spread_widens_every_interval():
+    """Three processes, each steady but at its own level: the within-process CI is narrow
+    and misses the spread; the point's CI covers it."""
+    rng = np.random.default_rng(11)
+    levels = [10e6, 10.6e6, 9.7e6]
+    x = np.concatenate([lv * (1 + 0.001 * rng.standard_normal(200)) for lv in levels])
+    one = stats.summarize(x, 1)
+    three = stats.summarize(x, 1, samples_per_process=[200, 200, 200])
+    assert three.processes == 3 and one.processes == 1
+    per_process_tp = [1e9 / lv for lv in levels]
+    assert three.items_per_second_ci_low < min(per_process_tp) * 1.02
+    assert three.items_per_second_ci_high > max(per_process_tp) * 0.98
+    alone = stats.summarize(x[:200], 1)              # what one process would have claimed
+    assert three.items_per_second_ci_relative_half_width > \
+        10 * alone.items_per_second_ci_relative_half_width
+    assert three.ci_relative_half_width > 10 * alone.ci_relative_half_width
+    assert three.achieved_precision > 0.02 > alone.achieved_precision
+    # never narrower than the within-process interval
+    noisy = np.concatenate([10e6 * (1 + 0.2 * rng.standard_normal(50).clip(-3, 3))
+                            for _ in range(3)])
+    a, b = stats.throughput_ci(noisy, 1), stats.throughput_ci(noisy, 1, samples_per_process=[50] * 3)
+    assert b[0] <= a[0] and b[1] >= a[1]
+
+
+@pytest.mark.parametrize("value, low, high, text", [
+    (123.456, 119.3, 127.5, "123 ± 4"),
+    (1234.5, 1197.0, 1270.0, "1230 ± 40"),
+    (0.4567, 0.4432, 0.4689, "0.457 ± 0.014"),
+    (25.1234, 24.98, 25.27, "25.12 ± 0.15"),
+    (98.76, 98.0, 99.9, "98.8 ± 1.1"),
+    (100.0, 100.0, 100.0, "100"),                 # no interval: three significant figures
+    (62.5, 35.7, 250.0, "60 [40, 250]"),          # lopsided: both bounds
+])
+def test_ci_text_rounds_to_what_the_interval_supports(value, low, high, text):
+    assert stats.ci_text(value, low, high) == text
+
+
+def test_rounded_to_ci_rounds_bounds_alike():
+    assert stats.rounded_to_ci(123.456, 119.3, 127.5) == ("123", "119", "128")
+    assert stats.rounded_to_ci(7.0, 7.0, 7.0) == ("7.00", None, None)
 
 
 def test_throughput_ci_brackets_items_over_total_time():
@@ -101,3 +208,10 @@ def test_throughput_ci_widens_for_drift_between_batches():
 def test_throughput_ci_stays_finite_when_batches_disagree_wildly():
     lo, hi = stats.throughput_ci([1_000_000, 100_000_000], 1)   # 1 ms and 100 ms
     assert (lo, hi) == pytest.approx((10.0, 1000.0))            # clipped to the step range
+
+
+def test_widened_percentile_ci_stays_within_the_samples():
+    """Three processes far apart: the t-interval reaches below zero, the CI does not."""
+    x = [1e6] * 20 + [30e6] * 20 + [8e6] * 20
+    lo, hi = stats.percentile_ci(x, 50, samples_per_process=[20, 20, 20])
+    assert lo == 1e6 and hi == 30e6

@@ -1,11 +1,21 @@
 """Compare two runs point by point (`python -m suite compare RUN_A RUN_B`).
 
+Runs from different machines (CPU model, core counts or GPUs differ in run.json's
+fingerprint) are refused with a UsageError unless `allow_different_hosts`; the report
+says which points ran on which host.
+
 Points are matched by their full PointSpec. For a point measured in both runs the change is
-the ratio of median step times B/A, worded "1.23x slower" / "1.10x faster" / "same", with the
-two-sided Mann-Whitney U p-value on the raw samples (`suite.stats.compare_samples`). The
-verdict is "regression" only when the change is significant (p < alpha) and B is at least
-`min_effect` slower; "improvement" when significant and B at least `min_effect` faster (the
-same factor the other way: A/B >= 1 + min_effect); "no significant change" otherwise.
+the ratio of the time per item B/A — throughput A / throughput B, the figure the tables
+show — worded "1.23x slower" / "1.10x faster" / "same". Its significance comes from a
+two-sided Welch t-test on nearly independent figures (`suite.stats.compare_samples`): the
+per-process mean step times when both points ran in several processes (`--processes`),
+else the means of ~10 contiguous blocks of steps per run. Single steps are autocorrelated,
+so a test on them would overstate significance; with one process per run the blocks still
+cannot see process-to-process variation, which is what the minimum effect guards against.
+The verdict is "regression" only when the change is significant (p < alpha) and B is at
+least `min_effect` slower; "improvement" when significant and B at least `min_effect`
+faster (the same factor the other way: A/B >= 1 + min_effect); "no significant change"
+otherwise. All figures come from `suite.stats` (device samples where a point has them).
 Points stored in only one run, and points whose status changed (ok -> oom, error -> ok, ...),
 are listed on their own. The summary is the geometric mean of the ratios per framework and
 optimization (the right average for ratios: a 2x slowdown and a 2x speedup cancel out).
@@ -19,9 +29,10 @@ import numpy as np
 import pandas as pd
 
 from suite import stats
+from suite.errors import UsageError
 from suite.report.tables import markdown_table
 from suite.spec import Measurement, PointSpec
-from suite.storage import load_measurements, read_run_info
+from suite.storage import RunInfo, load_measurements, read_run_info
 
 REGRESSION = "regression"
 IMPROVEMENT = "improvement"
@@ -40,12 +51,17 @@ def _p_text(p: float) -> str:
     return "<0.0001" if p < 1e-4 else f"{p:.4f}"
 
 
+def _timed(m: Measurement) -> list[int]:
+    """The samples a point's figures come from (`stats.timed_samples`)."""
+    return list(stats.timed_samples(m.samples_ns, m.device_samples_ns)[0])
+
+
 def _usable(m: Measurement) -> bool:
     """An ok point whose samples can be compared (positive, finite)."""
     if m.status != "ok" or not m.samples_ns:
         return False
-    x = np.asarray(m.samples_ns, dtype=np.float64)
-    return bool(np.all(np.isfinite(x)) and np.all(x > 0))
+    x = np.asarray(_timed(m), dtype=np.float64)
+    return bool(x.size and np.all(np.isfinite(x)) and np.all(x > 0))
 
 
 def _status(m: Measurement) -> str:
@@ -60,10 +76,11 @@ class PointComparison:
     status_a: str
     status_b: str
     message_b: str = ""
-    median_a_ms: float | None = None
-    median_b_ms: float | None = None
-    ratio: float | None = None          # median B / median A; > 1 means B is slower
+    summary_a: stats.Summary | None = None
+    summary_b: stats.Summary | None = None
+    ratio: float | None = None          # time per item B / A; > 1 means B is slower
     p_value: float | None = None
+    tested: str = ""                    # what the test ran on: "10+10 blocks", "3+3 processes"
     verdict: str = NO_CHANGE
 
     @property
@@ -85,10 +102,11 @@ def _compare_point(a: Measurement, b: Measurement, min_effect: float,
     if sa != "ok" or sb != "ok":
         result.verdict = STATUS_CHANGE if sa != sb else "not measured"
         return result
-    ratio, p = stats.compare_samples(a.samples_ns, b.samples_ns)
-    result.median_a_ms = float(np.median(a.samples_ns)) / stats.NS_PER_MS
-    result.median_b_ms = float(np.median(b.samples_ns)) / stats.NS_PER_MS
-    result.ratio, result.p_value = ratio, p
+    result.summary_a, result.summary_b = stats.point_summary(a), stats.point_summary(b)
+    ratio, p, tested = stats.compare_samples(_timed(a), _timed(b), a.samples_per_process,
+                                             b.samples_per_process)
+    # the same ratio as the throughputs' A / B when the batch sizes agree (they do: same spec)
+    result.ratio, result.p_value, result.tested = ratio, p, tested
     if p < alpha and ratio >= 1.0 + min_effect:
         result.verdict = REGRESSION
     elif p < alpha and 1.0 / ratio >= 1.0 + min_effect:
@@ -107,6 +125,7 @@ class Comparison:
     matched: list[PointComparison] = field(default_factory=list)
     only_a: list[Measurement] = field(default_factory=list)
     only_b: list[Measurement] = field(default_factory=list)
+    hosts: list[str] = field(default_factory=list)      # which points ran where, per run
 
     def measured(self) -> list[PointComparison]:
         """Points measured ok in both runs."""
@@ -146,10 +165,14 @@ class Comparison:
         """The comparison as Markdown: summary, per-point table, status changes, one-sided."""
         parts = [f"# Comparison: {self.run_b.name} (B) against {self.run_a.name} (A)\n",
                  f"- A: {self.run_a}\n- B: {self.run_b}\n"
-                 f"- change = median step time B / A; significant when the Mann-Whitney U "
-                 f"p-value < {self.alpha:g}; a regression or improvement needs at least "
-                 f"{self.min_effect * 100:g}% as well\n"]
-        parts += _section("Summary (geometric mean of the ratios of medians)", self.summary())
+                 + "".join(f"- {line}\n" for line in self.hosts)
+                 + f"- change = time per item B / A (throughput A / B); significant when a "
+                 f"Welch t-test on per-process figures (both runs with --processes >= 2) or "
+                 f"else on ~10 contiguous blocks of steps per run gives p < {self.alpha:g}; "
+                 f"a regression or improvement needs at least {self.min_effect * 100:g}% as "
+                 f"well. Throughputs: items/s ± 95% CI\n"]
+        parts += _section("Summary (geometric mean of the ratios of time per item)",
+                          self.summary())
         parts += _section("Points measured in both runs", _points_table(self.measured()))
         parts += _section("Status changes", _status_table(self.status_changes()))
         parts += _section("Only in A", _one_sided(self.only_a))
@@ -157,8 +180,8 @@ class Comparison:
         return "\n".join(parts)
 
 
-NUMERIC_COLUMNS = ("points", "ratio B/A", "regressions", "improvements", "A median [ms]",
-                   "B median [ms]", "p-value")
+NUMERIC_COLUMNS = ("points", "ratio B/A", "regressions", "improvements", "A items/s",
+                   "B items/s", "p-value")
 
 
 def _section(title: str, table: pd.DataFrame) -> list[str]:
@@ -168,13 +191,22 @@ def _section(title: str, table: pd.DataFrame) -> list[str]:
     return [f"## {title}\n", body]
 
 
+def _throughput(s: stats.Summary | None) -> str:
+    if s is None:
+        return ""
+    return stats.ci_text(s.items_per_second, s.items_per_second_ci_low,
+                         s.items_per_second_ci_high)
+
+
+POINT_COLUMNS = ["point", "A items/s", "B items/s", "change", "p-value", "tested", "verdict"]
+
+
 def _points_table(items: list[PointComparison]) -> pd.DataFrame:
-    rows = [{"point": c.spec.label(), "A median [ms]": f"{c.median_a_ms:.3f}",
-             "B median [ms]": f"{c.median_b_ms:.3f}", "change": ratio_text(c.ratio or 1.0),
+    rows = [{"point": c.spec.label(), "A items/s": _throughput(c.summary_a),
+             "B items/s": _throughput(c.summary_b), "change": ratio_text(c.ratio or 1.0),
              "p-value": _p_text(c.p_value if c.p_value is not None else 1.0),
-             "verdict": c.verdict} for c in items]
-    return pd.DataFrame(rows, columns=["point", "A median [ms]", "B median [ms]", "change",
-                                       "p-value", "verdict"])
+             "tested": c.tested, "verdict": c.verdict} for c in items]
+    return pd.DataFrame(rows, columns=POINT_COLUMNS)
 
 
 def _status_table(items: list[PointComparison]) -> pd.DataFrame:
@@ -188,14 +220,66 @@ def _one_sided(items: list[Measurement]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["point", "status"])
 
 
-def compare_runs(run_a: Path, run_b: Path, min_effect: float = 0.05,
-                 alpha: float = 0.05) -> Comparison:
-    """Match the points of two run folders and compare them (UsageError if unreadable)."""
-    for run in (run_a, run_b):
-        read_run_info(Path(run))
-    a = {m.spec.key(): m for m in load_measurements(Path(run_a))}
-    b = {m.spec.key(): m for m in load_measurements(Path(run_b))}
-    result = Comparison(Path(run_a), Path(run_b), min_effect, alpha)
+# --- hosts -------------------------------------------------------------------------------
+
+MACHINE_KEYS = ("cpu_model", "physical_cores", "logical_cores", "gpus")
+
+
+def machine(env: dict) -> dict[str, object]:
+    """What makes two fingerprints the same machine: CPU model, core counts, GPU models
+    (None where run.json does not say)."""
+    gpus = env.get("gpus")
+    return {"cpu_model": env.get("cpu_model"), "physical_cores": env.get("physical_cores"),
+            "logical_cores": env.get("logical_cores"),
+            "gpus": None if gpus is None else tuple(str(g.get("name")) for g in gpus)}
+
+
+def machine_text(env: dict) -> str:
+    """"host1: Intel Xeon ... (2 cores, 4 threads), no GPU"."""
+    m = machine(env)
+    gpus = ", ".join(m["gpus"]) if m["gpus"] else ("no GPU" if m["gpus"] is not None
+                                                   else "GPU unknown")
+    return (f"{env.get('hostname') or 'unknown host'}: {m['cpu_model'] or 'unknown CPU'} "
+            f"({m['physical_cores'] or '?'} cores, {m['logical_cores'] or '?'} threads), {gpus}")
+
+
+def machine_differences(env_a: dict, env_b: dict) -> list[str]:
+    """The machine properties two fingerprints both state and disagree on."""
+    a, b = machine(env_a), machine(env_b)
+    return [k for k in MACHINE_KEYS if a[k] is not None and b[k] is not None and a[k] != b[k]]
+
+
+def _point_hosts(label: str, info: RunInfo, points: list[Measurement]) -> str:
+    """"A: 9 points on host1: ..." (a point may name its own host in meta["hostname"])."""
+    counts: dict[str, int] = {}
+    for m in points:
+        host = m.meta.get("hostname") or info.environment.get("hostname") or "unknown host"
+        counts[host] = counts.get(host, 0) + 1
+    where = "; ".join(f"{n} on {h}" for h, n in counts.items()) or "no points"
+    return f"{label} ran on {machine_text(info.environment)} — points: {where}"
+
+
+def _check_hosts(info_a: RunInfo, info_b: RunInfo, allow: bool) -> None:
+    differ = machine_differences(info_a.environment, info_b.environment)
+    if differ and not allow:
+        raise UsageError(f"runs from different machines ({', '.join(differ)} differ): A ran "
+                         f"on {machine_text(info_a.environment)}; B on "
+                         f"{machine_text(info_b.environment)}; pass --allow-different-hosts "
+                         f"to compare them anyway")
+
+
+def compare_runs(run_a: Path, run_b: Path, min_effect: float = 0.05, alpha: float = 0.05,
+                 allow_different_hosts: bool = False) -> Comparison:
+    """Match the points of two run folders and compare them (UsageError if unreadable, or
+    if the runs come from different machines and `allow_different_hosts` is not set)."""
+    info_a, info_b = read_run_info(Path(run_a)), read_run_info(Path(run_b))
+    _check_hosts(info_a, info_b, allow_different_hosts)
+    points_a, points_b = load_measurements(Path(run_a)), load_measurements(Path(run_b))
+    a = {m.spec.key(): m for m in points_a}
+    b = {m.spec.key(): m for m in points_b}
+    result = Comparison(Path(run_a), Path(run_b), min_effect, alpha,
+                        hosts=[_point_hosts("A", info_a, points_a),
+                               _point_hosts("B", info_b, points_b)])
     for key in sorted(a.keys() & b.keys(), key=lambda k: a[k].spec):
         result.matched.append(_compare_point(a[key], b[key], min_effect, alpha))
     result.only_a = sorted((a[k] for k in a.keys() - b.keys()), key=lambda m: m.spec)

@@ -1,8 +1,10 @@
 """A run's points as one pandas DataFrame, with every derived figure recomputed from the samples.
 
 One row per point: the PointSpec fields, status and message, then the figures of
-`suite.stats.summarize` (median_ms, mean_ms, p90_ms, p99_ms, items_per_second, ...),
-`memory_mib` (the figure the memory tables show), cold_start_ms and precision_reached.
+`suite.stats.point_summary` (median_ms, p90_ms, p99_ms, items_per_second, each with its
+95% CI, ...; from the device's samples where a point has them, else the host's, as `basis`
+says), `memory_mib` (the figure the memory tables show), cold_start_ms and
+precision_reached.
 Figures are NaN for points that did not run (status other than ok). The cached `summary`
 stored with each point is ignored on purpose: a better estimator in `suite.stats` then
 fixes every old run.
@@ -23,9 +25,10 @@ from suite.spec import Measurement, PointSpec
 from suite.storage import RunInfo, load_measurements, read_run_info
 
 SPEC_COLUMNS = [f.name for f in dataclasses.fields(PointSpec)]
+TEXT_SUMMARY_FIELDS = ("percentile_method", "basis")
 SUMMARY_COLUMNS = [f.name for f in dataclasses.fields(stats.Summary)
-                   if f.name != "percentile_method"]
-FIGURE_COLUMNS = SUMMARY_COLUMNS + ["device_median_ms", "memory_mib", "cold_start_ms",
+                   if f.name not in TEXT_SUMMARY_FIELDS]
+FIGURE_COLUMNS = SUMMARY_COLUMNS + ["basis", "device_median_ms", "memory_mib", "cold_start_ms",
                                     "precision_reached"]
 FRAME_COLUMNS = SPEC_COLUMNS + ["status", "message"] + FIGURE_COLUMNS
 
@@ -49,37 +52,45 @@ def load_run(run_dir: Path) -> Run:
         measurements = load_measurements(run_dir)
     except (KeyError, TypeError) as e:
         raise UsageError(f"{run_dir}/points.jsonl has a malformed record: {e}") from None
-    return Run(path=run_dir, info=info, frame=measurements_frame(measurements))
+    precision = info.config.get("precision") if isinstance(info.config, dict) else None
+    return Run(path=run_dir, info=info, frame=measurements_frame(measurements, precision))
 
 
-def measurements_frame(measurements: Iterable[Measurement]) -> pd.DataFrame:
-    """One row per measurement with the derived figures (see the module docstring)."""
-    rows = [_row(m) for m in measurements]
+def measurements_frame(measurements: Iterable[Measurement],
+                       precision: float | None = None) -> pd.DataFrame:
+    """One row per measurement with the derived figures (see the module docstring).
+
+    With the run's `precision` target, `precision_reached` is judged again on the samples
+    (`stats.meets_precision`), so the flag always agrees with the CIs shown; without it the
+    stored flag is kept.
+    """
+    rows = [_row(m, precision) for m in measurements]
     frame = pd.DataFrame(rows, columns=FRAME_COLUMNS)
     for col in SUMMARY_COLUMNS + ["device_median_ms", "memory_mib", "cold_start_ms"]:
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
     return frame
 
 
-def _row(m: Measurement) -> dict[str, Any]:
+def _row(m: Measurement, precision: float | None = None) -> dict[str, Any]:
     row: dict[str, Any] = m.spec.to_dict()
     row.update(status=m.status, message=m.message or "")
     if m.status != "ok":
         return row
     try:
-        summary = stats.summarize(m.samples_ns, m.items_per_step or m.spec.batch_size,
-                                  m.flops_per_item)
+        summary = stats.point_summary(m)
     except ValueError as e:
         # An ok record whose samples cannot give sane figures is reported, not plotted.
         row.update(status="error", message=f"stored samples unusable: {e}")
         return row
     row.update({k: v for k, v in summary.to_dict().items() if k in SUMMARY_COLUMNS})
+    row["basis"] = summary.basis
     if m.device_samples_ns:
         row["device_median_ms"] = float(pd.Series(m.device_samples_ns).median()) / stats.NS_PER_MS
     row["memory_mib"] = memory_mib(m)
     if m.cold_start_ns:
         row["cold_start_ms"] = m.cold_start_ns / stats.NS_PER_MS
-    row["precision_reached"] = bool(m.precision_reached)
+    row["precision_reached"] = bool(m.precision_reached) if not precision else \
+        stats.meets_precision(summary, float(precision))
     return row
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 from suite.report.frames import Run, model_title, status_counts
 from suite.report.plots import InferencePlots, ModelPlots, Picture
 from suite.report.tables import (MEMORY_TITLE, SPEED_TITLE, CrossTable, TrainingTables,
-                                 markdown_table)
+                                 markdown_table, speed_lines)
 
 MESSAGE_CHARS = 300
 
@@ -137,16 +137,28 @@ def summary_blocks(run: Run) -> list[Block]:
     info = run.info
     counts = ", ".join(f"{n} {s}" for s, n in status_counts(run.frame).items()) or "none"
     items = [f"task: {info.task}", f"started: {info.started_at}",
-             f"command: `{shlex.join(str(c) for c in info.command)}`", f"points: {counts}"]
+             f"command: `{shlex.join(str(c) for c in info.command)}`", f"points: {counts}",
+             _ci_line(info.config)]
     return [Heading(1, f"dlbench report: {info.run_id}"), Bullets(items),
             Links([("every point with its figures (CSV)", "points.csv")])]
+
+
+def _ci_line(config: dict) -> str:
+    """What the ± of every figure means in this run."""
+    n = int(config.get("processes") or 1)
+    spread = (f"each point ran in {n} fresh worker processes and its CIs cover the spread "
+              "between them" if n > 1 else "each point ran in one worker process, so its "
+              "CIs cover step-to-step noise only, not the spread between processes "
+              "(use --processes 3)")
+    return ("figures: value ± half-width of the 95% confidence interval, rounded to the "
+            f"digits it supports, derived from the raw samples; {spread}")
 
 
 def training_blocks(tables: list[TrainingTables], cross: list[CrossTable]) -> list[Block]:
     blocks: list[Block] = []
     for t in tables:
         blocks += [Heading(1, f"Training: {t.group.label}"),
-                   Heading(2, SPEED_TITLE), Bullets(t.lines), Table(t.speed),
+                   Heading(2, SPEED_TITLE), Bullets(speed_lines(t.lines)), Table(t.speed),
                    Heading(2, MEMORY_TITLE), Bullets(t.lines), Table(t.memory),
                    Links([(f, f) for f in t.files])]
     if cross:
@@ -222,14 +234,16 @@ def failure_blocks(failures: pd.DataFrame) -> list[Block]:
 
 
 def imprecise_blocks(imprecise: pd.DataFrame) -> list[Block]:
-    """Points that measured but whose median's 95% CI stayed wider than the target."""
+    """Points that measured but whose 95% CIs (median or throughput) stayed wider than the
+    target."""
     if imprecise.empty:
         return []
     align = ["r" if c in ("batch size", "threads", "iterations", "CI half-width") else "l"
              for c in imprecise.columns]
     return [Heading(1, "Precision not reached"),
-            Bullets(["these points are plotted and tabulated, but their median is less "
-                     "certain than the precision target (95% CI half-width shown)"]),
+            Bullets(["these points are plotted and tabulated, but their median or their "
+                     "throughput is less certain than the precision target (the larger "
+                     "relative 95% CI half-width of the two shown)"]),
             Table(imprecise, align)]
 
 

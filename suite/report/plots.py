@@ -22,10 +22,12 @@ model (one framework's optimizations are already compared by `<model>-latency-<b
 Within a framework, an optimization is labelled with its mode too: "opt=SCRIPT (TorchScript)".
 
 Latency is the median time per batch in ms; throughput is items/s (Σ items / Σ step time),
-both recomputed from the raw samples. Base views show the sequential-mapping, local-memory,
-HT-off variant (or what the run swept instead). A picture is drawn only from ok points and
-only for a dimension the run swept: x = threads needs two thread counts, x = batch size two
-batch sizes, remote/local both memory variants, HT both settings.
+both recomputed from the raw samples, each drawn with its 95% CI as error bars (speedup
+lines carry each point's own CI, scaled; % loss lines carry none). Base views show the
+sequential-mapping, local-memory, HT-off variant (or what the run swept instead). A
+picture is drawn only from ok points and only for a dimension the run swept: x = threads
+needs two thread counts, x = batch size two batch sizes, remote/local both memory
+variants, HT both settings.
 """
 from __future__ import annotations
 
@@ -120,15 +122,26 @@ def _enough(chart: Chart) -> bool:
     return len(xs) >= 2
 
 
+# The 95% CI columns of the figures the plots show: drawn as error bars.
+CI_COLUMNS = {"median_ms": ("ci_low_ms", "ci_high_ms"),
+              "items_per_second": ("items_per_second_ci_low", "items_per_second_ci_high")}
+
+
 def _lines(points: pd.DataFrame, x: str, by: str, y: str,
            label: Callable[[Any], str]) -> list[Line]:
-    """One line per value of `by`, points sorted by `x`, NaN values left out."""
+    """One line per value of `by`, points sorted by `x`, NaN values left out; with the 95%
+    CI of `y` where the frame has one (see CI_COLUMNS)."""
     lines = []
+    low_col, high_col = CI_COLUMNS.get(y, (None, None))
     for key, part in points.sort_values([by, x]).groupby(by, sort=True):
         part = part[part[y].notna()]
-        if not part.empty:
-            lines.append(Line(label(key), [float(v) for v in part[x]],
-                              [float(v) for v in part[y]]))
+        if part.empty:
+            continue
+        line = Line(label(key), [float(v) for v in part[x]], [float(v) for v in part[y]])
+        if low_col in part and high_col in part:
+            line.low = [float(v) for v in part[low_col]]
+            line.high = [float(v) for v in part[high_col]]
+        lines.append(line)
     return lines
 
 
@@ -193,8 +206,10 @@ def _speedup(t: _Target, base: pd.DataFrame) -> list[Picture]:
         for line in _lines(part, "threads", "batch_size", "items_per_second",
                            lambda b: f"Batch={b}"):
             if first in line.x:   # a line without the baseline point cannot be normalised
+                # error bars: each point's own CI, scaled (the baseline's is not added)
                 reference = line.y[line.x.index(first)]
-                lines.append(Line(line.label, line.x, [y / reference for y in line.y]))
+                lines.append(Line(line.label, line.x, [y / reference for y in line.y],
+                                  _scaled(line.low, reference), _scaled(line.high, reference)))
         unit = "thread" if first == 1 else "threads"
         ideal = Line("ideal (linear)", [float(first), float(threads[-1])],
                      [1.0, threads[-1] / first])
@@ -204,6 +219,10 @@ def _speedup(t: _Target, base: pd.DataFrame) -> list[Picture]:
         if lines:
             out.append(t.draw(f"throughput-speedup-{opt}", chart, f"Speedup Opt={t.opt(opt)}"))
     return _keep(out)
+
+
+def _scaled(values: list[float] | None, reference: float) -> list[float] | None:
+    return None if values is None else [v / reference for v in values]
 
 
 def _per_bs(t: _Target, base: pd.DataFrame) -> list[Picture]:

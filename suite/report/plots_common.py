@@ -1,11 +1,11 @@
-"""Drawing one line chart the way the seed pages look: values printed beside each marker,
-one colour per line, a light grid, the legend on top, the title naming what is fixed.
+"""Drawing one line chart the way the seed pages look: values printed beside each marker
+(rounded to what their 95% CI supports) and the CI as error bars, one colour per line, a
+light grid, the legend on top, the title naming what is fixed.
 
 Matplotlib runs headless (Agg); this module knows nothing about runs or frameworks.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -17,6 +17,8 @@ from matplotlib import colormaps  # noqa: E402  (the backend must be chosen firs
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FixedLocator, FuncFormatter  # noqa: E402
+
+from suite import stats  # noqa: E402
 
 FIGSIZE_IN = (12.0, 5.6)
 DPI = 100
@@ -30,11 +32,14 @@ LEGEND_COLUMNS = 6
 
 @dataclass
 class Line:
-    """One series: a legend label and its points (x ascending)."""
+    """One series: a legend label and its points (x ascending), with the 95% CI of each
+    y (drawn as error bars) where known."""
 
     label: str
     x: list[float]
     y: list[float]
+    low: list[float] | None = None
+    high: list[float] | None = None
 
 
 @dataclass
@@ -53,17 +58,9 @@ class Chart:
 
 
 def format_value(v: float) -> str:
-    """Three significant figures, no exponent: 902, 47.3, 4.73, 0.473."""
-    if not math.isfinite(v):
-        return ""
-    magnitude = abs(v)
-    if magnitude >= 100 or magnitude == 0:
-        return f"{v:.0f}"
-    if magnitude >= 10:
-        return f"{v:.1f}"
-    if magnitude >= 1:
-        return f"{v:.2f}"
-    return f"{v:.3g}"
+    """Three significant figures, no exponent: 902, 47.3, 4.73, 0.473 (`stats.significant`:
+    for values without a CI, such as speedups and % loss)."""
+    return stats.significant(v)
 
 
 def colours(n: int) -> list:
@@ -96,14 +93,27 @@ def _style_axes(ax: Axes, chart: Chart, xs: Sequence[float]) -> None:
 
 
 def _draw_line(ax: Axes, line: Line, colour: object, suffix: str | None) -> None:
-    """The line with its markers; the values beside them unless `suffix` is None."""
+    """The line with its markers and 95% CI error bars; the values beside them, rounded to
+    what their CI supports, unless `suffix` is None."""
     ax.plot(line.x, line.y, marker="o", markersize=5, linewidth=1.5, color=colour,
             label=line.label)
+    if line.low is not None and line.high is not None:
+        below = [max(0.0, y - lo) for y, lo in zip(line.y, line.low)]
+        above = [max(0.0, hi - y) for y, hi in zip(line.y, line.high)]
+        ax.errorbar(line.x, line.y, yerr=[below, above], fmt="none", ecolor=colour,
+                    elinewidth=1.2, capsize=4)
     if suffix is None:
         return
-    for x, y in zip(line.x, line.y):
-        ax.annotate(format_value(y) + suffix, (x, y), textcoords="offset points",
+    for i, (x, y) in enumerate(zip(line.x, line.y)):
+        ax.annotate(_label(line, i) + suffix, (x, y), textcoords="offset points",
                     xytext=(3, 4), fontsize=10, color=colour)
+
+
+def _label(line: Line, i: int) -> str:
+    """The value of point i: to the digits its CI supports, else three significant figures."""
+    if line.low is None or line.high is None:
+        return format_value(line.y[i])
+    return stats.rounded_to_ci(line.y[i], line.low[i], line.high[i])[0]
 
 
 def _layout(fig: Figure, ax: Axes, legend_rows: int) -> None:

@@ -2,16 +2,19 @@
 
 Files written into the run folder, each as Markdown and as CSV (pandas `to_csv`):
 
-- `train-speed-<framework>-<opt>.md/.csv`: images/sec (two decimals); rows = models in zoo
-  order, columns "batch size N".
+- `train-speed-<framework>-<opt>.md/.csv`: images/sec with its 95% CI ("123 ± 4"), rounded
+  to the decimal place the CI supports (`suite.stats.ci_text`); rows = models in zoo order,
+  columns "batch size N". The CSV has the value and the CI's bounds in columns of their
+  own ("batch size N", "batch size N CI low", "batch size N CI high").
 - `train-memory-<framework>-<opt>.md/.csv`: peak memory in MiB (process device memory on a
   GPU, peak RSS on the CPU), ending in the reference top-5 accuracy column.
-- `train-frameworks-bs<N>.md/.csv`: images/sec, rows = models, one column per
+- `train-frameworks-bs<N>.md/.csv`: images/sec ± 95% CI, rows = models, one column per
   framework and the mode that ran ("pytorch (eager)", "mxnet (hybridized)": the names the
   adapters declare), then a "lead" column. The fastest cell of a row is bold only when its
   lead is significant: the low bound of its throughput's 95% CI lies above the high bound
   of every other cell's CI (`suite.stats.throughput_ci`); otherwise the lead column says
   "no significant difference". Written only when a run has at least two such columns.
+  Its CSV, like the speed CSVs, has "<column> CI low" and "<column> CI high" beside each.
 - `failures.csv`: every point that did not measure, with its status and message.
 
 A cell says "out of memory" for an `oom` point, the status word ("error", "timeout",
@@ -28,6 +31,7 @@ from typing import Any, Callable, Sequence
 import pandas as pd
 
 from frameworks import mode_label, mode_name
+from suite import stats
 from suite.report.frames import Run, model_order, model_title, reference_accuracy
 
 CONDITION_FIELDS = ("device", "dtype", "input_size", "threads", "interop_threads",
@@ -39,6 +43,8 @@ MEMORY_TITLE = "Memory usage (MiB)"
 NOT_RUN = "not run"
 LEAD_HEADER = "lead (95% CI)"
 NO_SIGNIFICANT_DIFFERENCE = "no significant difference"
+CI_LINE = ("cells: images/sec (Σ images / Σ step time) ± the half-width of its 95% "
+           "confidence interval, rounded to the digits the interval supports")
 
 
 # --- Markdown rendering ----------------------------------------------------------------
@@ -145,7 +151,17 @@ def _cell(points: pd.DataFrame, model: str, batch: int,
 
 
 def _speed(row: pd.Series) -> str:
-    return f"{row['items_per_second']:.2f}"
+    """Images/sec and its 95% CI, for people: "123 ± 4"."""
+    return stats.ci_text(row["items_per_second"], row["items_per_second_ci_low"],
+                         row["items_per_second_ci_high"])
+
+
+def _speed_bounds(row: pd.Series) -> tuple[str, str, str]:
+    """Images/sec and its CI's bounds for a CSV, rounded alike ("" where no interval)."""
+    value, low, high = stats.rounded_to_ci(row["items_per_second"],
+                                           row["items_per_second_ci_low"],
+                                           row["items_per_second_ci_high"])
+    return value, low or "", high or ""
 
 
 def _memory(row: pd.Series) -> str:
@@ -164,6 +180,35 @@ def batch_table(points: pd.DataFrame, models: list[str], batches: list[int],
 def speed_table(run: Run, group: TrainGroup) -> pd.DataFrame:
     return batch_table(group.points, _models(run, group.points),
                        _batches(run, group.points), _speed)
+
+
+def with_ci_columns(table: pd.DataFrame, cells: dict[str, list[tuple[str, str, str]]]
+                    ) -> pd.DataFrame:
+    """`table` with each column named in `cells` replaced by three: the value, "<column> CI
+    low" and "<column> CI high" (for CSVs: numbers in cells of their own)."""
+    data: dict[str, list[str]] = {}
+    for column in table.columns:
+        if column not in cells:
+            data[column] = list(table[column])
+            continue
+        data[column] = [c[0] for c in cells[column]]
+        data[f"{column} CI low"] = [c[1] for c in cells[column]]
+        data[f"{column} CI high"] = [c[2] for c in cells[column]]
+    return pd.DataFrame(data)
+
+
+def _bounds_cell(points: pd.DataFrame, model: str, batch: int) -> tuple[str, str, str]:
+    row = _point(points, model, batch)
+    if row is None or row["status"] != "ok":
+        return _cell(points, model, batch, _speed), "", ""
+    return _speed_bounds(row)
+
+
+def speed_csv(run: Run, group: TrainGroup, table: pd.DataFrame) -> pd.DataFrame:
+    """The speed table for a CSV: each batch size's value, CI low and CI high columns."""
+    models, batches = _models(run, group.points), _batches(run, group.points)
+    return with_ci_columns(table, {f"batch size {b}": [_bounds_cell(group.points, m, b)
+                                                       for m in models] for b in batches})
 
 
 def memory_table(run: Run, group: TrainGroup) -> pd.DataFrame:
@@ -204,6 +249,11 @@ def condition_lines(run: Run, group: TrainGroup) -> list[str]:
     return lines
 
 
+def speed_lines(lines: list[str]) -> list[str]:
+    """The speed table's bullets: the conditions, then what a cell says."""
+    return lines + [CI_LINE]
+
+
 def framework_line(group: TrainGroup) -> str:
     """The conditions seed 003 leaves implicit: framework, optimization, device, dtype, size."""
     c = group.conditions
@@ -234,6 +284,7 @@ class TrainingTables:
     speed: pd.DataFrame
     memory: pd.DataFrame
     lines: list[str]
+    speed_csv: pd.DataFrame | None = None      # the speed table with CI bound columns
     files: list[str] = field(default_factory=list)
 
 
@@ -242,6 +293,7 @@ class CrossTable:
     batch_size: int
     table: pd.DataFrame        # display cells, the fastest in **bold**
     lines: list[str]
+    csv: pd.DataFrame | None = None    # plain values with CI bound columns
     files: list[str] = field(default_factory=list)
 
 
@@ -255,12 +307,14 @@ def write_training_tables(run: Run, out_dir: Path) -> list[TrainingTables]:
     for group in training_groups(run):
         t = TrainingTables(group, speed_table(run, group), memory_table(run, group),
                            condition_lines(run, group))
-        for kind, title, table in (("speed", SPEED_TITLE, t.speed),
-                                   ("memory", MEMORY_TITLE, t.memory)):
+        t.speed_csv = speed_csv(run, group, t.speed)
+        for kind, title, table, csv, lines in (
+                ("speed", SPEED_TITLE, t.speed, t.speed_csv, speed_lines(t.lines)),
+                ("memory", MEMORY_TITLE, t.memory, t.memory, t.lines)):
             stem = f"train-{kind}-{group.name}"
             (out_dir / f"{stem}.md").write_text(
-                "# Benchmark\n\n" + section_markdown(title, t.lines, table))
-            write_csv(table, out_dir / f"{stem}.csv")
+                "# Benchmark\n\n" + section_markdown(title, lines, table))
+            write_csv(csv, out_dir / f"{stem}.csv")
             t.files += [f"{stem}.md", f"{stem}.csv"]
         written.append(t)
     return written
@@ -274,8 +328,11 @@ def cross_framework_tables(run: Run, groups: list[TrainGroup]) -> list[CrossTabl
     models, tables = _models(run, every), []
     for batch in _batches(run, every):
         data = {"model": [model_title(m) for m in models]}
+        bounds = {}
         for g in groups:
             data[g.label] = [_cell(g.points, m, batch, _speed) for m in models]
+            bounds[g.label] = [_bounds_cell(g.points, m, batch) for m in models]
+        csv = with_ci_columns(pd.DataFrame(data), bounds)
         leads = []
         for i, m in enumerate(models):
             winner, lead = significant_lead({g.label: _point(g.points, m, batch) for g in groups})
@@ -285,10 +342,10 @@ def cross_framework_tables(run: Run, groups: list[TrainGroup]) -> list[CrossTabl
         table = pd.DataFrame({**data, LEAD_HEADER: leads})
         lines = [f"batch size: {batch}",
                  f"Optimizer: {str(run.info.config.get('optimizer') or 'sgd').upper()}",
-                 hardware_line(run, groups[0].conditions),
+                 hardware_line(run, groups[0].conditions), CI_LINE,
                  "bold: the fastest, where the low bound of its 95% CI lies above every other "
                  "column's high bound; lead: its images/sec over the next fastest"]
-        tables.append(CrossTable(batch, table, lines))
+        tables.append(CrossTable(batch, table, lines, csv.assign(**{LEAD_HEADER: leads})))
     return tables
 
 
@@ -314,8 +371,7 @@ def write_cross_tables(tables: list[CrossTable], out_dir: Path) -> None:
         stem = f"train-frameworks-bs{t.batch_size}"
         (out_dir / f"{stem}.md").write_text(
             "# Benchmark\n\n" + section_markdown(SPEED_TITLE, t.lines, t.table))
-        plain = t.table.replace(r"^\*\*(.*)\*\*$", r"\1", regex=True)
-        write_csv(plain, out_dir / f"{stem}.csv")
+        write_csv(t.csv, out_dir / f"{stem}.csv")
         t.files += [f"{stem}.md", f"{stem}.csv"]
 
 
@@ -339,12 +395,13 @@ IMPRECISE_COLUMNS = ["task", "framework", "optimization", "model", "batch size",
 
 
 def imprecise_table(run: Run) -> pd.DataFrame:
-    """Measured points whose median did not reach the precision target (kept, but flagged)."""
+    """Measured points that did not reach the precision target (kept, but flagged); the
+    CI half-width is the larger of the median's and the throughput's (relative)."""
     frame = run.frame
     ok = frame[(frame["status"] == "ok") & frame["precision_reached"].eq(False)]
     rows = [[r.task, r.framework, r.optimization, model_title(r.model), int(r.batch_size),
              int(r.threads), variant_text(r._asdict()), int(r.iterations),
-             f"±{r.ci_relative_half_width * 100:.1f}%" if r.iterations > 1 else "n/a",
+             f"±{r.achieved_precision * 100:.1f}%" if r.iterations > 1 else "n/a",
              r.message] for r in ok.itertuples(index=False)]
     return pd.DataFrame(rows, columns=IMPRECISE_COLUMNS)
 

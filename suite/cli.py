@@ -1,17 +1,21 @@
 """Command line: `python -m suite {train,infer,report,compare,models,env}` (also `dlbench`).
 
 The only place that prints for the user or exits: every UsageError raised below becomes
-one line on stderr and exit code 2.
+one line on stderr and exit code 2, a DataWarning one `dlbench: warning:` line. Ctrl-C,
+SIGTERM and SIGHUP stop a sweep alike: workers killed, finished points kept, exit code
+128 + the signal's number.
 """
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Sequence
 
-from suite.errors import UsageError
+from suite.errors import DataWarning, Interrupted, Stop, UsageError
 from suite.sweep import DEFAULT_PROCESSES
 
 TRAIN_EXAMPLES = """examples:
@@ -125,21 +129,57 @@ def build_parser() -> argparse.ArgumentParser:
                          "differ); refused otherwise")
     mp = sub.add_parser("models", help="list the model zoo", formatter_class=fmt,
                         epilog="example:\n  python -m suite models --image-size 64")
-    mp.add_argument("--image-size", type=int, help="count FLOPs at this image size")
+    mp.add_argument("--image-size", type=int, help="count multiply-adds (GMACs) at this image size")
     sub.add_parser("env", help="environment fingerprint and what can run here")
     return p
 
 
+# Stopping signals besides Ctrl-C's SIGINT: they stop a sweep the same way (workers
+# killed, finished points kept) and exit with 128 + the signal's number, as shells report
+# a process killed by it: 130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise Stop(signum)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """DataWarnings as one `dlbench: warning:` line; others as Python prints them."""
+    if issubclass(category, DataWarning):
+        print(f"dlbench: warning: {message}", file=sys.stderr)
+    else:
+        _PYTHON_SHOW_WARNING(message, category, filename, lineno, file, line)
+
+
+_PYTHON_SHOW_WARNING = warnings.showwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    shown = warnings.showwarning
     try:
+        for s in STOP_SIGNALS:
+            signal.signal(s, _stop)
+        warnings.showwarning = _show_warning
         from suite import commands
         command = ["python -m suite" if sys.argv[0].endswith("__main__.py") else "dlbench"]
         return commands.dispatch(args, command + list(sys.argv[1:] if argv is None else argv))
     except UsageError as e:
         print(f"dlbench: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"\ndlbench: interrupted at {time.strftime('%H:%M:%S')}; every finished point "
-              "is saved: continue with --resume --out <run folder>", file=sys.stderr)
-        return 130
+    except Interrupted as e:
+        name = "interrupted" if e.signum == signal.SIGINT else \
+            f"stopped by {signal.Signals(e.signum).name}"
+        print(f"\ndlbench: {name} at {time.strftime('%H:%M:%S')}; every finished point is "
+              f"saved: continue with --resume --out {e.run_dir}", file=sys.stderr)
+        return 128 + e.signum
+    except KeyboardInterrupt as e:
+        print(f"\ndlbench: interrupted at {time.strftime('%H:%M:%S')}", file=sys.stderr)
+        return 128 + getattr(e, "signum", signal.SIGINT)
+    finally:
+        warnings.showwarning = shown
+        for s, handler in previous.items():
+            if handler is not None:
+                signal.signal(s, handler)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 import frameworks
 from suite import options as opt
 from suite import storage
-from suite.errors import UsageError
+from suite.errors import Interrupted, UsageError
 from suite.spec import PointSpec
 from suite.sweep import SEED_BATCHES, TRAIN_BATCHES, SweepConfig, expand, loop_settings, \
     placement_skip
@@ -38,24 +39,27 @@ def resolve(args: argparse.Namespace, topo: Topology) -> SweepConfig:
     task = args.command
     names = list(frameworks.REGISTRY)
     default_fw = ",".join(TRAIN_FRAMEWORKS) if task == "train" else "pytorch"
-    fws = opt.parse_names(args.frameworks or default_fw, "--frameworks", names, frameworks.ALIASES)
+    # `is None`, not `or`: an empty value (--models "") is a malformed list, not the default
+    fws = opt.parse_names(_given(args.frameworks, default_fw), "--frameworks", names,
+                          frameworks.ALIASES)
     image_models = [m for m in zoo.MODEL_NAMES if zoo.is_image_model(m)]
     default_models = ",".join(image_models[:16]) if task == "train" else "resnet50"
-    models = opt.parse_names(args.models or default_models, "--models", zoo.MODEL_NAMES)
+    models = opt.parse_names(_given(args.models, default_models), "--models", zoo.MODEL_NAMES)
     device = opt.parse_choice(args.device, "--device", ("cpu", "cuda"))
     if device == "cuda":
         _require_cuda()
     cap = 16 * topo.physical_cores  # default cap on CPU: keeps 1..1024 sweeps tractable
     default_batches = TRAIN_BATCHES if task == "train" else \
         [b for b in SEED_BATCHES if device == "cuda" or b <= cap]
-    batches = opt.parse_ints(args.batches, "--batches") if args.batches else list(default_batches)
-    opts = opt.parse_names(args.opts or DEPLOYED, "--opts",
+    batches = opt.parse_ints(args.batches, "--batches") if args.batches is not None \
+        else list(default_batches)
+    opts = opt.parse_names(_given(args.opts, DEPLOYED), "--opts",
                            frameworks.OPTIMIZATIONS + (DEPLOYED,), OPTS_ALIASES)
     ht = opt.parse_choice(args.ht, "--ht", ("off", "on", "both"))
     memory = opt.parse_choice(args.memory, "--memory", ("local", "remote", "both"))
     mapping = opt.parse_choice(args.mapping, "--mapping", ("sequential", "interleave"))
     _check_placement(topo, ht, memory)
-    if args.threads:
+    if args.threads is not None:
         threads = opt.parse_ints(args.threads, "--threads")
     else:
         threads = [topo.physical_cores] if task == "train" else list(range(1, topo.physical_cores + 1))
@@ -71,18 +75,25 @@ def resolve(args: argparse.Namespace, topo: Topology) -> SweepConfig:
         min_time=opt.check_positive(args.min_time, "--min-time"),
         max_time=opt.check_positive(args.max_time, "--max-time"),
         timeout=opt.check_positive(args.timeout, "--timeout"),
-        memory_limit_mib=args.memory_limit or _default_memory_limit(),
+        memory_limit_mib=_default_memory_limit() if args.memory_limit is None
+        else opt.check_positive(args.memory_limit, "--memory-limit"),
         oom_skip=not args.no_oom_skip,
         worker_per_point=(task == "train") if args.worker_per_point is None else args.worker_per_point,
         processes=int(opt.check_positive(args.processes, "--processes", 101)),
-        seed=args.seed)
+        seed=int(opt.check_range(args.seed, "--seed", 0, 2**32)))
     if cfg.max_time < cfg.min_time:
         raise UsageError(f"--max-time {cfg.max_time:g} is below --min-time {cfg.min_time:g}")
     if task == "train":
         cfg.samples = int(opt.check_positive(args.samples, "--samples"))
         cfg.optimizer = opt.parse_choice(args.optimizer, "--optimizer", ("sgd",))
-        cfg.lr, cfg.momentum, cfg.weight_decay = args.lr, args.momentum, args.weight_decay
+        cfg.lr = opt.check_positive(args.lr, "--lr")
+        cfg.momentum = opt.check_range(args.momentum, "--momentum", 0.0, 1.0)
+        cfg.weight_decay = opt.check_range(args.weight_decay, "--weight-decay", 0.0)
     return cfg
+
+
+def _given(value: str | None, default: str) -> str:
+    return default if value is None else value
 
 
 def framework_optimizations(fws: list[str], requested: list[str],
@@ -166,25 +177,30 @@ def run_sweep(args: argparse.Namespace, argv: list[str]) -> int:
     from suite.env import fingerprint
     from suite.progress import ConsoleReporter
     from suite.runner import Runner, RunOptions
+    from suite.resume import resume_run
     topo = read_topology()
     cfg = resolve(args, topo)
     specs = expand(cfg, input_sizes(cfg))
     run_dir = _run_dir(args, cfg.task)
+    environment, now = fingerprint(topo), time.strftime("%Y-%m-%dT%H:%M:%S%z")
     done: set[str] = set()
     if args.resume:
-        storage.read_run_info(run_dir)  # must be a readable run folder
-        done = storage.finished_keys(run_dir)
+        done = resume_run(run_dir, argv, cfg.to_dict(), environment, now)
     elif (run_dir / storage.POINTS_FILE).exists():
         raise UsageError(f"{run_dir} already holds results; use --resume or another --out")
-    storage.write_run_info(run_dir, storage.RunInfo(
-        run_id=run_dir.name, task=cfg.task, command=argv, config=cfg.to_dict(),
-        environment=fingerprint(topo), started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z")))
+    else:
+        storage.write_run_info(run_dir, storage.RunInfo(
+            run_id=run_dir.name, task=cfg.task, command=argv, config=cfg.to_dict(),
+            environment=environment, started_at=now))
     runner = Runner(run_dir, topo, RunOptions(
         settings=loop_settings(cfg), timeout_s=cfg.timeout,
         memory_limit_mib=cfg.memory_limit_mib, oom_skip=cfg.oom_skip,
         worker_per_point=cfg.worker_per_point, processes=cfg.processes),
         ConsoleReporter(quiet=args.quiet), lambda s: unsupported_reason(s, topo))
-    runner.run(specs, done)
+    try:
+        runner.run(specs, done)
+    except KeyboardInterrupt as e:   # Ctrl-C, or SIGTERM / SIGHUP (errors.Stop)
+        raise Interrupted(getattr(e, "signum", signal.SIGINT), str(run_dir)) from None
     if not args.no_report:
         _print_report_paths(run_dir)
     return 0
@@ -192,7 +208,11 @@ def run_sweep(args: argparse.Namespace, argv: list[str]) -> int:
 
 def _print_report_paths(run_dir: Path) -> None:
     from suite.report import build_report
-    index = build_report(run_dir)
+    try:
+        index = build_report(run_dir)
+    except OSError as e:   # a full disk or a read-only folder: the points stay as they are
+        raise UsageError(f"cannot write the report into {run_dir}: {e.strerror or e} "
+                         f"(the points are kept; rebuild with `report {run_dir}`)") from None
     print(f"results:  {run_dir / storage.POINTS_FILE}")
     tables = sorted(p.name for p in run_dir.glob("*.md") if p.name != "index.md")
     if tables:
@@ -235,9 +255,11 @@ def compare(args: argparse.Namespace, argv: list[str]) -> int:
 
 def models(args: argparse.Namespace, argv: list[str]) -> int:
     from suite.models import zoo
+    if args.image_size is not None and args.image_size < 1:
+        raise UsageError(f"--image-size: {args.image_size} must be a positive integer")
     rows = zoo.describe_zoo() if args.image_size is None else \
         zoo.describe_zoo(image_size=args.image_size)
-    header = f"{'name':<18} {'title':<18} {'input':<14} {'params':>13} {'GFLOPs':>8} {'top-5':>7}"
+    header = f"{'name':<18} {'title':<18} {'input':<14} {'params':>13} {'GMACs':>8} {'top-5':>7}"
     print(header)
     print("-" * len(header))
     for r in rows:
@@ -245,7 +267,9 @@ def models(args: argparse.Namespace, argv: list[str]) -> int:
         shape = "x".join(str(d) for d in r["input_shape"])
         print(f"{r['name']:<18} {r['title']:<18} {shape:<14} {r['params']:>13,} "
               f"{r['gmacs']:>8.2f} {top5:>7}")
-    print("\nGFLOPs are multiply-adds (GMACs) per item for one forward pass.")
+    print("\nGMACs: billions of multiply-adds per item, one forward pass. One multiply-add is\n"
+          "two floating-point operations: the GFLOP/s stored per point count 2 x GMACs\n"
+          "(x 3 for a training step: forward + backward).")
     return 0
 
 

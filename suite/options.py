@@ -1,6 +1,7 @@
 """Parsing and validating command-line values; every problem is one UsageError line."""
 from __future__ import annotations
 
+import math
 from typing import Iterable
 
 from suite.errors import UsageError
@@ -28,9 +29,16 @@ def parse_names(text: str, option: str, valid: Iterable[str],
     return names
 
 
-def parse_ints(text: str, option: str, minimum: int = 1) -> list[int]:
-    """A comma list of integers and ranges ("1,2,4", "1-8", "1-8,16"), sorted, unique."""
-    values: set[int] = set()
+# Upper bounds of integer lists: a value frameworks can index with 32-bit integers, and a
+# list a sweep can still run (a typo like 1-100000 is refused instead of expanded).
+MAX_INT = 2**31 - 1
+MAX_VALUES = 4096
+
+
+def parse_ints(text: str, option: str, minimum: int = 1, maximum: int = MAX_INT) -> list[int]:
+    """A comma list of integers and ranges ("1,2,4", "1-8", "1-8,16"), sorted, unique, each
+    within [minimum, maximum], at most MAX_VALUES of them."""
+    bounds: list[tuple[int, int]] = []
     for part in text.split(","):
         part = part.strip()
         try:
@@ -38,16 +46,20 @@ def parse_ints(text: str, option: str, minimum: int = 1) -> list[int]:
                 lo, hi = (int(v) for v in part.split("-", 1))
                 if hi < lo:
                     raise ValueError
-                values.update(range(lo, hi + 1))
             else:
-                values.add(int(part))
+                lo = hi = int(part)
         except ValueError:
             raise UsageError(f"{option}: malformed list {text!r}; expected integers and "
                              f"ranges like 1,2,4 or 1-8") from None
-    low = min(values)
+        bounds.append((lo, hi))
+    low, high = min(lo for lo, _ in bounds), max(hi for _, hi in bounds)
     if low < minimum:
         raise UsageError(f"{option}: {low} is below the minimum {minimum}")
-    return sorted(values)
+    if high > maximum:
+        raise UsageError(f"{option}: {high} is above the maximum {maximum}")
+    if sum(hi - lo + 1 for lo, hi in bounds) > MAX_VALUES:
+        raise UsageError(f"{option}: {text!r} lists more than {MAX_VALUES} values")
+    return sorted({v for lo, hi in bounds for v in range(lo, hi + 1)})
 
 
 def parse_choice(value: str, option: str, valid: Iterable[str]) -> str:
@@ -58,7 +70,16 @@ def parse_choice(value: str, option: str, valid: Iterable[str]) -> str:
 
 
 def check_positive(value: float, option: str, upper: float | None = None) -> float:
-    if not value > 0 or (upper is not None and value >= upper):
+    """`value` if it is a finite number above 0 (and below `upper`)."""
+    if not (math.isfinite(value) and value > 0) or (upper is not None and value >= upper):
         bound = f" and below {upper:g}" if upper is not None else ""
-        raise UsageError(f"{option}: {value:g} must be above 0{bound}")
+        raise UsageError(f"{option}: {value:g} must be a finite number above 0{bound}")
+    return value
+
+
+def check_range(value: float, option: str, low: float, high: float | None = None) -> float:
+    """`value` if it is a finite number in [low, high) (high None: no upper bound)."""
+    if not (math.isfinite(value) and value >= low and (high is None or value < high)):
+        span = f"at least {low:g}" + (f" and below {high:g}" if high is not None else "")
+        raise UsageError(f"{option}: {value:g} must be a finite number {span}")
     return value

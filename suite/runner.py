@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Protocol
 
 from suite import stats, storage
+from suite.oomkill import oom_kill_count
 from suite.spec import Measurement, PointSpec, combine_processes
 from suite.topology import Topology, core_list, memory_node
 
@@ -62,9 +63,12 @@ class Worker:
     def __init__(self, init: dict[str, Any], log_path: Path, opts: RunOptions) -> None:
         self._log = open(log_path, "ab")
         env = dict(os.environ, **opts.env)
+        self._oom_kills = oom_kill_count()   # to tell the kernel's OOM killer from kill -9
+        # Its own process group: killing the group leaves no orphan (e.g. a compile-worker
+        # pool), and a terminal's Ctrl-C reaches only the runner, which stops the worker.
         self.proc = subprocess.Popen([sys.executable, "-m", "suite.worker"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self._log, env=env)
+                                     stderr=self._log, env=env, start_new_session=True)
         self._opts = opts
         self._buf = b""
         self._sel = selectors.DefaultSelector()
@@ -104,28 +108,55 @@ class Worker:
                                        f"{rss:.0f} MiB > --memory-limit {limit:g} MiB")
 
     def _death(self) -> WorkerFailure:
-        code = self.proc.wait()
-        if code == -signal.SIGKILL:
-            return WorkerFailure("oom", "worker killed by SIGKILL (likely the kernel "
-                                        "out-of-memory killer)")
-        what = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
-        return WorkerFailure("error", f"worker crashed ({what}); see workers.log")
+        return death_failure(self.proc.wait(), self._oom_kills, oom_kill_count())
 
     def close(self, kill: bool = False) -> None:
         if self.proc.poll() is None:
             if kill:
-                self.proc.kill()
+                self._kill_group()
             else:
                 self.send({"stop": True})
                 try:
                     self.proc.stdin.close()
                     self.proc.wait(timeout=10)
                 except (OSError, subprocess.TimeoutExpired):
-                    self.proc.kill()
+                    self._kill_group()
             self.proc.wait()
+        self._kill_group()   # anything the worker started and left behind
         self._sel.close()
         self.proc.stdout.close()
         self._log.close()
+
+    def _kill_group(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass   # the group is gone already
+
+
+def death_failure(code: int, oom_kills_before: int | None,
+                  oom_kills_after: int | None) -> WorkerFailure:
+    """How a worker that died with `code` is reported: "oom" only when the kernel's OOM
+    killer's count rose meanwhile; a SIGKILL otherwise (a user's kill -9) is an error."""
+    if code >= 0:
+        return WorkerFailure("error", f"worker crashed (exit code {code}); see workers.log")
+    signum = -code
+    try:
+        name = signal.Signals(signum).name
+    except ValueError:
+        name = f"signal {signum}"
+    counted = oom_kills_before is not None and oom_kills_after is not None
+    if signum == signal.SIGKILL and counted and oom_kills_after > oom_kills_before:
+        return WorkerFailure("oom", f"worker killed by the kernel's out-of-memory killer "
+                                    f"(SIGKILL; the memory cgroup's oom_kill count rose "
+                                    f"from {oom_kills_before} to {oom_kills_after})")
+    cause = ""
+    if signum == signal.SIGKILL:
+        cause = ("; not by the kernel's out-of-memory killer" if counted else
+                 "; whether by the kernel's out-of-memory killer is unknown here (no "
+                 "readable cgroup oom_kill counter)")
+    return WorkerFailure("error", f"worker crashed: killed by signal {signum} ({name})"
+                                  f"{cause}; see workers.log")
 
 
 def rss_mib(pid: int) -> float | None:
@@ -280,7 +311,7 @@ class Runner:
         worker = Worker(init, self.run_dir / "workers.log", self.opts)
         try:
             ready = worker.receive(self.opts.timeout_s)["ready"]
-        except WorkerFailure:
+        except BaseException:   # a failure, or Ctrl-C / SIGTERM while it starts
             worker.close(kill=True)
             raise
         if not ready["ok"]:

@@ -69,7 +69,7 @@ class Measurement:
     warmup_iterations: int = 0
     precision_reached: bool = False
     items_per_step: int = 0                                    # = batch size
-    flops_per_item: float | None = None                        # multiply-adds, forward (x3 train)
+    flops_per_item: float | None = None                        # FLOPs = 2 x MACs, forward (x3 train)
     memory: dict[str, float] = field(default_factory=dict)     # *_mib figures
     placement: dict[str, Any] = field(default_factory=dict)    # cores, memory node, ...
     meta: dict[str, Any] = field(default_factory=dict)         # versions, timings, worker pid

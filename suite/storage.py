@@ -1,19 +1,24 @@
 """Run folders on disk: run.json (configuration + environment) and points.jsonl (one
 measurement per line, appended, flushed and fsynced as each point finishes).
 
-JSON only. A truncated last line (a kill mid-write) is ignored on load, so every finished
-point stays readable.
+JSON only. Nothing measured is lost: a line torn by a crash mid-write is never glued to
+the next record (an append first ends it), `--resume` cuts it off, and loading skips a
+malformed line with a DataWarning naming it. A write that fails (a full disk) is undone
+and becomes a UsageError, so the lines before it stay readable.
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import os
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from suite.errors import UsageError
-from suite.spec import SCHEMA_VERSION, Measurement, PointSpec
+from suite.errors import DataWarning, UsageError
+from suite.spec import SCHEMA_VERSION, STATUSES, Measurement, PointSpec
 
 RUN_FILE = "run.json"
 POINTS_FILE = "points.jsonl"
@@ -30,19 +35,33 @@ class RunInfo:
     environment: dict[str, Any]    # the fingerprint of suite.env
     started_at: str
     schema: int = SCHEMA_VERSION
+    # one entry per --resume: its command, config, environment and start time; the
+    # fields above stay those of the original command
+    resumes: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": self.schema, "run_id": self.run_id, "task": self.task,
                 "command": self.command, "config": self.config,
-                "environment": self.environment, "started_at": self.started_at}
+                "environment": self.environment, "started_at": self.started_at,
+                "resumes": self.resumes}
 
 
 def write_run_info(run_dir: Path, info: RunInfo) -> None:
-    """Write run.json atomically (temp file + rename)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
+    """Write run.json atomically (temp file + rename); UsageError when the folder cannot
+    be created or written."""
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UsageError(f"run folder {run_dir} is a file, not a folder; give --out a folder")
     tmp = run_dir / (RUN_FILE + ".tmp")
-    tmp.write_text(json.dumps(info.to_dict(), indent=2, sort_keys=True, default=str))
-    os.replace(tmp, run_dir / RUN_FILE)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(info.to_dict(), indent=2, sort_keys=True, default=str))
+        os.replace(tmp, run_dir / RUN_FILE)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise UsageError(f"cannot write the run folder {run_dir}: "
+                         f"{e.strerror or e}") from None
 
 
 def read_run_info(run_dir: Path) -> RunInfo:
@@ -54,42 +73,129 @@ def read_run_info(run_dir: Path) -> RunInfo:
         raise UsageError(f"{run_dir} is not a dlbench run folder (no {RUN_FILE})") from None
     except (OSError, ValueError) as e:
         raise UsageError(f"cannot read {path}: {e}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"cannot read {path}: not a JSON object")
     if data.get("schema", 1) > SCHEMA_VERSION:
         raise UsageError(f"{path} has schema {data['schema']}, newer than this dlbench "
                          f"understands ({SCHEMA_VERSION}); upgrade dlbench")
-    return RunInfo(run_id=data["run_id"], task=data["task"], command=data["command"],
-                   config=data["config"], environment=data["environment"],
-                   started_at=data["started_at"], schema=data.get("schema", 1))
+    try:
+        return RunInfo(run_id=data["run_id"], task=data["task"], command=data["command"],
+                       config=data["config"], environment=data["environment"],
+                       started_at=data["started_at"], schema=data.get("schema", 1),
+                       resumes=list(data.get("resumes") or []))
+    except (KeyError, TypeError) as e:
+        raise UsageError(f"cannot read {path}: it lacks {e}") from None
 
 
 def append_measurement(run_dir: Path, m: Measurement) -> None:
-    """Append one point to points.jsonl and make it durable before returning."""
-    line = json.dumps(m.to_record(), sort_keys=True, allow_nan=False) + "\n"
-    with open(Path(run_dir) / POINTS_FILE, "a", encoding="utf-8") as f:
-        f.write(line)
-        f.flush()
-        os.fsync(f.fileno())
+    """Append one point to points.jsonl and make it durable before returning.
+
+    A last line left without its newline by a crash is ended first, so this record is
+    never glued to it. A failed write (ENOSPC, EIO) is cut back off and raised as a
+    UsageError: the file keeps only whole lines.
+    """
+    line = (json.dumps(m.to_record(), sort_keys=True, allow_nan=False) + "\n").encode()
+    path = Path(run_dir) / POINTS_FILE
+    size = None
+    try:
+        with open(path, "a+b") as f:
+            size = f.seek(0, os.SEEK_END)
+            if size:
+                f.seek(size - 1)
+                if f.read(1) != b"\n":
+                    line = b"\n" + line
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        if size is not None:
+            _truncate(path, size)
+        raise UsageError(f"cannot write {path}: {e.strerror or e}; the points before this "
+                         f"one are kept: continue with --resume --out {run_dir}") from None
+
+
+def _truncate(path: Path, size: int) -> None:
+    try:
+        os.truncate(path, size)
+    except OSError:
+        pass  # the torn tail is cut by the next --resume instead
+
+
+def repair_torn_line(run_dir: Path) -> None:
+    """Cut off a last line that a crash left without its newline (before --resume appends).
+
+    The torn bytes are not a point: its spec is measured again. Warns naming the line.
+    """
+    path = Path(run_dir) / POINTS_FILE
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return
+    if not data or data.endswith(b"\n"):
+        return
+    keep = data.rfind(b"\n") + 1
+    lineno = data.count(b"\n", 0, keep) + 1
+    try:
+        os.truncate(path, keep)
+    except OSError as e:
+        raise UsageError(f"cannot repair {path}: {e.strerror or e}") from None
+    warnings.warn(DataWarning(
+        f"{path}:{lineno}: removed a line torn by an interrupted write "
+        f"({len(data) - keep} bytes without a newline); its point is measured again"),
+        stacklevel=2)
+
+
+def parse_record(text: str) -> Measurement:
+    """One line of points.jsonl as a measurement; ValueError saying what is wrong with it."""
+    rec = json.loads(text)
+    if not isinstance(rec, dict):
+        raise ValueError(f"a JSON {type(rec).__name__} instead of a record")
+    spec = rec.get("spec")
+    if not isinstance(spec, dict):
+        raise ValueError("the record has no spec")
+    required = [f.name for f in dataclasses.fields(PointSpec)
+                if f.default is dataclasses.MISSING]
+    missing = [name for name in required if name not in spec]
+    if missing:
+        raise ValueError(f"its spec lacks {', '.join(missing)}")
+    if rec.get("status", "ok") not in STATUSES:
+        raise ValueError(f"unknown status {rec.get('status')!r}")
+    samples = rec.get("samples_ns")
+    if rec.get("status", "ok") == "ok" and not (
+            isinstance(samples, list) and samples
+            and all(isinstance(v, (int, float)) and v > 0 for v in samples)):
+        raise ValueError("an ok point without positive samples_ns")
+    try:
+        return Measurement.from_record(rec)
+    except (TypeError, KeyError, AttributeError) as e:
+        raise ValueError(f"fields do not fit a measurement ({e})") from None
 
 
 def load_measurements(run_dir: Path) -> list[Measurement]:
-    """All points of a run in file order; a later record of the same spec replaces an earlier one."""
+    """All points of a run in file order; a later record of the same spec replaces an
+    earlier one. A line that is not a valid record is skipped with a DataWarning."""
     path = Path(run_dir) / POINTS_FILE
     if not Path(run_dir).is_dir():
         raise UsageError(f"{run_dir} is not a folder")
     if not path.exists():
         return []
     by_key: dict[str, Measurement] = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue  # a torn last line from a kill mid-write: skip it
-            m = Measurement.from_record(rec)
-            by_key[m.spec.key()] = m
+    try:
+        lines = path.read_bytes().split(b"\n")
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror or e}") from None
+    for lineno, raw in enumerate(lines, 1):
+        text = raw.decode("utf-8", errors="replace").strip()
+        if not text:
+            continue
+        try:
+            m = parse_record(text)
+        except ValueError as e:
+            torn = " (torn by an interrupted write?)" if lineno == len(lines) else ""
+            warnings.warn(DataWarning(f"{path}:{lineno}: skipped a malformed line{torn}: "
+                                      f"{str(e)[:200]}"), stacklevel=2)
+            continue
+        by_key[m.spec.key()] = m
     return list(by_key.values())
 
 

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 import ir_numpy
+from adapter_helpers import import_or_skip
 from frameworks.base import BuildRequest, OutOfMemory
 from suite.models.ir import OPS, GraphBuilder, Model
 
-onnx = pytest.importorskip("onnx", reason="onnx is not installed (pip install onnx onnxruntime)")
-ort = pytest.importorskip("onnxruntime",
-                          reason="onnxruntime is not installed (pip install onnx onnxruntime)")
+onnx = import_or_skip("onnx", "onnx", "pip install onnx onnxruntime")
+ort = import_or_skip("onnxruntime", "onnx", "pip install onnx onnxruntime")
 
 from frameworks._onnx_graph import OPSET, build_onnx, checked_bytes  # noqa: E402 - after skips
 from frameworks.onnx_runtime import OnnxRuntimeAdapter, _oom  # noqa: E402
@@ -74,7 +74,7 @@ def test_ops_match_numpy_reference(graph, opt):
 
 def test_lrn_matches_torch_alpha_convention():
     """ONNX LRN divides alpha by size like Caffe and PyTorch: checked against torch itself."""
-    torch = pytest.importorskip("torch", reason="torch is not installed")
+    torch = import_or_skip("torch", "pytorch", "pip install torch")
     b = GraphBuilder("lrn", "lrn")
     x = b.input("image", (7, 3, 3))
     model = b.build(b.add("lrn", "n", [x], size=5, alpha=0.5, beta=0.75, k=1.5))

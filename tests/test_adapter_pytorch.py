@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 import ir_numpy
+from adapter_helpers import import_or_skip
 from frameworks.base import BuildRequest, OutOfMemory
 from suite.models.ir import OPS, GraphBuilder, Model
 
-torch = pytest.importorskip("torch", reason="torch is not installed (pip install torch)")
+torch = import_or_skip("torch", "pytorch", "pip install torch")
 
 from frameworks.pytorch import PyTorchAdapter  # noqa: E402 - after the skip
 

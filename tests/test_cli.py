@@ -1,17 +1,23 @@
 """Bad input gets one clear line naming the valid choices and exit code 2 (CONTRACT §10)."""
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 
+from suite.errors import UsageError
 from suite.storage import RunInfo, write_run_info
+from suite.topology import Core, Topology, read_topology
 
 
-def dlbench(*args, cwd=None):
+def dlbench(*args, cwd=None, env=None):
     return subprocess.run([sys.executable, "-m", "suite", *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=120)
+                          text=True, cwd=cwd, timeout=120, env=env)
 
+
+TOO_MANY_THREADS = str(read_topology().logical_cpus + 1)   # beyond any machine's count
+NO_CUDA = dict(os.environ, CUDA_VISIBLE_DEVICES="")         # hides GPUs where there are some
 
 BAD = [
     (["train", "--models", "resnet5O"], "unknown value 'resnet5O'; valid: caffenet"),
@@ -22,12 +28,28 @@ BAD = [
     (["infer", "--batches", "1,,4"], "malformed list"),
     (["infer", "--batches", "1-x"], "malformed list"),
     (["train", "--batches", "0,10"], "below the minimum 1"),
-    (["infer", "--threads", "64"], "exceed the"),
-    (["infer", "--memory", "remote"], "second NUMA node"),
+    (["infer", "--batches", "99999999999999999999"], "above the maximum 2147483647"),
+    (["infer", "--batches", "1-1000000"], "lists more than 4096 values"),
+    (["infer", "--models", ""], "--models: malformed list ''"),
+    (["infer", "--frameworks", ""], "--frameworks: malformed list ''"),
+    (["infer", "--batches", ""], "--batches: malformed list ''"),
+    (["infer", "--threads", ""], "--threads: malformed list ''"),
+    (["infer", "--threads", TOO_MANY_THREADS], "exceed the"),
+    (["train", "--lr", "nan"], "--lr: nan must be a finite number above 0"),
+    (["train", "--lr", "inf"], "--lr: inf must be a finite number above 0"),
+    (["train", "--lr", "-0.1"], "--lr: -0.1 must be a finite number above 0"),
+    (["train", "--momentum", "nan"], "--momentum: nan must be a finite number at least 0"),
+    (["train", "--weight-decay", "-1"], "--weight-decay: -1 must be a finite number"),
+    (["infer", "--memory-limit", "-5"], "--memory-limit: -5 must be a finite number above 0"),
+    (["infer", "--seed", "-1"], "--seed: -1 must be a finite number at least 0"),
+    (["infer", "--max-time", "inf"], "--max-time: inf must be a finite number above 0"),
+    (["models", "--image-size", "-3"], "--image-size: -3 must be a positive integer"),
+    (["models", "--image-size", "0"], "--image-size: 0 must be a positive integer"),
+    (["infer", "--image-size", "-3"], "image size must be a positive integer"),
     (["infer", "--memory", "far"], "valid: local, remote, both"),
     (["infer", "--ht", "maybe"], "valid: off, on, both"),
     (["infer", "--mapping", "random"], "valid: sequential, interleave"),
-    (["infer", "--precision", "0"], "must be above 0"),
+    (["infer", "--precision", "0"], "must be a finite number above 0 and below 1"),
     (["infer", "--models", "inception_v3", "--image-size", "16"], "smallest"),
     (["infer", "--batches"], "expected one argument"),
     (["report", "/nonexistent/run"], "not a dlbench run folder"),
@@ -38,13 +60,60 @@ BAD = [
 
 @pytest.mark.parametrize("args,expected", BAD, ids=[" ".join(a) for a, _ in BAD])
 def test_bad_input_is_one_line_and_exit_2(args, expected, tmp_path):
-    r = dlbench(*args, cwd=tmp_path)
+    r = dlbench(*args, cwd=tmp_path, env=NO_CUDA)
     assert r.returncode == 2, r.stderr
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, r.stderr
     assert expected in lines[0]
     assert "Traceback" not in r.stderr
     assert not (tmp_path / "results").exists()  # nothing was started
+
+
+def machine(nodes: int, cores_per_node: int = 2, ht: bool = False) -> Topology:
+    """A fake topology: checks that depend on the machine are tested on every machine."""
+    total = nodes * cores_per_node
+    cores = [Core(n, c, n, (n * cores_per_node + c,) + ((n * cores_per_node + c + total,)
+                                                        if ht else ()))
+             for n in range(nodes) for c in range(cores_per_node)]
+    return Topology(cores, {n: [cpu for c in cores if c.node == n for cpu in c.cpus]
+                            for n in range(nodes)})
+
+
+def resolve_on(topo: Topology, *argv: str):
+    from suite import commands
+    from suite.cli import build_parser
+    return commands.resolve(build_parser().parse_args(["infer", "--models", "resnet18",
+                                                       *argv]), topo)
+
+
+def test_placement_checks_follow_the_machine():
+    with pytest.raises(UsageError, match="second NUMA node"):
+        resolve_on(machine(1), "--memory", "remote")
+    assert resolve_on(machine(2), "--memory", "remote").memory == "remote"
+    with pytest.raises(UsageError, match="no hyper-thread siblings"):
+        resolve_on(machine(1), "--ht", "on")
+    assert resolve_on(machine(1, ht=True), "--ht", "on").ht == "on"
+    with pytest.raises(UsageError, match="5 threads exceed the 4 physical cores"):
+        resolve_on(machine(2), "--threads", "5")
+    assert resolve_on(machine(2), "--threads", "1-4").threads == [1, 2, 3, 4]
+    assert resolve_on(machine(1, 3)).threads == [1, 2, 3]      # default: 1 to all cores
+
+
+SWEEP = ["infer", "--models", "resnet18", "--batches", "1", "--threads", "1", "--opts", "none",
+         "--image-size", "32", "--quiet"]
+
+
+@pytest.mark.parametrize("out,expected", [
+    ("a-file", "run folder {out} is a file, not a folder; give --out a folder"),
+    ("a-file/run", "cannot write the run folder {out}: Not a directory"),
+    ("/proc/dlbench-run", "cannot write the run folder {out}: No such file or directory"),
+])
+def test_output_folder_errors_are_one_line(tmp_path, out, expected):
+    (tmp_path / "a-file").write_text("")
+    r = dlbench(*SWEEP, "--out", out, cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().splitlines() == ["dlbench: error: " + expected.format(out=out)]
+    assert (tmp_path / "a-file").read_text() == ""
 
 
 def test_unreadable_run_folder(tmp_path):
@@ -81,6 +150,16 @@ def test_models_lists_the_zoo():
     r = dlbench("models")
     assert r.returncode == 0, r.stderr
     assert "resnet50" in r.stdout and "25,557,032" in r.stdout and "92.6%" in r.stdout
+
+
+def test_models_labels_multiply_adds_as_gmacs():
+    """One convention: work in multiply-adds (GMACs); the stored rate in FLOP/s = 2 x MACs."""
+    r = dlbench("models")
+    header = r.stdout.splitlines()[0].split()
+    assert header == ["name", "title", "input", "params", "GMACs", "top-5"]
+    (row,) = [line.split() for line in r.stdout.splitlines() if line.startswith("resnet50 ")]
+    assert row[4] == "4.09"                   # torchvision's 4.09 G multiply-adds
+    assert "GFLOPs" not in r.stdout and "2 x GMACs" in r.stdout
 
 
 def sweep_specs(*argv):

@@ -5,9 +5,10 @@ computes what PyTorch eager computes, from the same weights and the same input.
   max(64, zoo.min_input_size(name)) px, BERT 16 tokens), batch 2, weights from
   suite.models.weights.make_weights(model, seed=0), float32 on CPU.
 - Frameworks: every entry of frameworks.REGISTRY x every optimization of
-  frameworks.OPTIMIZATIONS; a combination is skipped, with the reason, when the adapter's
-  module does not exist yet, its framework is unavailable here, or adapter.unsupported()
-  says the combination does not exist (e.g. ONNX Runtime has no `compile`).
+  frameworks.OPTIMIZATIONS; a combination is skipped, with the reason, when its framework
+  is unavailable here (a failure instead where DLBENCH_REQUIRE_FRAMEWORKS requires it, as
+  in CI), or adapter.unsupported() says the combination does not exist (e.g. ONNX Runtime
+  has no `compile`).
 - Agreement: relative error = max|out - ref| / max|ref| over the whole output tensor (one
   figure per output; an element-wise relative error is meaningless where ref is near 0)
   must be <= 1e-4 for every framework and optimization. Measured worst cases over the zoo:
@@ -39,12 +40,10 @@ import numpy as np
 import pytest
 
 import frameworks
+from adapter_helpers import skip_or_fail
 from frameworks.base import BuildRequest
-
-zoo = pytest.importorskip("suite.models.zoo",
-                          reason="the model zoo (suite.models.zoo) is not there yet")
-weights_mod = pytest.importorskip("suite.models.weights",
-                                  reason="suite.models.weights (make_weights) is not there yet")
+from suite.models import weights as weights_mod
+from suite.models import zoo
 
 BATCH = 2
 SEQ_LEN = 16
@@ -72,23 +71,17 @@ _ADAPTERS: dict[str, Any] = {}
 
 
 def adapter_or_skip(framework: str) -> Any:
-    """The adapter, or pytest.skip with why it cannot run here (cached per session)."""
+    """The adapter, or a skip saying why it cannot run here (a failure where the framework
+    is required, see adapter_helpers); cached per session."""
     if framework not in _ADAPTERS:
-        module_name, _ = frameworks.REGISTRY[framework]
-        try:
-            adapter = frameworks.get_adapter(framework)
-        except ModuleNotFoundError as e:
-            if e.name != module_name:
-                raise
-            adapter = f"adapter module {module_name} does not exist yet"
-        else:
-            av = adapter.availability()
-            if not av.ok:
-                adapter = f"{framework} unavailable: {av.reason} ({av.install})"
+        adapter = frameworks.get_adapter(framework)
+        av = adapter.availability()
+        if not av.ok:
+            adapter = f"{framework} unavailable: {av.reason} ({av.install})"
         _ADAPTERS[framework] = adapter
     adapter = _ADAPTERS[framework]
     if isinstance(adapter, str):
-        pytest.skip(adapter)
+        skip_or_fail(framework, adapter)
     return adapter
 
 

@@ -595,6 +595,30 @@ def test_points_csv_has_every_figure_with_its_ci(train_run):
     assert (ok["p90_ci_low_ms"] <= ok["p90_ms"]).all() and (ok["p90_ms"] <= ok["p90_ci_high_ms"]).all()
 
 
+def test_throughput_is_labelled_in_the_models_items(tmp_path, charts):
+    """Images/s for image models, sequences/s for text models: never "inferences"."""
+    pts = infer_points(opts=("none",), memories=("local",), hts=(False,)) + \
+        infer_points(opts=("none",), memories=("local",), hts=(False,), model="bert_base")
+    config = dict(INFER_CONFIG, models=["resnet50", "bert_base"])
+    run = write_run(tmp_path / "units", config, pts)
+    build_report(run)
+    labels = {name: chart.ylabel for name, chart in charts.items() if "/" not in name}
+    throughput = {n: y for n, y in labels.items()
+                  if "-throughput-" in n and "speedup" not in n and "ratio" not in n}
+    assert {y for n, y in throughput.items() if n.startswith("resnet50-")} == \
+        {"Throughput [images/s]"}
+    assert {y for n, y in throughput.items() if n.startswith("bert_base-")} == \
+        {"Throughput [sequences/s]"}
+    md = (run / "index.md").read_text()
+    assert "throughput = images/s" in md and "throughput = sequences/s" in md
+    assert "inferences" not in md
+
+
+def test_report_says_each_step_reuses_one_synthetic_batch(train_run):
+    md = (train_run / "index.md").read_text()
+    assert "every timed step reuses that same batch" in md
+
+
 def test_page_says_what_the_intervals_cover(tmp_path):
     pts = [point(model="resnet18", spread=0.05)]
     single = build_report(write_run(tmp_path / "one", dict(TRAIN_CONFIG, processes=1), pts))

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from adapter_helpers import required_frameworks
 from suite.storage import load_measurements, read_run_info
+from suite.topology import core_list, read_topology
 
 FAST = ["--image-size", "32", "--min-time", "0.05", "--max-time", "0.3", "--quiet",
         "--no-report", "--processes", "1"]
@@ -39,16 +41,20 @@ def installed(name: str) -> bool:
 
 def test_infer_sweep_across_frameworks(tmp_path):
     out = tmp_path / "run"
+    topo = read_topology()
+    threads = [1, 2] if topo.physical_cores >= 2 else [1]    # any machine, one core too
     r = dlbench("infer", "--frameworks", "pytorch,onnx,tensorflow,mxnet", "--models", "resnet18",
-                "--batches", "1,2", "--threads", "1,2", "--opts", "none,script", "--out",
-                str(out), *FAST)
+                "--batches", "1,2", "--threads", ",".join(map(str, threads)), "--opts",
+                "none,script", "--out", str(out), *FAST)
     assert r.returncode == 0, r.stderr
     info = read_run_info(out)
-    assert info.config["threads"] == [1, 2] and info.environment["physical_cores"] >= 2
+    assert info.config["threads"] == threads
+    assert info.environment["physical_cores"] == topo.physical_cores
     pts = points(out)
-    assert len(pts) == 4 * 2 * 2 * 2
-    for (fw, opt, bs, threads), m in pts.items():
+    assert len(pts) == 4 * 2 * 2 * len(threads)
+    for (fw, opt, bs, n), m in pts.items():
         if not installed(fw):
+            assert fw not in required_frameworks(), f"{fw} is required: {m.message}"
             assert m.status == "skipped" and "install" in m.message
             continue
         assert m.status == "ok", (fw, opt, m.message)
@@ -56,7 +62,7 @@ def test_infer_sweep_across_frameworks(tmp_path):
         assert m.cold_start_ns > 0 and m.memory["peak_rss_mib"] > 50
         assert m.spec.input_size == 32 and m.flops_per_item > 0
         # pinning really restricted every thread of the worker to the listed cores
-        assert m.placement["cores"] == list(range(threads))
+        assert m.placement["cores"] == core_list(topo, n, "sequential", ht=False)
         assert set(m.placement["observed_cpus"]) <= set(m.placement["cores"])
 
 
@@ -76,6 +82,8 @@ def test_train_sweep_skips_what_does_not_exist(tmp_path):
         elif installed(m.spec.framework):
             assert m.status == "ok", m.message
             assert sum(m.samples_ns) > 0 and len(m.samples_ns) * m.spec.batch_size <= 40 + 4
+        else:
+            assert m.spec.framework not in required_frameworks(), m.message
 
 
 def test_crash_timeout_and_oom_end_only_their_point(tmp_path):
@@ -165,6 +173,166 @@ def test_unsupported_dtype_is_skipped_with_reason(tmp_path):
     assert len(ms) == 2
     assert all(m.status == "skipped" and "bfloat16" in m.message for m in ms), ms
     assert not (out / "workers.log").exists()  # decided before any worker started
+
+
+# --- nothing lost: torn lines, full disks, signals, killed workers (issue 11, item 6) ----
+
+SMALL = ["infer", "--models", "resnet18", "--threads", "1", "--opts", "none"]
+
+
+def children(pid: int) -> list[int]:
+    """Live child processes of `pid` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def in_group(pgid: int) -> list[int]:
+    """Live processes whose process group is `pgid`."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def start_sweep(out: Path, batches: str, fault: str | None = None) -> subprocess.Popen:
+    env = dict(os.environ)
+    env.pop("DLBENCH_FAULT", None)
+    if fault:
+        env["DLBENCH_FAULT"] = fault
+    return subprocess.Popen([sys.executable, "-m", "suite", *SMALL, "--batches", batches,
+                             "--out", str(out), *FAST], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env=env)
+
+
+def wait_for_worker(proc: subprocess.Popen, settle_s: float = 2.0) -> list[int]:
+    """The runner's worker pids, once it has one and that one had `settle_s` to get going."""
+    deadline = time.monotonic() + 180
+    while not children(proc.pid):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+        time.sleep(0.02)
+    time.sleep(settle_s)
+    workers = children(proc.pid)
+    assert workers and proc.poll() is None
+    return workers
+
+
+def test_resume_repairs_a_torn_line_and_loses_no_point(tmp_path):
+    out = tmp_path / "run"
+    r = dlbench(*SMALL, "--batches", "1,2", "--out", str(out), *FAST)
+    assert r.returncode == 0, r.stderr
+    jsonl = out / "points.jsonl"
+    lines = jsonl.read_bytes().splitlines(keepends=True)
+    os.truncate(jsonl, len(lines[0]) + len(lines[1]) // 2)     # a crash mid-write of line 2
+    r = dlbench(*SMALL, "--batches", "1,2,4", "--out", str(out), "--resume", *FAST)
+    assert r.returncode == 0, r.stderr
+    assert f"dlbench: warning: {jsonl}:2: removed a line torn by an interrupted write" \
+        in r.stderr
+    after = jsonl.read_text().splitlines()
+    assert [json.loads(line)["spec"]["batch_size"] for line in after] == [1, 2, 4]
+    info = read_run_info(out)
+    assert "--resume" not in info.command and len(info.resumes) == 1
+    assert "--resume" in info.resumes[0]["command"]
+    assert info.resumes[0]["environment"]["versions"] == info.environment["versions"]
+
+
+def test_full_disk_mid_sweep_is_one_line_and_keeps_measured_points(tmp_path, monkeypatch,
+                                                                    capsys):
+    import errno
+
+    from suite import cli
+    out = tmp_path / "run"
+    real_fsync, appends = os.fsync, []
+
+    def fsync(fd):
+        appends.append(fd)
+        if len(appends) == 2:          # the second point's append: the disk is full
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    code = cli.main([*SMALL, "--batches", "1,2,4", "--out", str(out), *FAST])
+    monkeypatch.undo()
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code == 2
+    assert err == [f"dlbench: error: cannot write {out / 'points.jsonl'}: No space left on "
+                   f"device; the points before this one are kept: continue with --resume "
+                   f"--out {out}"]
+    assert [m.spec.batch_size for m in load_measurements(out)] == [1]
+    assert not children(os.getpid())       # the worker was stopped
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["TERM", "HUP"])
+def test_sigterm_and_sighup_stop_the_workers_and_exit_like_ctrl_c(tmp_path, sig):
+    out = tmp_path / "run"
+    proc = start_sweep(out, "1-8")
+    workers = wait_for_worker(proc)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + sig, err       # 143 for SIGTERM, 129 for SIGHUP
+    assert f"stopped by {sig.name}" in err and f"continue with --resume --out {out}" in err
+    assert "Traceback" not in err
+    deadline = time.monotonic() + 10
+    while any(in_group(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [p for pid in workers for p in in_group(pid)]   # no orphan left
+    assert len(load_measurements(out)) < 8                     # finished points readable
+
+
+def test_a_users_kill_9_is_reported_as_a_signal_not_oom(tmp_path):
+    out = tmp_path / "run"
+    proc = start_sweep(out, "1,2", fault="hang@resnet18:1")   # batch 1 never finishes
+    (worker,) = wait_for_worker(proc)
+    os.kill(worker, signal.SIGKILL)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    pts = points(out)
+    killed = pts[("pytorch", "none", 1, 1)]
+    assert killed.status == "error"
+    assert "killed by signal 9 (SIGKILL)" in killed.message
+    assert pts[("pytorch", "none", 2, 1)].status == "ok"      # a fresh worker went on
+
+
+def test_death_is_oom_only_when_the_kernel_oom_killer_counted_it():
+    from suite.runner import death_failure
+    oom = death_failure(-signal.SIGKILL, 3, 4)
+    assert oom.status == "oom" and "out-of-memory killer" in oom.message
+    user = death_failure(-signal.SIGKILL, 3, 3)
+    assert user.status == "error"
+    assert "killed by signal 9 (SIGKILL); not by the kernel's out-of-memory killer" \
+        in user.message
+    unknown = death_failure(-signal.SIGKILL, None, None)
+    assert unknown.status == "error" and "unknown here" in unknown.message
+    segv = death_failure(-signal.SIGSEGV, 3, 4)      # a count that rose does not make a crash oom
+    assert segv.status == "error" and "signal 11 (SIGSEGV)" in segv.message
+    assert death_failure(3, None, None).message.startswith("worker crashed (exit code 3)")
+
+
+@pytest.mark.parametrize("cgroup,files,expected", [
+    ("0::/user.slice/job\n", {"user.slice/job/memory.events": "low 0\noom 2\noom_kill 2\n"}, 2),
+    ("4:memory:/job\n0::/\n", {"memory/job/memory.oom_control":
+                               "oom_kill_disable 0\nunder_oom 0\noom_kill 5\n"}, 5),
+    ("4:memory:/elsewhere\n", {"memory/memory.oom_control": "oom_kill 1\n"}, 1),
+    ("0::/\n", {}, None),
+])
+def test_oom_kill_counter_of_cgroup_v1_and_v2(tmp_path, cgroup, files, expected):
+    from suite.oomkill import oom_kill_count
+    (tmp_path / "cgroup").write_text(cgroup)
+    for rel, text in files.items():
+        (tmp_path / "fs" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "fs" / rel).write_text(text)
+    assert oom_kill_count(tmp_path / "cgroup", tmp_path / "fs") == expected
 
 
 # --- --processes: a point in several fresh workers ----------------------------------------

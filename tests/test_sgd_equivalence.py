@@ -25,12 +25,11 @@ import functools
 import numpy as np
 import pytest
 
+from adapter_helpers import skip_or_fail
 from frameworks import get_adapter
 from frameworks.base import BuildRequest
-
-zoo = pytest.importorskip("suite.models.zoo", reason="the model zoo (suite.models.zoo) is missing")
-weights_module = pytest.importorskip("suite.models.weights",
-                                     reason="suite.models.weights is missing")
+from suite.models import weights as weights_module
+from suite.models import zoo
 
 CASES = [("resnet18", 64), ("caffenet", 71)]
 BATCH = 4
@@ -43,7 +42,7 @@ def _adapter(name: str):
     adapter = get_adapter(name)
     avail = adapter.availability()
     if not avail.ok:
-        pytest.skip(f"{name} unavailable: {avail.reason} ({avail.install})")
+        skip_or_fail(name, f"{name} unavailable: {avail.reason} ({avail.install})")
     return adapter
 
 

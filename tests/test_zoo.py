@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from adapter_helpers import import_or_skip
 from suite.errors import UsageError
 from suite.models import counts, zoo
 from suite.models.ir import GraphBuilder, GraphError, Model
@@ -334,7 +335,7 @@ def test_weights_cover_every_parameter_and_give_sane_outputs(name: str) -> None:
         assert weights[key].shape == shape and weights[key].dtype == np.float32, key
     if name not in FORWARD_CHECKED:
         return
-    pytest.importorskip("torch", reason="torch not installed: weights checked, forward not run")
+    import_or_skip("torch", "pytorch", "weights checked, forward not run: pip install torch")
     out = torch_forward(model, weights, sample_batch(model))
     assert out.shape == (2,) + model.node(model.output).shape
     assert_not_degenerate(name, out)
@@ -346,6 +347,6 @@ def test_bert_weights_and_output_at_the_default_length() -> None:
     assert {k: v.shape for k, v in weights.items()} == model.param_shapes()
     assert weights["embeddings.word"].std() == pytest.approx(0.02, rel=0.02)
     assert weights["encoder.layer.0.attention.q_weight"].std() == pytest.approx(0.02, rel=0.05)
-    pytest.importorskip("torch")
+    import_or_skip("torch", "pytorch", "pip install torch")
     out = torch_forward(model, weights, sample_batch(model))
     assert_not_degenerate("bert_base", out)

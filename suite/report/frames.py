@@ -141,6 +141,14 @@ def model_title(name: str) -> str:
     return _zoo().title(name)
 
 
+def item_unit(name: str) -> str:
+    """What one item of the model is, for throughput labels: "images", "sequences", or
+    "items" when the zoo does not know the model."""
+    if name not in _known_models():
+        return "items"
+    return "images" if _zoo().is_image_model(name) else "sequences"
+
+
 def reference_accuracy(name: str) -> str:
     """Reference ImageNet-1k top-5 accuracy as "92.6%", or "unknown"."""
     zoo = _zoo()

@@ -18,7 +18,7 @@ from typing import Any, Union
 
 import pandas as pd
 
-from suite.report.frames import Run, model_title, status_counts
+from suite.report.frames import Run, item_unit, model_title, status_counts
 from suite.report.plots import InferencePlots, ModelPlots, Picture
 from suite.report.tables import (MEMORY_TITLE, SPEED_TITLE, CrossTable, TrainingTables,
                                  markdown_table, speed_lines)
@@ -138,7 +138,9 @@ def summary_blocks(run: Run) -> list[Block]:
     counts = ", ".join(f"{n} {s}" for s, n in status_counts(run.frame).items()) or "none"
     items = [f"task: {info.task}", f"started: {info.started_at}",
              f"command: `{shlex.join(str(c) for c in info.command)}`", f"points: {counts}",
-             _ci_line(info.config)]
+             "inputs: synthetic; each point creates one batch (and labels) on its device "
+             "before timing, and every timed step reuses that same batch: no data loading "
+             "or host-to-device copy is timed", _ci_line(info.config)]
     return [Heading(1, f"dlbench report: {info.run_id}"), Bullets(items),
             Links([("every point with its figures (CSV)", "points.csv")])]
 
@@ -209,8 +211,8 @@ def inference_blocks(plots: InferencePlots, variant_text: Any) -> list[Block]:
     for mp in plots.models:
         blocks += [Heading(1, f"{model_title(mp.model)} ({mp.framework})"),
                    Bullets([f"shown: {variant_text(mp.framework, mp.variant)}",
-                            "latency = median time per batch (ms); throughput = inferences/s "
-                            "(items processed / total timed time)"])]
+                            "latency = median time per batch (ms); throughput = "
+                            f"{item_unit(mp.model)}/s (items processed / total timed time)"])]
         inner = model_blocks(mp)
         blocks += inner or [Bullets(["no picture: the run swept no dimension to plot "
                                      "(one thread count and one batch size)"])]

@@ -31,6 +31,7 @@ variants, HT both settings.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -38,12 +39,14 @@ from typing import Any, Callable
 import pandas as pd
 
 from frameworks import mode_label, mode_name
-from suite.report.frames import Run, base_variant, model_order, model_title, ok_points, select
+from suite.report.frames import (Run, base_variant, item_unit, model_order, model_title,
+                                 ok_points, select)
 from suite.report.plots_common import Chart, Line, draw
 
 PLOTS_DIR = "plots"
 LATENCY = ("median_ms", "Latency per batch, median [ms]", "Latency")
-THROUGHPUT = ("items_per_second", "Throughput [inferences/sec]", "Throughput")
+# "{items}" becomes the model's unit when drawn (images or sequences: see _Target.draw)
+THROUGHPUT = ("items_per_second", "Throughput [{items}/s]", "Throughput")
 THREADS_LABEL = "# threads"
 
 # Section keys of ModelPlots, in page order.
@@ -94,6 +97,8 @@ class _Target:
         if not _enough(chart):
             return None
         rel = f"{self.folder}/{self.model}-{name}.png"
+        chart = dataclasses.replace(chart, ylabel=chart.ylabel.replace(
+            "{items}", item_unit(self.model)))
         draw(chart, self.run_dir / rel)
         return Picture(rel, f"{model_title(self.model)} {alt}")
 

@@ -310,12 +310,23 @@ def ci_decimals(value: float, low: float, high: float) -> int | None:
     """Decimal places a figure's CI supports: those of its half-width rounded to one
     significant digit (two when that digit would be 1, so ±1.4 does not become ±1).
     Negative for tens, hundreds. None when the interval has no width or is not finite."""
-    half = max(value - low, high - value)
-    if not (math.isfinite(half) and half > 0 and math.isfinite(value)):
+    if not math.isfinite(value):
         return None
-    exponent = math.floor(math.log10(half))
-    digits = 2 if half / 10 ** exponent < 2 else 1
+    return _distance_decimals(max(value - low, high - value))
+
+
+def _distance_decimals(distance: float) -> int | None:
+    """Decimal places of `distance` rounded to one significant digit (two if it is 1)."""
+    if not (math.isfinite(distance) and distance > 0):
+        return None
+    exponent = math.floor(math.log10(distance))
+    digits = 2 if distance / 10 ** exponent < 2 else 1
     return digits - 1 - exponent
+
+
+def _one_digit_decimals(value: float) -> int:
+    """Decimal places that keep one significant digit of `value` (so it never reads 0)."""
+    return -math.floor(math.log10(abs(value))) if value else 0
 
 
 def _fixed(value: float, decimals: int) -> str:
@@ -343,15 +354,23 @@ def rounded_to_ci(value: float, low: float, high: float) -> tuple[str, str | Non
 
 def ci_text(value: float, low: float, high: float) -> str:
     """A figure and its 95% CI for people: "123 ± 4" (the larger distance to a bound),
-    or "60 [40, 250]" when one bound is less than half as far as the other; rounded by
-    `ci_decimals`; "123" when there is no interval. Used by the console and the tables."""
+    rounded by `ci_decimals`; "60 [0.6, 3000]" when one bound is less than half as far as
+    the other, each bound rounded by its own distance (and kept at one significant digit at
+    least), the figure by the nearer bound's; "123" when there is no interval. Used by the
+    console and the tables."""
     decimals = ci_decimals(value, low, high)
     if decimals is None:
         return significant(value)
     below, above = value - low, high - value
-    if min(below, above) < 0.5 * max(below, above):
-        return f"{_fixed(value, decimals)} [{_fixed(low, decimals)}, {_fixed(high, decimals)}]"
-    return f"{_fixed(value, decimals)} ± {_fixed(max(below, above), decimals)}"
+    if min(below, above) >= 0.5 * max(below, above):
+        return f"{_fixed(value, decimals)} ± {_fixed(max(below, above), decimals)}"
+    below_dec, above_dec = (_distance_decimals(d) for d in (below, above))
+    below_dec = decimals if below_dec is None else below_dec     # a bound at the figure
+    above_dec = decimals if above_dec is None else above_dec
+    low_dec = max(below_dec, _one_digit_decimals(low))
+    high_dec = max(above_dec, _one_digit_decimals(high))
+    value_dec = max(below_dec, above_dec)
+    return f"{_fixed(value, value_dec)} [{_fixed(low, low_dec)}, {_fixed(high, high_dec)}]"
 
 
 # --- warm-up and comparison -------------------------------------------------------------

@@ -162,6 +162,9 @@ def test_process_spread_widens_every_interval():
     (98.76, 98.0, 99.9, "98.8 ± 1.1"),
     (100.0, 100.0, 100.0, "100"),                 # no interval: three significant figures
     (62.5, 35.7, 250.0, "60 [40, 250]"),          # lopsided: both bounds
+    (0.93, 0.26, 41.0, "0.9 [0.3, 40]"),          # a value far below its CI's width
+    (60.0, 0.6, 3000.0, "60 [0.6, 3000]"),        # no bound rounds to 0
+    (52.0, 51.95, 52.4, "52.00 [51.95, 52.4]"),   # each bound to its own distance
 ])
 def test_ci_text_rounds_to_what_the_interval_supports(value, low, high, text):
     assert stats.ci_text(value, low, high) == text

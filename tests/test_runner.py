@@ -341,7 +341,7 @@ def test_processes_measure_each_point_in_fresh_workers(tmp_path):
     out = tmp_path / "run"
     r = dlbench("infer", "--frameworks", "pytorch", "--models", "resnet18", "--batches", "1,2",
                 "--threads", "1", "--opts", "none", "--out", str(out), *FAST,
-                "--processes", "3")
+                "--processes", "3", "--no-worker-per-point")
     assert r.returncode == 0, r.stderr
     assert read_run_info(out).config["processes"] == 3
     ms = load_measurements(out)

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable, Protocol
 from suite import stats, storage
 from suite.oomkill import oom_kill_count
 from suite.spec import Measurement, PointSpec, combine_processes
-from suite.topology import Topology, core_list, memory_node
+from suite.topology import Topology, core_list, memory_node, spare_cpus
 
 MIB = 1 << 20
 POLL_S = 0.1          # how often a waiting runner checks the worker's memory
@@ -303,7 +303,8 @@ class Runner:
         cores = core_list(self.topo, threads, spec.mapping, spec.ht)
         node = memory_node(self.topo, cores, spec.memory) if len(self.topo.nodes) > 1 \
             or spec.memory == "remote" else None
-        return {"cores": cores, "memory_node": node}
+        return {"cores": cores, "memory_node": node,
+                "sampler_cpus": spare_cpus(self.topo, cores)}
 
     def _start_worker(self, spec: PointSpec) -> Worker | None:
         init = {"framework": spec.framework, "threads": spec.threads,

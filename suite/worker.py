@@ -12,6 +12,8 @@ crash (SIGSEGV), hang, or allocate memory until stopped, at the matching point.
 """
 from __future__ import annotations
 
+import ctypes
+import functools
 import gc
 import json
 import os
@@ -19,6 +21,7 @@ import signal
 import sys
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -50,9 +53,13 @@ def observed_cpus() -> list[int]:
 
 
 def apply_placement(init: dict[str, Any]) -> dict[str, Any]:
-    """Pin to the core list and bind memory before any framework is imported."""
+    """Pin to the core list and bind memory before any framework is imported; keep the
+    memory sampler's CPUs that this process may use (read before pinning narrows that)."""
     from suite import _native
-    placement: dict[str, Any] = {"cores": init.get("cores"), "memory_node": None}
+    allowed = os.sched_getaffinity(0)
+    placement: dict[str, Any] = {
+        "cores": init.get("cores"), "memory_node": None,
+        "sampler_cpus": [c for c in init.get("sampler_cpus") or [] if c in allowed]}
     if init.get("cores"):
         _native.set_affinity(init["cores"])
         for task in Path("/proc/self/task").iterdir():  # threads started before us, if any
@@ -111,14 +118,65 @@ def synthetic_inputs(model, batch: int, seed: int) -> tuple[dict, Any]:
     return inputs, labels
 
 
-def run_point(adapter: Any, spec: PointSpec, settings: dict[str, Any]) -> Measurement:
+@dataclass(frozen=True)
+class WorkerState:
+    """What every point of one worker shares, read once when the worker starts."""
+
+    idle_rss_bytes: int = 0                 # RSS after the framework's import, before any build
+    sampler_cpus: tuple[int, ...] = ()      # where the memory sampler's thread runs (() = inherit)
+    kernel_peak: bool = False               # VmHWM can be reset: the kernel gives the RSS peak
+
+
+def release_freed_memory() -> None:
+    """Collect garbage, then return the heap's free pages to the OS (glibc malloc_trim).
+
+    glibc keeps freed memory mapped, and after the first large free it serves big blocks
+    from the heap instead of fresh mappings (its dynamic mmap threshold): without a trim
+    the RSS of a point would count the weights and inputs freed before its loop, and what
+    earlier points freed, instead of what the framework holds.
+    """
+    gc.collect()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.lru_cache(maxsize=1)
+def _malloc_trim() -> Any:
+    try:
+        return ctypes.CDLL(None).malloc_trim   # glibc only; other C libraries lack it
+    except (OSError, AttributeError):
+        return None
+
+
+def sampler_interval_us(cfg: dict[str, Any], cuda: bool, kernel_peak: bool) -> int:
+    """The sampling interval: the configured one, else 1 ms where the samples are the peak
+    (device memory; RSS without a resettable VmHWM) and 100 ms where the kernel tracks the
+    RSS peak exactly, so that the sampler's thread costs a timed step nothing measurable."""
+    if cfg.get("sampler_interval_us"):
+        return int(cfg["sampler_interval_us"])
+    return 100_000 if kernel_peak and not cuda else 1000
+
+
+def worker_state(placement: dict[str, Any]) -> WorkerState:
+    """The state shared by the points; call after the framework's import, before any build."""
+    from suite import _native
+    release_freed_memory()
+    return WorkerState(idle_rss_bytes=_native.rss_bytes(),
+                       sampler_cpus=tuple(placement.get("sampler_cpus") or ()),
+                       kernel_peak=_native.reset_peak_rss())
+
+
+def run_point(adapter: Any, spec: PointSpec, settings: dict[str, Any],
+              state: WorkerState = WorkerState()) -> Measurement:
     """Build, measure and describe one point; failures become statuses, never exceptions."""
     from frameworks.base import OutOfMemory, describe
     m = Measurement(spec=spec, items_per_step=spec.batch_size)
+    release_freed_memory()  # nothing an earlier point freed counts towards this one
     try:
         if (fault := _fault(spec)):
             _inject(fault)
-        _measure_into(m, adapter, spec, settings)
+        _measure_into(m, adapter, spec, settings, state)
     except (OutOfMemory, MemoryError) as e:
         m.status, m.message = "oom", describe(e)
     except Exception as e:  # noqa: BLE001 - any failure of one point is data
@@ -129,31 +187,41 @@ def run_point(adapter: Any, spec: PointSpec, settings: dict[str, Any]) -> Measur
     return m
 
 
-def _measure_into(m: Measurement, adapter: Any, spec: PointSpec, cfg: dict[str, Any]) -> None:
+def build_runnable(adapter: Any, model: Any, spec: PointSpec, cfg: dict[str, Any]) -> Any:
+    """The adapter's runnable with its inputs bound; the weights and the numpy inputs are
+    this function's only references, so they are freed when it returns."""
     from frameworks.base import BuildRequest
+    from suite.models.weights import make_weights
+    seed = cfg.get("seed", 0)
+    runnable = adapter.build(BuildRequest(
+        model=model, weights=make_weights(model, seed), task=spec.task,
+        optimization=spec.optimization, batch_size=spec.batch_size, device=spec.device,
+        dtype=spec.dtype, lr=cfg["lr"], momentum=cfg["momentum"],
+        weight_decay=cfg["weight_decay"]))
+    inputs, labels = synthetic_inputs(model, spec.batch_size, seed)
+    runnable.set_inputs(inputs, labels if spec.task == "train" else None)
+    return runnable
+
+
+def _measure_into(m: Measurement, adapter: Any, spec: PointSpec, cfg: dict[str, Any],
+                  state: WorkerState) -> None:
     from suite import _native, stats
     from suite.measure import LoopSettings, run_loop
     from suite.models import counts, zoo
-    from suite.models.weights import make_weights
     from suite.timing import CudaEventTimer, NativeTimer
 
     model = zoo.get_model(spec.model, spec.input_size)
-    request = BuildRequest(model=model, weights=make_weights(model, cfg.get("seed", 0)),
-                           task=spec.task, optimization=spec.optimization,
-                           batch_size=spec.batch_size, device=spec.device, dtype=spec.dtype,
-                           lr=cfg["lr"], momentum=cfg["momentum"],
-                           weight_decay=cfg["weight_decay"])
+    m.flops_per_item = 2.0 * counts.macs_per_item(model) * (3 if spec.task == "train" else 1)
     t0 = time.perf_counter()
-    runnable = adapter.build(request)
-    del request  # the framework holds its own copy of the weights now
-    gc.collect()
-    inputs, labels = synthetic_inputs(model, spec.batch_size, cfg.get("seed", 0))
-    runnable.set_inputs(inputs, labels if spec.task == "train" else None)
+    runnable = build_runnable(adapter, model, spec, cfg)
+    del model  # the runnable keeps what it needs of the IR
+    release_freed_memory()
     m.meta["build_s"] = time.perf_counter() - t0
     cuda = spec.device == "cuda"
     timer = CudaEventTimer(runnable.stream_handle() or 0, runnable.synchronize) if cuda \
         else NativeTimer(sync=runnable.synchronize)
-    sampler = _native.MemorySampler(cfg.get("sampler_interval_us", 1000), 0 if cuda else -1)
+    interval_us = sampler_interval_us(cfg, cuda, state.kernel_peak)
+    sampler = _native.MemorySampler(interval_us, 0 if cuda else -1, list(state.sampler_cpus))
     sampler.start()
     loop = run_loop(runnable.step, timer, spec.batch_size, LoopSettings(**cfg["loop"]))
     mem = sampler.stop()
@@ -161,18 +229,21 @@ def _measure_into(m: Measurement, adapter: Any, spec: PointSpec, cfg: dict[str, 
     m.cold_start_ns, m.warmup_iterations = loop.cold_start_ns, loop.warmup_iterations
     m.precision_reached = loop.precision_reached
     m.meta.update(stop_reason=loop.stop_reason, warmup_steady=loop.warmup_steady,
-                  sampler_samples=mem["samples"], param_count=runnable.param_count())
-    m.memory = _memory_figures(mem, runnable.memory_mib())
-    macs = counts.macs_per_item(model)
-    m.flops_per_item = 2.0 * macs * (3 if spec.task == "train" else 1)
+                  sampler_samples=mem["samples"], sampler_interval_us=interval_us,
+                  peak_rss_source="VmHWM" if mem["peak_rss_from_kernel"] else "samples",
+                  param_count=runnable.param_count())
+    m.memory = _memory_figures(mem, runnable.memory_mib(), state.idle_rss_bytes)
     m.summary = stats.point_summary(m).to_dict()   # a cache for readers; never the truth
     m.message = "" if loop.precision_reached else \
         f"precision ±{cfg['loop']['precision']:.1%} not reached ({loop.stop_reason})"
 
 
-def _memory_figures(mem: dict[str, Any], framework: dict[str, float]) -> dict[str, float]:
+def _memory_figures(mem: dict[str, Any], framework: dict[str, float],
+                    idle_rss_bytes: int = 0) -> dict[str, float]:
     figures = {"peak_rss_mib": mem["peak_rss_bytes"] / MIB,
                "baseline_rss_mib": mem["baseline_rss_bytes"] / MIB}
+    if idle_rss_bytes > 0:
+        figures["framework_idle_rss_mib"] = idle_rss_bytes / MIB
     if mem.get("peak_device_bytes", -1) >= 0:
         figures["peak_device_mib"] = mem["peak_device_bytes"] / MIB
         figures["baseline_device_mib"] = mem["baseline_device_bytes"] / MIB
@@ -198,12 +269,13 @@ def main() -> int:
                         "placement": placement, "pid": os.getpid()})
     if not avail.ok:
         return 0
+    state = worker_state(placement)
     for line in sys.stdin:
         msg = json.loads(line)
         if "point" not in msg:
             break
         spec = PointSpec.from_dict(msg["point"]["spec"])
-        m = run_point(adapter, spec, msg["point"]["settings"])
+        m = run_point(adapter, spec, msg["point"]["settings"], state)
         m.placement = dict(placement, observed_cpus=observed_cpus())
         m.meta.update(framework_version=avail.version, worker_pid=os.getpid())
         send(out, "measurement", m.to_record())

@@ -92,8 +92,11 @@ def _sweep_options(p: argparse.ArgumentParser, task: str) -> None:
     m.add_argument("--memory-limit", type=float, help="worker RSS limit in MiB (default: 90%% of RAM)")
     m.add_argument("--no-oom-skip", action="store_true",
                    help="run larger batches even after a smaller one ran out of memory")
-    m.add_argument("--worker-per-point", action=argparse.BooleanOptionalAction, default=None,
-                   help="a fresh worker per point (default for train: clean memory peaks)")
+    m.add_argument("--worker-per-point", action=argparse.BooleanOptionalAction, default=True,
+                   help="a fresh worker per point (default), so that its memory and cold "
+                        "start do not depend on the points before it (framework allocator "
+                        "pools and the C heap carry over); --no-worker-per-point shares one "
+                        "worker per framework and placement: faster, those figures approximate")
     m.add_argument("--seed", type=int, default=0, help="seed of weights and synthetic inputs")
     o = p.add_argument_group("output")
     o.add_argument("--out", help="run folder (default results/<timestamp>-<task>)")

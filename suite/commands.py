@@ -78,7 +78,7 @@ def resolve(args: argparse.Namespace, topo: Topology) -> SweepConfig:
         memory_limit_mib=_default_memory_limit() if args.memory_limit is None
         else opt.check_positive(args.memory_limit, "--memory-limit"),
         oom_skip=not args.no_oom_skip,
-        worker_per_point=(task == "train") if args.worker_per_point is None else args.worker_per_point,
+        worker_per_point=bool(args.worker_per_point),
         processes=int(opt.check_positive(args.processes, "--processes", 101)),
         seed=int(opt.check_range(args.seed, "--seed", 0, 2**32)))
     if cfg.max_time < cfg.min_time:

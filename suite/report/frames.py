@@ -3,8 +3,8 @@
 One row per point: the PointSpec fields, status and message, then the figures of
 `suite.stats.point_summary` (median_ms, p90_ms, p99_ms, items_per_second, each with its
 95% CI, ...; from the device's samples where a point has them, else the host's, as `basis`
-says), `memory_mib` (the figure the memory tables show), cold_start_ms and
-precision_reached.
+says), `memory_mib` (the figure the memory tables show), `model_memory_mib` (the CPU
+peak above the framework's idle footprint), cold_start_ms and precision_reached.
 Figures are NaN for points that did not run (status other than ok). The cached `summary`
 stored with each point is ignored on purpose: a better estimator in `suite.stats` then
 fixes every old run.
@@ -28,8 +28,8 @@ SPEC_COLUMNS = [f.name for f in dataclasses.fields(PointSpec)]
 TEXT_SUMMARY_FIELDS = ("percentile_method", "basis")
 SUMMARY_COLUMNS = [f.name for f in dataclasses.fields(stats.Summary)
                    if f.name not in TEXT_SUMMARY_FIELDS]
-FIGURE_COLUMNS = SUMMARY_COLUMNS + ["basis", "device_median_ms", "memory_mib", "cold_start_ms",
-                                    "precision_reached"]
+FIGURE_COLUMNS = SUMMARY_COLUMNS + ["basis", "device_median_ms", "memory_mib",
+                                    "model_memory_mib", "cold_start_ms", "precision_reached"]
 FRAME_COLUMNS = SPEC_COLUMNS + ["status", "message"] + FIGURE_COLUMNS
 
 
@@ -66,7 +66,8 @@ def measurements_frame(measurements: Iterable[Measurement],
     """
     rows = [_row(m, precision) for m in measurements]
     frame = pd.DataFrame(rows, columns=FRAME_COLUMNS)
-    for col in SUMMARY_COLUMNS + ["device_median_ms", "memory_mib", "cold_start_ms"]:
+    for col in SUMMARY_COLUMNS + ["device_median_ms", "memory_mib", "model_memory_mib",
+                                  "cold_start_ms"]:
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
     return frame
 
@@ -87,6 +88,7 @@ def _row(m: Measurement, precision: float | None = None) -> dict[str, Any]:
     if m.device_samples_ns:
         row["device_median_ms"] = float(pd.Series(m.device_samples_ns).median()) / stats.NS_PER_MS
     row["memory_mib"] = memory_mib(m)
+    row["model_memory_mib"] = model_memory_mib(m)
     if m.cold_start_ns:
         row["cold_start_ms"] = m.cold_start_ns / stats.NS_PER_MS
     row["precision_reached"] = bool(m.precision_reached) if not precision else \
@@ -111,6 +113,19 @@ def memory_mib(m: Measurement) -> float | None:
         if value is not None and math.isfinite(float(value)) and float(value) > 0:
             return float(round(float(value)))
     return None
+
+
+def model_memory_mib(m: Measurement) -> float | None:
+    """The process's peak RSS above the framework's idle footprint after import, in whole
+    MiB: what the model itself brought (weights, activations, workspaces, caches its steps
+    filled). None on a GPU, whose peak is device memory, or where either figure is missing."""
+    mem = m.memory or {}
+    peak, idle = mem.get("peak_rss_mib"), mem.get("framework_idle_rss_mib")
+    if m.spec.device == "cuda" or peak is None or idle is None:
+        return None
+    if not (math.isfinite(float(peak)) and math.isfinite(float(idle)) and float(idle) > 0):
+        return None
+    return float(round(float(peak) - float(idle)))
 
 
 # --- the model zoo: display names, order, reference accuracy ---------------------------

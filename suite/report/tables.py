@@ -8,6 +8,8 @@ Files written into the run folder, each as Markdown and as CSV (pandas `to_csv`)
   own ("batch size N", "batch size N CI low", "batch size N CI high").
 - `train-memory-<framework>-<opt>.md/.csv`: peak memory in MiB (process device memory on a
   GPU, peak RSS on the CPU), ending in the reference top-5 accuracy column.
+- `train-model-memory-<framework>-<opt>.md/.csv` (CPU): the memory table's peaks less the
+  framework's idle footprint after import (stated in the header): the model's own memory.
 - `train-frameworks-bs<N>.md/.csv`: images/sec ± 95% CI, rows = models, one column per
   framework and the mode that ran ("pytorch (eager)", "mxnet (hybridized)": the names the
   adapters declare), then a "lead" column. The fastest cell of a row is bold only when its
@@ -40,6 +42,7 @@ REFERENCE_HEADER_MD = "Reference accuracy<br>(imagenet1k Top-5)"
 REFERENCE_HEADER_CSV = "Reference accuracy (imagenet1k Top-5)"
 SPEED_TITLE = "Speed (images/sec)"
 MEMORY_TITLE = "Memory usage (MiB)"
+MODEL_MEMORY_TITLE = "Memory above the framework's idle footprint (MiB)"
 NOT_RUN = "not run"
 LEAD_HEADER = "lead (95% CI)"
 NO_SIGNIFICANT_DIFFERENCE = "no significant difference"
@@ -218,6 +221,27 @@ def memory_table(run: Run, group: TrainGroup) -> pd.DataFrame:
     return table
 
 
+def _model_memory(row: pd.Series) -> str:
+    value = row["model_memory_mib"]
+    return "n/a" if pd.isna(value) else f"{int(value)}"
+
+
+def model_memory_table(run: Run, group: TrainGroup) -> pd.DataFrame | None:
+    """The memory table's peaks less the framework's idle footprint after import: the
+    model's own memory. None where no point has the figure (GPU runs, older runs)."""
+    if group.points["model_memory_mib"].isna().all():
+        return None
+    return batch_table(group.points, _models(run, group.points), _batches(run, group.points),
+                       _model_memory)
+
+
+def model_memory_lines(lines: list[str], group: TrainGroup) -> list[str]:
+    """The memory table's bullets plus the idle footprint that was subtracted."""
+    idle = (group.points["memory_mib"] - group.points["model_memory_mib"]).dropna()
+    return lines + [f"framework idle footprint after import: {int(idle.median())} MiB "
+                    f"(memory usage = this + the figures below)"]
+
+
 # --- headers ---------------------------------------------------------------------------
 
 def hardware_line(run: Run, conditions: dict[str, Any]) -> str:
@@ -285,6 +309,7 @@ class TrainingTables:
     memory: pd.DataFrame
     lines: list[str]
     speed_csv: pd.DataFrame | None = None      # the speed table with CI bound columns
+    model_memory: pd.DataFrame | None = None   # memory above the idle footprint (CPU)
     files: list[str] = field(default_factory=list)
 
 
@@ -315,6 +340,13 @@ def write_training_tables(run: Run, out_dir: Path) -> list[TrainingTables]:
             (out_dir / f"{stem}.md").write_text(
                 "# Benchmark\n\n" + section_markdown(title, lines, table))
             write_csv(csv, out_dir / f"{stem}.csv")
+            t.files += [f"{stem}.md", f"{stem}.csv"]
+        t.model_memory = model_memory_table(run, group)
+        if t.model_memory is not None:
+            stem = f"train-model-memory-{group.name}"
+            (out_dir / f"{stem}.md").write_text("# Benchmark\n\n" + section_markdown(
+                MODEL_MEMORY_TITLE, model_memory_lines(t.lines, group), t.model_memory))
+            write_csv(t.model_memory, out_dir / f"{stem}.csv")
             t.files += [f"{stem}.md", f"{stem}.csv"]
         written.append(t)
     return written

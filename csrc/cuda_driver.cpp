@@ -57,6 +57,7 @@ std::string bind_symbols(void* lib, Driver& d) {
     bind(d.cuCtxSetCurrent, "cuCtxSetCurrent");
     bind(d.cuCtxPushCurrent, "cuCtxPushCurrent_v2");
     bind(d.cuCtxPopCurrent, "cuCtxPopCurrent_v2");
+    bind(d.cuStreamCreate, "cuStreamCreate");
     bind(d.cuEventCreate, "cuEventCreate");
     bind(d.cuEventRecord, "cuEventRecord");
     bind(d.cuEventSynchronize, "cuEventSynchronize");
@@ -183,6 +184,15 @@ int64_t device_memory_used_bytes(int device) {
     size_t total_bytes = 0;
     check(require().cuMemGetInfo(&free_bytes, &total_bytes), "cuMemGetInfo_v2");
     return static_cast<int64_t>(total_bytes - free_bytes);
+}
+
+uintptr_t stream_create(int device, bool non_blocking) {
+    ContextGuard guard(primary_context(device));
+    CUstream stream = nullptr;
+    check(require().cuStreamCreate(&stream,
+                                   non_blocking ? CU_STREAM_NON_BLOCKING : CU_STREAM_DEFAULT),
+          "cuStreamCreate");
+    return reinterpret_cast<uintptr_t>(stream);
 }
 
 }  // namespace dlb::cuda

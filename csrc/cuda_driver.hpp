@@ -17,6 +17,8 @@ using CUevent = struct CUevent_st*;
 constexpr CUresult CUDA_SUCCESS = 0;
 constexpr CUresult CUDA_ERROR_NOT_READY = 600;
 constexpr unsigned CU_EVENT_DEFAULT = 0;  // timing enabled, spin-wait synchronisation
+constexpr unsigned CU_STREAM_DEFAULT = 0;       // synchronises with the legacy stream 0
+constexpr unsigned CU_STREAM_NON_BLOCKING = 1;  // runs concurrently with stream 0
 
 // Function pointers resolved from libcuda.so.1. Names are the ones cuda.h maps the
 // plain API names to (the _v2 variants where they exist).
@@ -32,6 +34,7 @@ struct Driver {
     CUresult (*cuCtxSetCurrent)(CUcontext) = nullptr;
     CUresult (*cuCtxPushCurrent)(CUcontext) = nullptr;   // cuCtxPushCurrent_v2
     CUresult (*cuCtxPopCurrent)(CUcontext*) = nullptr;   // cuCtxPopCurrent_v2
+    CUresult (*cuStreamCreate)(CUstream*, unsigned) = nullptr;
     CUresult (*cuEventCreate)(CUevent*, unsigned) = nullptr;
     CUresult (*cuEventRecord)(CUevent, CUstream) = nullptr;
     CUresult (*cuEventSynchronize)(CUevent) = nullptr;
@@ -82,5 +85,10 @@ std::string device_name(int device);
 
 // Device-wide used memory (total - free) in bytes, via the primary context.
 int64_t device_memory_used_bytes(int device);
+
+// A new stream in the device's primary context, as an integer handle. Never destroyed
+// here: a framework given the stream (e.g. a session's compute stream) may use it until
+// the process ends.
+uintptr_t stream_create(int device, bool non_blocking);
 
 }  // namespace dlb::cuda

@@ -68,12 +68,19 @@ void CudaEventTimer::record_stop(uintptr_t stream) {
     ++count_;
 }
 
+void CudaEventTimer::synchronize() const {
+    if (count_ == 0) return;
+    ContextGuard guard(ctx_);
+    check(require().cuEventSynchronize(stops_[static_cast<size_t>(count_ - 1)]),
+          "cuEventSynchronize");
+}
+
 void CudaEventTimer::elapsed_ns(int64_t* out) const {
     if (open_) throw std::runtime_error("elapsed_ns: a record_start has no record_stop yet");
     if (count_ == 0) return;
+    synchronize();
     ContextGuard guard(ctx_);
     const Driver& d = require();
-    check(d.cuEventSynchronize(stops_[static_cast<size_t>(count_ - 1)]), "cuEventSynchronize");
     for (int64_t i = 0; i < count_; ++i) {
         const auto k = static_cast<size_t>(i);
         float ms = 0.0f;
@@ -94,11 +101,13 @@ void CudaEventTimer::reset() {
 }
 
 bool time_calls_cuda(PyObject* fn, int64_t iterations, uintptr_t stream, int device,
-                     int64_t* host_out, int64_t* device_out) {
+                     int64_t* host_out, int64_t* device_out, int64_t* window_ns) {
     if (iterations < 0) throw std::invalid_argument("iterations must be >= 0");
     require();
+    *window_ns = 0;
     if (iterations == 0) return true;
     CudaEventTimer timer(iterations, device);
+    const int64_t window_start = now_ns();
     for (int64_t i = 0; i < iterations; ++i) {
         // Event records sit outside the host window so host ns is the call alone.
         timer.record_start(stream);
@@ -111,6 +120,8 @@ bool time_calls_cuda(PyObject* fn, int64_t iterations, uintptr_t stream, int dev
         host_out[i] = t1 - t0;
     }
     GilRelease release;  // the one synchronisation needs no Python
+    timer.synchronize();
+    *window_ns = now_ns() - window_start;
     timer.elapsed_ns(device_out);
     return true;
 }

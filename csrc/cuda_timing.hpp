@@ -21,6 +21,8 @@ public:
 
     void record_start(uintptr_t stream);
     void record_stop(uintptr_t stream);
+    // Blocks until the last stop event completed (no-op without pairs).
+    void synchronize() const;
     // Blocks until the last stop event completed, then writes size() durations (ns).
     // Needs no Python: callers release the GIL around it.
     void elapsed_ns(int64_t* out) const;
@@ -38,11 +40,14 @@ private:
     bool open_ = false;   // record_start seen, record_stop pending
 };
 
-// Records events around each of `iterations` calls of `fn` on `stream` (GIL held),
-// host steady-clock ns per call into `host_out`, then synchronises once (GIL released)
-// and writes the device ns per call into `device_out`. Both buffers `iterations` long.
-// Returns false when `fn` raised (the Python error is then set); CUDA errors throw.
+// One window of steps: records events around each of `iterations` calls of `fn` on
+// `stream` (GIL held), host steady-clock ns per call into `host_out`, then synchronises
+// once (GIL released) and writes the device ns per call into `device_out`. Both buffers
+// `iterations` long. `*window_ns` is the wall time from before the first call to the end
+// of the synchronisation: the steps may overlap on the device, so Σ items / Σ window
+// time is the throughput (the events are created before the window starts). Returns
+// false when `fn` raised (the Python error is then set); CUDA errors throw.
 bool time_calls_cuda(PyObject* fn, int64_t iterations, uintptr_t stream, int device,
-                     int64_t* host_out, int64_t* device_out);
+                     int64_t* host_out, int64_t* device_out, int64_t* window_ns);
 
 }  // namespace dlb::cuda

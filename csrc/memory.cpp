@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "clock.hpp"
+#include "nvml.hpp"
 #include "placement.hpp"
 
 namespace dlb {
@@ -114,8 +115,17 @@ void MemorySampler::sample() {
         } else {
             device_error_ = "cuMemGetInfo_v2 failed with CUresult " + std::to_string(r);
         }
+        sample_process();
     }
     ++result_.samples;
+}
+
+void MemorySampler::sample_process() {
+    const int64_t now = now_ns();
+    if (process_queried_ns_ != 0 && now - process_queried_ns_ < kProcessQueryNs) return;
+    process_queried_ns_ = now;
+    const int64_t bytes = nvml::device_process_memory_bytes(device_);  // -1: unavailable
+    result_.peak_process_device_bytes = std::max(result_.peak_process_device_bytes, bytes);
 }
 
 void MemorySampler::sample_on_caller() {
@@ -129,6 +139,7 @@ void MemorySampler::start() {
     result_ = SamplerResult{};
     result_.interval_us = interval_us_;
     device_error_.clear();
+    process_queried_ns_ = 0;
     ctx_ = (device_ >= 0 && cuda::available()) ? cuda::primary_context(device_) : nullptr;
     started_ns_ = now_ns();
     result_.peak_rss_from_kernel = reset_peak_rss();  // VmHWM := the current RSS
@@ -136,6 +147,7 @@ void MemorySampler::start() {
     if (!device_error_.empty()) throw std::runtime_error("MemorySampler: " + device_error_);
     result_.baseline_rss_bytes = result_.peak_rss_bytes;
     result_.baseline_device_bytes = result_.peak_device_bytes;
+    result_.baseline_process_device_bytes = result_.peak_process_device_bytes;
     stop_requested_ = false;
     thread_ = std::thread(&MemorySampler::run, this);
     if (!cpus_.empty()) {
@@ -187,6 +199,7 @@ void MemorySampler::join_thread() {
 SamplerResult MemorySampler::stop() {
     if (!running_.load()) throw std::runtime_error("MemorySampler is not running");
     join_thread();
+    process_queried_ns_ = 0;  // the final sample asks NVML too
     sample_on_caller();  // the final sample, so a region shorter than an interval is seen
     if (result_.peak_rss_from_kernel) {
         // The kernel saw every page fault since start(): exact, samples or not.

@@ -42,18 +42,24 @@ struct SamplerResult {
     int64_t elapsed_ns = 0;
     int64_t peak_device_bytes = -1;
     int64_t baseline_device_bytes = -1;
+    int64_t peak_process_device_bytes = -1;      // NVML per process; -1 where unavailable
+    int64_t baseline_process_device_bytes = -1;
     bool peak_rss_from_kernel = false;  // VmHWM reset at start() and read at stop()
     int64_t thread_cpu_ns = 0;          // CPU time the sampling thread used
 };
 
-// Samples RSS (and device used memory when `device` >= 0 and CUDA is available) every
-// `interval_us` on a std::thread that never touches Python, pinned to `cpus` when given
+// Samples RSS (and, when `device` >= 0 and CUDA is available, the device-wide used memory
+// and this process's device memory from NVML) every `interval_us` on a std::thread that
+// never touches Python, pinned to `cpus` when given
 // (e.g. a core outside the measured ones). start() and stop() each take one sample on the
 // calling thread so regions shorter than an interval are seen. The RSS peak is the
 // kernel's VmHWM where it can be reset at start(): exact, whatever the interval, so the
 // thread may sample rarely; elsewhere it is the largest sample. Resetting VmHWM is
-// process-wide: run one sampler at a time. None of the methods needs the GIL: the
-// bindings release it around start/stop.
+// process-wide: run one sampler at a time. The NVML process query is slower than the
+// others (it lists the device's processes): it runs at most every kProcessQueryNs, and in
+// start() and stop(); framework allocators rarely return memory to the driver, so a peak
+// between two queries is seldom missed. None of the methods needs the GIL: the bindings
+// release it around start/stop.
 class MemorySampler {
 public:
     MemorySampler(int64_t interval_us, int device, std::vector<int> cpus = {});
@@ -66,7 +72,10 @@ public:
     bool running() const { return running_.load(); }
 
 private:
+    static constexpr int64_t kProcessQueryNs = 10'000'000;  // NVML per-process: 10 ms
+
     void sample();            // one reading; updates peaks and the sample count
+    void sample_process();    // this process's device memory (NVML), when due
     void sample_on_caller();  // sample() with the device context current on this thread
     void run();          // the sampler thread's loop
     void join_thread();  // ask the thread to stop and wait for it
@@ -87,6 +96,7 @@ private:
     // thread starts or after join(): join() orders the accesses, no lock needed.
     SamplerResult result_;
     int64_t started_ns_ = 0;
+    int64_t process_queried_ns_ = 0;  // when NVML was last asked (0: never)
     std::string device_error_;
 };
 

@@ -35,11 +35,17 @@ py::tuple time_calls_cuda(const py::object& fn, int64_t iterations, uintptr_t st
     dlb::cuda::require();  // the unavailability reason before any argument complaint
     Int64Array host(std::max<int64_t>(iterations, 0));
     Int64Array dev(std::max<int64_t>(iterations, 0));
+    int64_t window_ns = 0;
     if (!dlb::cuda::time_calls_cuda(fn.ptr(), iterations, stream, device,
-                                    host.mutable_data(), dev.mutable_data())) {
+                                    host.mutable_data(), dev.mutable_data(), &window_ns)) {
         throw py::error_already_set();
     }
-    return py::make_tuple(host, dev);
+    return py::make_tuple(host, dev, window_ns);
+}
+
+uintptr_t stream_create(int device, bool non_blocking) {
+    dlb::cuda::require();  // the unavailability reason, whatever the arguments
+    return dlb::cuda::stream_create(device, non_blocking);
 }
 
 Int64Array timer_elapsed(const dlb::cuda::CudaEventTimer& timer) {
@@ -67,6 +73,8 @@ py::dict sampler_stop(dlb::MemorySampler& sampler) {
                     "interval_us"_a = r.interval_us, "elapsed_ns"_a = r.elapsed_ns,
                     "peak_device_bytes"_a = r.peak_device_bytes,
                     "baseline_device_bytes"_a = r.baseline_device_bytes,
+                    "peak_process_device_bytes"_a = r.peak_process_device_bytes,
+                    "baseline_process_device_bytes"_a = r.baseline_process_device_bytes,
                     "peak_rss_from_kernel"_a = r.peak_rss_from_kernel,
                     "thread_cpu_ns"_a = r.thread_cpu_ns);
 }
@@ -123,9 +131,13 @@ void bind_cuda(py::module_& m) {
         .def("__len__", &cu::CudaEventTimer::size, "Number of completed pairs.");
     m.def("time_calls_cuda", &time_calls_cuda, "fn"_a, "iterations"_a, "stream"_a = 0,
           "device"_a = 0,
-          "Events around each call of `fn` on `stream`; returns (host ns per call: the call\n"
-          "alone by the steady clock, device ns per call: from the events). One\n"
-          "synchronisation, at the end.");
+          "One window of calls: events around each call of `fn` on `stream`; returns (host\n"
+          "ns per call: the call alone by the steady clock, device ns per call: from the\n"
+          "events, window ns: wall time from the first call to the end of the one\n"
+          "synchronisation, at the end).");
+    m.def("cuda_stream_create", &stream_create, "device"_a = 0, "non_blocking"_a = true,
+          "A new CUDA stream in `device`'s primary context, as an integer CUstream handle\n"
+          "(never destroyed: it lives as long as the process).");
     m.def("device_memory_used_bytes", &device_memory_used, "device"_a = 0,
           "Device-wide used memory (total - free), -1 without CUDA.");
     m.def("device_process_memory_bytes", &dlb::nvml::device_process_memory_bytes,
@@ -144,15 +156,18 @@ void bind_memory(py::module_& m) {
         "A native thread sampling RSS (and device memory) every `interval_us`; no GIL needed.")
         .def(py::init<int64_t, int, std::vector<int>>(), "interval_us"_a = 1000,
              "device"_a = -1, "cpus"_a = std::vector<int>{},
-             "Sampler of RSS and, when `device` >= 0 and CUDA is available, device memory;\n"
-             "its thread runs on `cpus` when given (else where the caller may run).")
+             "Sampler of RSS and, when `device` >= 0 and CUDA is available, device memory\n"
+             "(device-wide and, from NVML, this process's); its thread runs on `cpus` when\n"
+             "given (else where the caller may run).")
         .def("start", &dlb::MemorySampler::start, NoGil(),
              "Reset VmHWM, take the baseline sample and start the sampling thread.")
         .def("stop", &sampler_stop,
              "Stop and join the thread, take a last sample. Keys: peak_rss_bytes (VmHWM\n"
              "since start() where peak_rss_from_kernel, else the largest sample),\n"
              "baseline_rss_bytes, samples, interval_us, elapsed_ns, peak_device_bytes,\n"
-             "baseline_device_bytes (-1 without device), peak_rss_from_kernel,\n"
+             "baseline_device_bytes (device-wide used memory, -1 without device),\n"
+             "peak_process_device_bytes, baseline_process_device_bytes (this process's\n"
+             "device memory from NVML, -1 where unavailable), peak_rss_from_kernel,\n"
              "thread_cpu_ns (CPU time of the sampling thread).")
         .def_property_readonly("running", &dlb::MemorySampler::running,
                                "True between start() and stop().");

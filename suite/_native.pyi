@@ -59,10 +59,14 @@ class CudaEventTimer:
         """Number of completed pairs."""
 
 def time_calls_cuda(fn: Callable[[], object], iterations: int, stream: int = 0,
-                    device: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Events around each call of `fn` on `stream`; returns (host ns per call: the call
-    alone by the steady clock, device ns per call: from the events). One
-    synchronisation, at the end."""
+                    device: int = 0) -> tuple[np.ndarray, np.ndarray, int]:
+    """One window of calls: events around each call of `fn` on `stream`; returns (host
+    ns per call: the call alone by the steady clock, device ns per call: from the
+    events, window ns: wall time from the first call to the end of the one
+    synchronisation, at the end)."""
+def cuda_stream_create(device: int = 0, non_blocking: bool = True) -> int:
+    """A new CUDA stream in `device`'s primary context, as an integer CUstream handle
+    (never destroyed: it lives as long as the process)."""
 
 # ---- memory
 def rss_bytes() -> int:
@@ -80,15 +84,18 @@ class MemorySampler:
     """A native thread sampling RSS (and device memory) every `interval_us`; no GIL needed."""
     def __init__(self, interval_us: int = 1000, device: int = -1,
                  cpus: Sequence[int] = ()) -> None:
-        """Sampler of RSS and, when `device` >= 0 and CUDA is available, device memory;
-        its thread runs on `cpus` when given (else where the caller may run)."""
+        """Sampler of RSS and, when `device` >= 0 and CUDA is available, device memory
+        (device-wide and, from NVML, this process's); its thread runs on `cpus` when
+        given (else where the caller may run)."""
     def start(self) -> None:
         """Reset VmHWM, take the baseline sample and start the sampling thread."""
     def stop(self) -> dict:
         """Stop and join the thread, take a last sample. Keys: peak_rss_bytes (VmHWM
         since start() where peak_rss_from_kernel, else the largest sample),
         baseline_rss_bytes, samples, interval_us, elapsed_ns, peak_device_bytes,
-        baseline_device_bytes (-1 without device), peak_rss_from_kernel,
+        baseline_device_bytes (device-wide used memory, -1 without device),
+        peak_process_device_bytes, baseline_process_device_bytes (this process's
+        device memory from NVML, -1 where unavailable), peak_rss_from_kernel,
         thread_cpu_ns (CPU time of the sampling thread)."""
     @property
     def running(self) -> bool:

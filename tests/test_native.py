@@ -392,7 +392,8 @@ def test_cuda_reports_unavailable_cleanly():
     reason = n.cuda_unavailable_reason()
     assert reason.startswith("CUDA not available: ") and "\n" not in reason
     calls = [n.cuda_device_count, n.cuda_driver_version, lambda: n.cuda_device_name(0),
-             lambda: n.CudaEventTimer(4), lambda: n.time_calls_cuda(n.noop, 3)]
+             lambda: n.CudaEventTimer(4), lambda: n.time_calls_cuda(n.noop, 3),
+             n.cuda_stream_create, lambda: n.cuda_stream_create(0, False)]
     for call in calls:
         with pytest.raises(RuntimeError) as info:
             call()
@@ -403,6 +404,7 @@ def test_cuda_reports_unavailable_cleanly():
     sampler.start()
     result = sampler.stop()
     assert result["peak_device_bytes"] == result["baseline_device_bytes"] == -1
+    assert result["peak_process_device_bytes"] == result["baseline_process_device_bytes"] == -1
 
 
 def test_cuda_available_and_reason_are_consistent():
@@ -479,10 +481,11 @@ def test_cuda_event_timer_agrees_with_torch_events(torch_cuda):
 def test_time_calls_cuda_separates_host_and_device(torch_cuda):
     torch = torch_cuda
     stream = torch.cuda.current_stream()
-    host, device = n.time_calls_cuda(lambda: torch.cuda._sleep(5_000_000), 10,
-                                     stream=stream.cuda_stream)
+    host, device, window_ns = n.time_calls_cuda(lambda: torch.cuda._sleep(5_000_000), 10,
+                                                stream=stream.cuda_stream)
     assert host.shape == device.shape == (10,)
     assert np.median(host) < 0.5 * np.median(device)  # launches are asynchronous
+    assert device.sum() <= window_ns <= device.sum() + 2_000_000   # one sync, at the end
     start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     start.record()
     torch.cuda._sleep(5_000_000)
@@ -507,6 +510,22 @@ def test_device_memory_seen_by_sampler(torch_cuda):
     result = sampler.stop()
     assert result["peak_device_bytes"] - result["baseline_device_bytes"] >= 0.9 * 512 * MIB
     assert used_with_block - n.device_memory_used_bytes(0) >= 0.9 * 512 * MIB
+    if result["peak_process_device_bytes"] > 0:   # 0 where NVML cannot see our pid
+        assert result["peak_process_device_bytes"] - result["baseline_process_device_bytes"] \
+            >= 0.9 * 512 * MIB
+
+
+@pytest.mark.gpu
+@needs_cuda
+def test_stream_create_gives_a_stream_events_can_time(torch_cuda):
+    torch = torch_cuda
+    handle = n.cuda_stream_create(0)
+    assert handle != 0
+    stream = torch.cuda.ExternalStream(handle)
+    with torch.cuda.stream(stream):
+        host, device, window_ns = n.time_calls_cuda(lambda: torch.cuda._sleep(2_000_000), 4,
+                                                    stream=handle)
+    assert (device > 0).all() and window_ns >= device.sum()
 
 
 # ---------------------------------------------------------------- placement

@@ -28,6 +28,7 @@ class Availability:
     reason: str = ""
     install: str = ""
     devices: tuple[str, ...] = ("cpu",)
+    device_reason: str = ""     # why a device the adapter can drive is missing here
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,9 @@ class Adapter(Protocol):
 
     def unsupported(self, task: str, optimization: str, device: str,
                     dtype: str = "float32") -> str | None:
-        """Why this combination cannot run (reported as skipped), or None if it can."""
+        """Why this combination cannot run (reported as skipped), or None if it can: from
+        the adapter's declarations alone, importing no framework (the runner asks it for
+        every point; whether a device exists here is `availability()`, asked in a worker)."""
 
     def build(self, request: BuildRequest) -> Runnable:
         """Build the native network, load the weights, apply the optimization."""
@@ -100,11 +103,16 @@ class Adapter(Protocol):
 
 def require_supported(adapter: Adapter, request: BuildRequest) -> None:
     """Raise NotImplementedError with the reason when `adapter` cannot build `request`:
-    its own unsupported() verdict, or training of a model that is not a classifier."""
+    its own unsupported() verdict, training of a model that is not a classifier, or a
+    device its framework does not see here."""
     reason = adapter.unsupported(request.task, request.optimization, request.device,
                                  request.dtype)
     if reason is None and request.task == "train" and not request.model.is_classifier:
         reason = "training is defined for image classifiers only"
+    if reason is None and request.device != "cpu":
+        avail = adapter.availability()
+        if request.device not in avail.devices:
+            reason = avail.device_reason or f"{adapter.name} has no {request.device} device here"
     if reason:
         raise NotImplementedError(reason)
 

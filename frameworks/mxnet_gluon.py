@@ -69,9 +69,11 @@ class MXNetAdapter:
         except Exception as e:  # noqa: BLE001 - any import failure means unavailable
             return Availability(False, reason=f"mxnet cannot be imported ({describe(e)})",
                                 install=_INSTALL)
-        gpus = mx.context.num_gpus()
-        return Availability(True, version=mx.__version__,
-                            devices=("cpu", "cuda") if gpus > 0 else ("cpu",))
+        if mx.context.num_gpus() > 0:
+            return Availability(True, version=mx.__version__, devices=("cpu", "cuda"))
+        return Availability(True, version=mx.__version__, devices=("cpu",),
+                            device_reason="mxnet sees no GPU here (CPU-only build or no "
+                                          "CUDA device)")
 
     def unsupported(self, task: str, optimization: str, device: str,
                     dtype: str = "float32") -> str | None:
@@ -83,8 +85,6 @@ class MXNetAdapter:
             return f"the mxnet adapter runs float32 only, not {dtype!r}"
         if device not in ("cpu", "cuda"):
             return f"mxnet does not run on device {device!r}"
-        if device == "cuda" and "cuda" not in self.availability().devices:
-            return "mxnet sees no GPU here (CPU-only build or no CUDA device)"
         return None
 
     def build(self, request: BuildRequest) -> "MXRunnable":

@@ -3,10 +3,13 @@
 The ONNX graph is written directly from the IR with onnx.helper (frameworks._onnx_graph,
 opset 17, dynamic batch axis), checked with onnx.checker and handed to an InferenceSession
 as bytes. Inputs and the output are bound once with IO binding (on the GPU for the CUDA
-execution provider), so a step is one `run_with_iobinding` call.
+execution provider), so a step is one `run_with_iobinding` call. On the GPU the session
+computes on a stream dlbench creates and hands to the CUDA execution provider
+(`user_compute_stream`), so the measurement loop records its CUDA events on that stream.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -23,6 +26,29 @@ def _import() -> tuple[Any, Any]:
     import onnx
     import onnxruntime
     return onnx, onnxruntime
+
+
+def cuda_provider_options(stream: int, device: int = 0) -> dict[str, str]:
+    """The CUDA execution provider's options: compute on `stream` (a CUstream handle)."""
+    return {"device_id": str(device), "user_compute_stream": str(stream),
+            "has_user_compute_stream": "1"}
+
+
+def session_providers(stream: int | None, device: int = 0) -> list[Any]:
+    """The session's execution providers: CUDA on `stream` first where one is given (the
+    CPU provider then runs the few ops CUDA lacks), else the CPU alone."""
+    if stream is None:
+        return ["CPUExecutionProvider"]
+    return [("CUDAExecutionProvider", cuda_provider_options(stream, device)),
+            "CPUExecutionProvider"]
+
+
+@functools.lru_cache(maxsize=None)
+def compute_stream(device: int = 0) -> int:
+    """One non-blocking CUDA stream per device for every session of this process (made
+    once, never destroyed: a session may use it until it is freed)."""
+    from suite import _native
+    return _native.cuda_stream_create(device, True)
 
 
 def _oom(exc: BaseException) -> OutOfMemory | None:
@@ -63,9 +89,11 @@ class OnnxRuntimeAdapter:
         except Exception as e:  # noqa: BLE001 - a broken install is unavailable too
             return Availability(False, reason=f"onnxruntime cannot be imported ({describe(e)})",
                                 install=_INSTALL)
-        cuda = "CUDAExecutionProvider" in ort.get_available_providers()
-        return Availability(True, version=ort.__version__,
-                            devices=("cpu", "cuda") if cuda else ("cpu",))
+        if "CUDAExecutionProvider" in ort.get_available_providers():
+            return Availability(True, version=ort.__version__, devices=("cpu", "cuda"))
+        return Availability(True, version=ort.__version__, devices=("cpu",),
+                            device_reason="onnxruntime has no CUDAExecutionProvider here "
+                                          "(install onnxruntime-gpu instead of onnxruntime)")
 
     def unsupported(self, task: str, optimization: str, device: str,
                     dtype: str = "float32") -> str | None:
@@ -78,9 +106,6 @@ class OnnxRuntimeAdapter:
             return f"onnx does not run on device {device!r}"
         if dtype != "float32":
             return f"the onnx adapter runs float32 only, not {dtype!r}"
-        if device == "cuda" and "cuda" not in self.availability().devices:
-            return ("onnxruntime has no CUDAExecutionProvider here "
-                    "(install onnxruntime-gpu instead of onnxruntime)")
         return None
 
     def build(self, request: BuildRequest) -> "OrtRunnable":
@@ -101,6 +126,7 @@ class OrtRunnable:
         self._ort = ort
         self._model = request.model
         self._cuda = request.device == "cuda"
+        self._stream = compute_stream(0) if self._cuda else None
         proto, self._param_count = build_onnx(request.model, request.weights)
         data = checked_bytes(proto)
         del proto  # the session keeps its own copy; drop ours before it is made
@@ -110,9 +136,8 @@ class OrtRunnable:
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.intra_op_num_threads, options.inter_op_num_threads = threads
         options.log_severity_level = 3  # errors only
-        providers = (["CUDAExecutionProvider", "CPUExecutionProvider"] if self._cuda
-                     else ["CPUExecutionProvider"])
-        self.session = ort.InferenceSession(data, options, providers=providers)
+        self.session = ort.InferenceSession(data, options,
+                                            providers=session_providers(self._stream))
         del data
         self._output_name = OUTPUT
         self._binding: Any = None
@@ -175,4 +200,4 @@ class OrtRunnable:
         return {}  # ORT has no public allocator statistics
 
     def stream_handle(self) -> int | None:
-        return None  # ORT's CUDA provider uses its own stream, not exposed to Python
+        return self._stream  # the session's user compute stream on the GPU, else None

@@ -66,8 +66,11 @@ class PyTorchAdapter:
         except Exception as e:  # noqa: BLE001 - a broken install is unavailable too
             return Availability(False, reason=f"torch cannot be imported ({describe(e)})",
                                 install="pip install torch")
-        devices = ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",)
-        return Availability(True, version=torch.__version__, devices=devices)
+        if torch.cuda.is_available():
+            return Availability(True, version=torch.__version__, devices=("cpu", "cuda"))
+        return Availability(True, version=torch.__version__, devices=("cpu",),
+                            device_reason="torch sees no CUDA device here (CPU-only build "
+                                          "or no GPU)")
 
     def unsupported(self, task: str, optimization: str, device: str,
                     dtype: str = "float32") -> str | None:
@@ -81,8 +84,6 @@ class PyTorchAdapter:
             return f"pytorch adapter supports dtypes {', '.join(DTYPES)}, not {dtype!r}"
         if dtype == "float16" and device == "cpu":
             return "float16 autocast is supported on cuda only (use bfloat16 on cpu)"
-        if device == "cuda" and "cuda" not in self.availability().devices:
-            return "torch sees no CUDA device here (CPU-only build or no GPU)"
         return None
 
     def build(self, request: BuildRequest) -> "TorchRunnable":

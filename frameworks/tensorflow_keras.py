@@ -29,6 +29,14 @@ def _import_tf() -> Any:
     return tf
 
 
+def enable_memory_growth(tf: Any) -> None:
+    """Let TF's GPU allocator grow as needed: by default it reserves nearly all of every
+    GPU when its devices are initialised, so the process's device memory would read the
+    GPU's size whatever the model. Must run before TF initialises its GPUs."""
+    for gpu in tf.config.list_physical_devices("GPU"):
+        tf.config.experimental.set_memory_growth(gpu, True)
+
+
 class TensorFlowAdapter:
     """The `tensorflow` framework of dlbench."""
 
@@ -38,12 +46,14 @@ class TensorFlowAdapter:
     mode_names = {"none": "eager", "script": "tf.function", "compile": "XLA"}
 
     def configure_threads(self, intra_op: int, inter_op: int) -> None:
-        """Set TF's thread pools (0 keeps TF's default); must run before TF executes anything."""
+        """Set TF's thread pools (0 keeps TF's default) and GPU memory growth; must run
+        before TF executes anything (the worker calls it right after the import)."""
         tf = _import_tf()
         if intra_op > 0:
             tf.config.threading.set_intra_op_parallelism_threads(intra_op)
         if inter_op > 0:
             tf.config.threading.set_inter_op_parallelism_threads(inter_op)
+        enable_memory_growth(tf)
 
     def availability(self) -> Availability:
         try:
@@ -51,9 +61,11 @@ class TensorFlowAdapter:
         except Exception as e:  # noqa: BLE001 - any import failure means unavailable
             return Availability(False, reason=f"tensorflow cannot be imported ({describe(e)})",
                                 install="pip install tensorflow")
-        gpus = tf.config.list_physical_devices("GPU")
-        return Availability(True, version=tf.__version__,
-                            devices=("cpu", "cuda") if gpus else ("cpu",))
+        if tf.config.list_physical_devices("GPU"):
+            return Availability(True, version=tf.__version__, devices=("cpu", "cuda"))
+        return Availability(True, version=tf.__version__, devices=("cpu",),
+                            device_reason="tensorflow sees no GPU here (CPU-only build or "
+                                          "no CUDA device)")
 
     def unsupported(self, task: str, optimization: str, device: str,
                     dtype: str = "float32") -> str | None:
@@ -63,8 +75,6 @@ class TensorFlowAdapter:
             return f"the tensorflow adapter runs float32 only, not {dtype!r}"
         if device not in ("cpu", "cuda"):
             return f"tensorflow does not run on device {device!r}"
-        if device == "cuda" and "cuda" not in self.availability().devices:
-            return "tensorflow sees no GPU here (CPU-only build or no CUDA device)"
         return None
 
     def build(self, request: BuildRequest) -> "TFRunnable":

@@ -12,7 +12,9 @@ and the 95% CIs of both figures a point reports — the median step time and the
 
 Every decision (steadiness, stopping, the precision flag) looks at the samples chosen by
 `suite.stats.timed_samples`: the device's when the timer gives CUDA-event times, else the
-host's. The time budgets count host time, which is what the user waits for.
+host's; and, for a timer that runs steps in windows (one synchronisation per window), at
+the throughput of the windows. The time budgets count what the user waits for: host time,
+or the windows' wall time.
 """
 from __future__ import annotations
 
@@ -48,6 +50,8 @@ class LoopSettings:
 class LoopResult:
     samples_ns: list[int] = field(default_factory=list)
     device_samples_ns: list[int] | None = None
+    window_ns: list[int] | None = None        # the timed steps' windows (see suite.timing)
+    window_steps: list[int] | None = None
     cold_start_ns: int = 0
     warmup_iterations: int = 0
     warmup_steady: bool = False
@@ -63,11 +67,13 @@ def _basis(timed: Timed) -> np.ndarray:
 def run_loop(step: Step, timer: Timer, items_per_step: int, s: LoopSettings) -> LoopResult:
     """Measure `step` (already synchronous or synchronised by the timer) under rules `s`."""
     result = LoopResult()
-    # Cold start is what a caller waits for the first step: host time, as documented.
-    result.cold_start_ns = int(timer.run(step, 1).host_ns[0])
+    # Cold start is what a caller waits for the first step: host time (with windows, the
+    # one-step window's wall time: the step and its synchronisation), as documented.
+    result.cold_start_ns = timer.run(step, 1).wall_ns()
     _warm_up(step, timer, s, result)
     host: list[np.ndarray] = []
     device: list[np.ndarray] = []
+    windows: list[Timed] = []
     spent_ns = 0
     count = 0
     block = max(1, s.min_iterations)
@@ -81,10 +87,12 @@ def run_loop(step: Step, timer: Timer, items_per_step: int, s: LoopSettings) -> 
         host.append(timed.host_ns)
         if timed.device_ns is not None:
             device.append(timed.device_ns)
-        spent_ns += int(timed.host_ns.sum())
+        if timed.window_ns is not None:
+            windows.append(timed)
+        spent_ns += timed.wall_ns()
         count += len(timed.host_ns)
         basis = np.concatenate(device) if device else np.concatenate(host)
-        reason = _stop_reason(basis, spent_ns, count * items_per_step, s)
+        reason = _stop_reason(basis, _windows(windows), spent_ns, count * items_per_step, s)
         if reason:
             result.stop_reason = reason
             break
@@ -93,8 +101,19 @@ def run_loop(step: Step, timer: Timer, items_per_step: int, s: LoopSettings) -> 
     result.samples_ns = [int(v) for v in np.concatenate(host)]
     if device:
         result.device_samples_ns = [int(v) for v in np.concatenate(device)]
-    result.precision_reached = stats.precision_reached(basis, s.precision, s.min_iterations)
+    if windows:
+        result.window_ns, result.window_steps = (list(w) for w in _windows(windows))
+    result.precision_reached = stats.precision_reached(basis, s.precision, s.min_iterations,
+                                                       windows=_windows(windows))
     return result
+
+
+def _windows(blocks: list[Timed]) -> tuple[list[int], list[int]] | None:
+    """The windows of the timed blocks, (wall ns, steps) each; None without windows."""
+    if not blocks:
+        return None
+    return ([int(v) for b in blocks for v in b.window_ns],
+            [int(v) for b in blocks for v in b.window_steps])
 
 
 def _window_steps(s: LoopSettings, last_median_ns: float | None) -> int:
@@ -115,7 +134,7 @@ def _warm_up(step: Step, timer: Timer, s: LoopSettings, result: LoopResult) -> N
     while spent_ns < budget_ns:
         timed = timer.run(step, _window_steps(s, medians[-1] if medians else None),
                           budget_ns - spent_ns)
-        spent_ns += int(timed.host_ns.sum())
+        spent_ns += timed.wall_ns()
         count += len(timed.host_ns)
         medians.append(float(np.median(_basis(timed))))
         if len(medians) >= 2 and count >= s.warmup_min_iterations and \
@@ -125,7 +144,8 @@ def _warm_up(step: Step, timer: Timer, s: LoopSettings, result: LoopResult) -> N
     result.warmup_iterations = count
 
 
-def _stop_reason(samples: np.ndarray, spent_ns: int, items: int, s: LoopSettings) -> str:
+def _stop_reason(samples: np.ndarray, windows: stats.Windows | None, spent_ns: int, items: int,
+                 s: LoopSettings) -> str:
     if len(samples) < s.min_iterations:
         return ""
     if spent_ns >= s.max_time_s * NS:
@@ -133,6 +153,6 @@ def _stop_reason(samples: np.ndarray, spent_ns: int, items: int, s: LoopSettings
     if s.max_items and items >= s.max_items:
         return "samples"
     if spent_ns >= s.min_time_s * NS and \
-            stats.precision_reached(samples, s.precision, s.min_iterations):
+            stats.precision_reached(samples, s.precision, s.min_iterations, windows=windows):
         return "precision"
     return ""

@@ -167,6 +167,14 @@ def rss_mib(pid: int) -> float | None:
     return pages * os.sysconf("SC_PAGE_SIZE") / MIB
 
 
+def no_device_reason(spec: PointSpec, ready: dict[str, Any]) -> str:
+    """Why a point's device is missing, from its worker's `ready` message: device
+    availability is known only there, so the runner never imports a framework."""
+    found = ", ".join(ready.get("devices") or []) or "none"
+    why = ready.get("device_reason") or "its framework does not see one"
+    return f"{spec.framework} has no {spec.device} device here: {why} (devices found: {found})"
+
+
 def worker_key(spec: PointSpec) -> tuple:
     """Points sharing this key can share a worker (same framework, threads and placement)."""
     return (spec.framework, spec.device, spec.threads, spec.interop_threads,
@@ -190,7 +198,8 @@ class Runner:
         self.unsupported = unsupported
         self.measurements: list[Measurement] = []
         self._oom_at: dict[tuple, int] = {}
-        self._unavailable: dict[str, str] = {}
+        self._unavailable: dict[str, str] = {}              # framework -> why not
+        self._no_device: dict[tuple[str, str], str] = {}    # (framework, device) -> why not
 
     def run(self, specs: list[PointSpec], done_keys: Iterable[str] = ()) -> list[Measurement]:
         done = set(done_keys)
@@ -223,7 +232,8 @@ class Runner:
 
     def _precheck(self, spec: PointSpec) -> Measurement | None:
         """A measurement for points that are not run at all (skipped, or oom by rule)."""
-        reason = self.unsupported(spec) or self._unavailable.get(spec.framework)
+        reason = self.unsupported(spec) or self._unavailable.get(spec.framework) \
+            or self._no_device.get((spec.framework, spec.device))
         if reason:
             return Measurement(spec, status="skipped", message=reason)
         smaller = self._oom_at.get(variant_key(spec))
@@ -323,7 +333,7 @@ class Runner:
             return None
         if spec.device not in ready["devices"]:
             worker.close()
-            self._unavailable[spec.framework] = f"{spec.framework} has no {spec.device} device here"
+            self._no_device[(spec.framework, spec.device)] = no_device_reason(spec, ready)
             return None
         return worker
 

@@ -62,9 +62,13 @@ class Measurement:
     status: str = "ok"
     message: str = ""
     samples_ns: list[int] = field(default_factory=list)        # host time per timed step
+    #   (GPU steps timed in windows: the call alone, i.e. its launch; see window_ns)
     device_samples_ns: list[int] | None = None                 # CUDA-event time per step
     samples_per_process: list[int] | None = None               # --processes N: the first k
     #   samples came from process 1, the next from process 2, ... (None: one process)
+    window_ns: list[int] | None = None                         # GPU: wall time of each window
+    window_steps: list[int] | None = None                      #   of steps (one sync each) and
+    #   its step count; they cover the samples in order. Throughput = Σ items / Σ window_ns.
     cold_start_ns: int | None = None                           # first step ever
     warmup_iterations: int = 0
     precision_reached: bool = False
@@ -119,10 +123,13 @@ def combine_processes(parts: list[Measurement]) -> Measurement:
         for key, value in part.memory.items():
             memory[key] = max(memory.get(key, value), value)
     device = [v for p in parts for v in (p.device_samples_ns or [])]
+    windowed = all(p.window_ns and p.window_steps for p in parts)
     return dataclasses.replace(
         first, samples_ns=[v for p in parts for v in p.samples_ns],
         device_samples_ns=device if all(p.device_samples_ns for p in parts) else None,
         samples_per_process=[len(p.samples_ns) for p in parts],
+        window_ns=[v for p in parts for v in p.window_ns or []] if windowed else None,
+        window_steps=[v for p in parts for v in p.window_steps or []] if windowed else None,
         warmup_iterations=first.warmup_iterations, memory=memory, summary={},
         meta=dict(first.meta, processes=[_process_record(p) for p in parts],
                   wall_s=sum(float(p.meta.get("wall_s", 0.0)) for p in parts)))

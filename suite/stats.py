@@ -3,7 +3,9 @@
 One rule picks the samples every figure comes from (`timed_samples`: the device's CUDA-event
 times when a point has them, else the host's), and one function derives every figure of a
 stored point from them (`point_summary`): the console line, the tables, the plots and
-`compare` all call it, so no cached summary can disagree with what is shown.
+`compare` all call it, so no cached summary can disagree with what is shown. A point timed
+in windows of steps (GPU: one synchronisation per window, so steps overlap) takes its
+throughput from the windows instead: Σ items / Σ window wall time (`window_time_ci`).
 
 Percentiles use linear interpolation between order statistics (Hyndman & Fan type 7,
 numpy's default "linear" method). The confidence intervals of the median and of the other
@@ -133,6 +135,62 @@ def mean_time_ci(samples_ns: Sequence[float], confidence: float = 0.95,
     return max(low, float(x.min())), min(high, float(x.max()))
 
 
+Windows = tuple[Sequence[int], Sequence[int]]   # (wall ns of each window, steps in it)
+
+
+def usable_windows(windows: Windows | None, steps: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The windows as arrays when they cover exactly `steps` steps with positive, finite
+    times; None otherwise (the throughput then comes from the per-step samples)."""
+    if windows is None or windows[0] is None or windows[1] is None or len(windows[0]) == 0:
+        return None
+    w = np.asarray(windows[0], dtype=np.float64)
+    n = np.asarray(windows[1], dtype=np.float64)
+    if w.shape != n.shape or n.sum() != steps or np.any(n < 1) or \
+            not np.all(np.isfinite(w)) or np.any(w <= 0):
+        return None
+    return w, n
+
+
+def split_windows(window_ns: np.ndarray, window_steps: np.ndarray,
+                  samples_per_process: Sequence[int] | None
+                  ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The windows of each worker process: those whose steps add up to each process's
+    sample count, in order (one part when the counts are absent or do not line up)."""
+    counts = list(samples_per_process or [])
+    if len(counts) < 2:
+        return [(window_ns, window_steps)]
+    ends = np.cumsum(window_steps)
+    cuts = [int(np.searchsorted(ends, c, side="right")) for c in np.cumsum(counts)[:-1]]
+    if any(c == 0 or ends[c - 1] != b for c, b in zip(cuts, np.cumsum(counts)[:-1])):
+        return [(window_ns, window_steps)]
+    return list(zip(np.split(window_ns, cuts), np.split(window_steps, cuts)))
+
+
+def window_time_ci(window_ns: np.ndarray, window_steps: np.ndarray, confidence: float = 0.95,
+                   samples_per_process: Sequence[int] | None = None) -> tuple[float, float]:
+    """Confidence interval of the wall time per step Σ window time / Σ steps (ns).
+
+    The ratio estimator's interval over the k windows: R ± t(k-1) · se with
+    se² = Σ (w_i − R·n_i)² / (k (k−1) n̄²) (windows are long, so nearly independent),
+    widened with several processes to at least the t-interval of the per-process ratios,
+    and clipped to the fastest and slowest window's time per step. One window gives no
+    interval: (R, R).
+    """
+    w, n = np.asarray(window_ns, dtype=np.float64), np.asarray(window_steps, dtype=np.float64)
+    ratio = float(w.sum() / n.sum())
+    k = w.size
+    half = 0.0
+    if k >= 2:
+        se = math.sqrt(float(((w - ratio * n) ** 2).sum()) / (k * (k - 1))) / float(n.mean())
+        half = float(_sp.t.ppf(0.5 + confidence / 2, k - 1)) * se
+    parts = split_windows(w, n, samples_per_process)
+    low, high = _widened(ratio - half, ratio + half, ratio,
+                         [pw.sum() / pn.sum() for pw, pn in parts] if len(parts) > 1 else [],
+                         confidence)
+    per_step = w / n
+    return max(low, float(per_step.min())), min(high, float(per_step.max()))
+
+
 def throughput_ci(samples_ns: Sequence[float], items_per_step: int, confidence: float = 0.95,
                   samples_per_process: Sequence[int] | None = None) -> tuple[float, float]:
     """Confidence interval of the throughput Σ items / Σ time in items/s.
@@ -168,17 +226,30 @@ def _relative_half(value: float, low: float, high: float) -> float:
     return max(value - low, high - value) / value
 
 
+def _step_time_and_ci(x: np.ndarray, samples_per_process: Sequence[int] | None,
+                      windows: Windows | None) -> tuple[float, float, float]:
+    """(time per step, CI low, CI high) in ns behind the throughput: from the windows
+    where `windows` are usable, else the mean of the per-step samples."""
+    usable = usable_windows(windows, x.size)
+    if usable is not None:
+        w, n = usable
+        return float(w.sum() / n.sum()), *window_time_ci(w, n, samples_per_process=
+                                                          samples_per_process)
+    return float(x.mean()), *mean_time_ci(x, samples_per_process=samples_per_process)
+
+
 def achieved_precision(samples_ns: Sequence[float],
-                       samples_per_process: Sequence[int] | None = None) -> float:
+                       samples_per_process: Sequence[int] | None = None,
+                       windows: Windows | None = None) -> float:
     """The larger relative 95% CI half-width of the two figures a point reports: the median
-    step time and the throughput. `--precision` is compared with this."""
+    step time and the throughput (from the windows where a point has them). `--precision`
+    is compared with this."""
     x = np.asarray(samples_ns, dtype=np.float64)
     median = float(np.median(x))
     lo, hi = percentile_ci(x, 50, samples_per_process=samples_per_process)
-    mean_ns = float(x.mean())
-    lo_ns, hi_ns = mean_time_ci(x, samples_per_process=samples_per_process)
-    # throughput = c / mean time: its relative distances to the bounds, in items/s
-    throughput_half = max(mean_ns / lo_ns - 1.0, 1.0 - mean_ns / hi_ns)
+    step_ns, lo_ns, hi_ns = _step_time_and_ci(x, samples_per_process, windows)
+    # throughput = c / time per step: its relative distances to the bounds, in items/s
+    throughput_half = max(step_ns / lo_ns - 1.0, 1.0 - step_ns / hi_ns)
     return max(_relative_half(median, lo, hi), throughput_half)
 
 
@@ -189,11 +260,12 @@ def ci_relative_half_width(samples: Sequence[float], confidence: float = 0.95) -
 
 
 def precision_reached(samples: Sequence[float], precision: float, min_samples: int = 10,
-                      samples_per_process: Sequence[int] | None = None) -> bool:
+                      samples_per_process: Sequence[int] | None = None,
+                      windows: Windows | None = None) -> bool:
     """True when the 95% CIs of both the median and the throughput are within ±precision
     (a fraction, e.g. 0.02) and there are at least `min_samples` samples."""
     return len(samples) >= min_samples and \
-        achieved_precision(samples, samples_per_process) <= precision
+        achieved_precision(samples, samples_per_process, windows) <= precision
 
 
 # --- the figures of a point -------------------------------------------------------------
@@ -230,6 +302,7 @@ class Summary:
     achieved_precision: float
     gflops_per_second: float | None
     processes: int = 1
+    windows: int = 0                        # windows the throughput came from (0: the samples)
     basis: str = "host"                     # which samples: "device" (CUDA events) or "host"
     percentile_method: str = PERCENTILE_METHOD
 
@@ -240,10 +313,12 @@ class Summary:
 def summarize(samples_ns: Sequence[int], items_per_step: int,
               flops_per_item: float | None = None,
               samples_per_process: Sequence[int] | None = None,
-              basis: str = "host") -> Summary:
+              basis: str = "host", windows: Windows | None = None) -> Summary:
     """All figures of CONTRACT §7 from per-step durations in ns.
 
-    Throughput is items processed / total timed time (sum of batch / sum of step time).
+    Throughput is items processed / total timed time (sum of batch / sum of step time); for
+    a point timed in `windows` (wall ns of each window, steps in it; they must cover every
+    sample) the total timed time is Σ window time, since steps overlap within a window.
     `flops_per_item` counts floating-point operations (2 x multiply-adds) per item.
     `samples_per_process` (counts, in order) makes every CI cover the spread between the
     worker processes. Raises ValueError when the result would not be positive and finite.
@@ -255,13 +330,15 @@ def summarize(samples_ns: Sequence[int], items_per_step: int,
         raise ValueError("samples must be positive and finite")
     per_process = samples_per_process if len(split_processes(x, samples_per_process)) > 1 \
         else None
-    total_s = float(x.sum()) / NS_PER_S
+    usable = usable_windows(windows, x.size)
+    _, step_low_ns, step_high_ns = _step_time_and_ci(x, per_process, windows)
+    total_s = float((x if usable is None else usable[0]).sum()) / NS_PER_S
     items = items_per_step * x.size
     ms = x / NS_PER_MS
     median, (lo, hi) = float(np.median(ms)), percentile_ci(ms, 50, samples_per_process=per_process)
     p90, p99 = (percentile_ci(ms, p, samples_per_process=per_process) for p in (90, 99))
     tp = items / total_s
-    tp_low, tp_high = throughput_ci(x, items_per_step, samples_per_process=per_process)
+    tp_low, tp_high = (items_per_step * NS_PER_S / b for b in (step_high_ns, step_low_ns))
     s = Summary(
         iterations=int(x.size), total_time_s=total_s,
         median_ms=median, mean_ms=float(ms.mean()),
@@ -272,9 +349,10 @@ def summarize(samples_ns: Sequence[int], items_per_step: int,
         p90_ci_low_ms=p90[0], p90_ci_high_ms=p90[1], p99_ci_low_ms=p99[0], p99_ci_high_ms=p99[1],
         items_per_second=tp, items_per_second_ci_low=tp_low, items_per_second_ci_high=tp_high,
         items_per_second_ci_relative_half_width=_relative_half(tp, tp_low, tp_high),
-        achieved_precision=achieved_precision(x, per_process),
+        achieved_precision=achieved_precision(x, per_process, windows),
         gflops_per_second=None if not flops_per_item else flops_per_item * items / total_s / 1e9,
-        processes=len(per_process) if per_process else 1, basis=basis,
+        processes=len(per_process) if per_process else 1,
+        windows=0 if usable is None else int(usable[0].size), basis=basis,
     )
     _check_sane(s)
     return s
@@ -285,8 +363,9 @@ def point_summary(m: Any) -> Summary:
     the one rule of `timed_samples`; the only way the console, tables, plots and compare
     get figures. Raises ValueError for samples that give no sane figures."""
     samples, basis = timed_samples(m.samples_ns, m.device_samples_ns)
+    windows = (getattr(m, "window_ns", None), getattr(m, "window_steps", None))
     return summarize(samples, m.items_per_step or m.spec.batch_size, m.flops_per_item,
-                     getattr(m, "samples_per_process", None), basis)
+                     getattr(m, "samples_per_process", None), basis, windows)
 
 
 def meets_precision(s: Summary, precision: float, min_iterations: int = 10) -> bool:

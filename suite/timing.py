@@ -1,10 +1,12 @@
 """One timer interface over the native steady clock, CUDA events, and a fake for tests.
 
 A timer runs a step callable up to `iterations` times (or until `budget_ns` of timed time)
-and returns per-step host durations and, on CUDA, per-step device durations.
+and returns per-step host durations and, on CUDA, per-step device durations plus the wall
+time of each window of steps (one synchronisation per window).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable, Protocol, Sequence
 
@@ -15,10 +17,22 @@ Step = Callable[[], object]
 
 @dataclass
 class Timed:
-    """Per-step durations of one block of timed steps."""
+    """Per-step durations of one block of timed steps.
+
+    With windows (`CudaEventTimer`), `host_ns` is each call alone (the launch: steps run
+    asynchronously), `device_ns` each step's CUDA-event time, and `window_ns[k]` the wall
+    time of the k-th window of `window_steps[k]` consecutive steps, from its first call to
+    the end of its one synchronisation: what the user waits for, and the throughput's time.
+    """
 
     host_ns: np.ndarray
     device_ns: np.ndarray | None = None
+    window_ns: np.ndarray | None = None
+    window_steps: np.ndarray | None = None
+
+    def wall_ns(self) -> int:
+        """The block's time as a caller waits for it: Σ window time, else Σ host time."""
+        return int((self.window_ns if self.window_ns is not None else self.host_ns).sum())
 
 
 class Timer(Protocol):
@@ -42,34 +56,63 @@ class NativeTimer:
 
 
 class CudaEventTimer:
-    """CUDA events recorded on the framework's stream around each step, plus host latency
-    (the step followed by a synchronisation, so host time is what a caller observes)."""
+    """Steps in windows through the native `time_calls_cuda`: CUDA events recorded on the
+    framework's stream around each step (per-step latency), one synchronisation at the end
+    of each window (throughput = Σ items / Σ window wall time), so consecutive steps overlap
+    as they do in a training or serving loop.
 
-    def __init__(self, stream: int, sync: Step, device: int = 0) -> None:
+    A window lasts at least `window_min_ns` (judged on the last window's time per step, so
+    the synchronisation's bubble stays well under 1%) and holds at most `max_window_steps`
+    steps; the budget is checked between windows. `sync` (the framework's own) runs after
+    each window, outside the timed time, so no work of a block is left pending.
+    """
+
+    def __init__(self, stream: int, sync: Step, device: int = 0,
+                 window_min_ns: int = 20_000_000, max_window_steps: int = 1000) -> None:
         from suite import _native
         if not _native.cuda_available():
             raise RuntimeError(_native.cuda_unavailable_reason())
+        if not stream:
+            raise ValueError("CudaEventTimer needs the framework's stream, not stream 0: "
+                             "a framework without one is timed with NativeTimer(sync)")
         self._native = _native
         self._stream = stream
         self._sync = sync
         self._device = device
+        self._window_min_ns = window_min_ns
+        self._max_window_steps = max_window_steps
+        self._step_ns: float | None = None    # wall time per step of the last window
 
     def now_ns(self) -> int:
         return self._native.now_ns()
 
+    def _window_steps(self, remaining: int) -> int:
+        """Steps in the next window: enough to last `window_min_ns`, within the limits."""
+        steps = self._max_window_steps
+        if self._step_ns:
+            steps = min(steps, max(1, math.ceil(self._window_min_ns / self._step_ns)))
+        return max(1, min(steps, remaining))
+
     def run(self, step: Step, iterations: int, budget_ns: int = 0) -> Timed:
-        events = self._native.CudaEventTimer(iterations, self._device)
-        sync = self._sync
-
-        def timed_step() -> None:
-            events.record_start(self._stream)
-            step()
-            events.record_stop(self._stream)
-            sync()
-
-        host = self._native.time_calls(timed_step, iterations, budget_ns, None)
-        device = events.elapsed_ns()[: len(host)]
-        return Timed(host, device)
+        host, device, windows, counts = [], [], [], []
+        done = spent_ns = 0
+        while done < iterations and not (budget_ns and spent_ns >= budget_ns):
+            steps = self._window_steps(iterations - done)
+            h, d, window_ns = self._native.time_calls_cuda(step, steps, self._stream,
+                                                           self._device)
+            self._sync()
+            host.append(h)
+            device.append(d)
+            windows.append(int(window_ns))
+            counts.append(steps)
+            done += steps
+            spent_ns += int(window_ns)
+            self._step_ns = max(1.0, window_ns / steps)
+        if not host:
+            empty = np.zeros(0, dtype=np.int64)
+            return Timed(empty, empty.copy(), empty.copy(), empty.copy())
+        return Timed(np.concatenate(host), np.concatenate(device),
+                     np.asarray(windows, dtype=np.int64), np.asarray(counts, dtype=np.int64))
 
 
 class FakeTimer:

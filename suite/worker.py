@@ -184,6 +184,7 @@ def run_point(adapter: Any, spec: PointSpec, settings: dict[str, Any],
         m.status, m.message = "error", describe(e)
     if m.status != "ok":
         m.samples_ns, m.device_samples_ns = [], None
+        m.window_ns = m.window_steps = None
     return m
 
 
@@ -203,12 +204,26 @@ def build_runnable(adapter: Any, model: Any, spec: PointSpec, cfg: dict[str, Any
     return runnable
 
 
+def make_timer(runnable: Any, cuda: bool) -> tuple[Any, str | None]:
+    """The point's timer and, on a GPU, how its device time is taken (`meta["device_timing"]`).
+
+    "cuda-events": events on the framework's stream around each step, steps in windows
+    with one synchronisation each. "host-sync": the host clock around each step and the
+    framework's device synchronisation, for a framework that exposes no stream; events on
+    stream 0 would not be ordered with work on its non-blocking streams.
+    """
+    from suite.timing import CudaEventTimer, NativeTimer
+    stream = runnable.stream_handle() if cuda else None
+    if stream:
+        return CudaEventTimer(stream, runnable.synchronize), "cuda-events"
+    return NativeTimer(sync=runnable.synchronize), "host-sync" if cuda else None
+
+
 def _measure_into(m: Measurement, adapter: Any, spec: PointSpec, cfg: dict[str, Any],
                   state: WorkerState) -> None:
     from suite import _native, stats
     from suite.measure import LoopSettings, run_loop
     from suite.models import counts, zoo
-    from suite.timing import CudaEventTimer, NativeTimer
 
     model = zoo.get_model(spec.model, spec.input_size)
     m.flops_per_item = 2.0 * counts.macs_per_item(model) * (3 if spec.task == "train" else 1)
@@ -218,14 +233,16 @@ def _measure_into(m: Measurement, adapter: Any, spec: PointSpec, cfg: dict[str, 
     release_freed_memory()
     m.meta["build_s"] = time.perf_counter() - t0
     cuda = spec.device == "cuda"
-    timer = CudaEventTimer(runnable.stream_handle() or 0, runnable.synchronize) if cuda \
-        else NativeTimer(sync=runnable.synchronize)
+    timer, device_timing = make_timer(runnable, cuda)
+    if device_timing:
+        m.meta["device_timing"] = device_timing
     interval_us = sampler_interval_us(cfg, cuda, state.kernel_peak)
     sampler = _native.MemorySampler(interval_us, 0 if cuda else -1, list(state.sampler_cpus))
     sampler.start()
     loop = run_loop(runnable.step, timer, spec.batch_size, LoopSettings(**cfg["loop"]))
     mem = sampler.stop()
     m.samples_ns, m.device_samples_ns = loop.samples_ns, loop.device_samples_ns
+    m.window_ns, m.window_steps = loop.window_ns, loop.window_steps
     m.cold_start_ns, m.warmup_iterations = loop.cold_start_ns, loop.warmup_iterations
     m.precision_reached = loop.precision_reached
     m.meta.update(stop_reason=loop.stop_reason, warmup_steady=loop.warmup_steady,
@@ -240,6 +257,13 @@ def _measure_into(m: Measurement, adapter: Any, spec: PointSpec, cfg: dict[str, 
 
 def _memory_figures(mem: dict[str, Any], framework: dict[str, float],
                     idle_rss_bytes: int = 0) -> dict[str, float]:
+    """The point's memory figures in MiB from the sampler's result and the framework's own.
+
+    On a GPU: `process_device_mib`, the peak of this process's device memory (NVML per
+    process; absent where NVML cannot attribute memory to the process, e.g. in a
+    container's PID namespace, where it reports 0), beside `peak_device_mib`, the
+    device-wide used memory; and the framework allocator's peaks as `framework_*`.
+    """
     figures = {"peak_rss_mib": mem["peak_rss_bytes"] / MIB,
                "baseline_rss_mib": mem["baseline_rss_bytes"] / MIB}
     if idle_rss_bytes > 0:
@@ -247,6 +271,10 @@ def _memory_figures(mem: dict[str, Any], framework: dict[str, float],
     if mem.get("peak_device_bytes", -1) >= 0:
         figures["peak_device_mib"] = mem["peak_device_bytes"] / MIB
         figures["baseline_device_mib"] = mem["baseline_device_bytes"] / MIB
+    if mem.get("peak_process_device_bytes", -1) > 0:
+        figures["process_device_mib"] = mem["peak_process_device_bytes"] / MIB
+        figures["baseline_process_device_mib"] = \
+            max(0, mem["baseline_process_device_bytes"]) / MIB
     for key, value in framework.items():
         figures[key if key.startswith("framework_") else f"framework_{key}"] = float(value)
     return figures
@@ -266,6 +294,7 @@ def main() -> int:
     placement["observed_cpus"] = observed_cpus()
     send(out, "ready", {"ok": avail.ok, "version": avail.version, "reason": avail.reason,
                         "install": avail.install, "devices": list(avail.devices),
+                        "device_reason": avail.device_reason,
                         "placement": placement, "pid": os.getpid()})
     if not avail.ok:
         return 0

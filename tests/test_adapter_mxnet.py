@@ -27,8 +27,13 @@ def test_unsupported_combinations(adapter):
     assert adapter.unsupported("train", "compile", "cpu")
     assert "float16" in adapter.unsupported("infer", "none", "cpu", dtype="float16")
     assert adapter.unsupported("infer", "none", "tpu")
+    assert adapter.unsupported("infer", "none", "cuda") is None  # the worker's availability
     if "cuda" not in adapter.availability().devices:
-        assert "GPU" in adapter.unsupported("infer", "none", "cuda")
+        assert "GPU" in adapter.availability().device_reason
+        bert = ref.bert_graph()
+        with pytest.raises(NotImplementedError, match="GPU"):
+            adapter.build(BuildRequest(bert, ref.random_weights(bert), "infer", "none", 2,
+                                       device="cuda"))
     bert = ref.bert_graph()
     with pytest.raises(NotImplementedError, match="image classifiers only"):
         adapter.build(BuildRequest(bert, ref.random_weights(bert), "train", "none", 2))

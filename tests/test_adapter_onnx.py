@@ -14,7 +14,8 @@ onnx = import_or_skip("onnx", "onnx", "pip install onnx onnxruntime")
 ort = import_or_skip("onnxruntime", "onnx", "pip install onnx onnxruntime")
 
 from frameworks._onnx_graph import OPSET, build_onnx, checked_bytes  # noqa: E402 - after skips
-from frameworks.onnx_runtime import OnnxRuntimeAdapter, _oom  # noqa: E402
+from frameworks import onnx_runtime  # noqa: E402
+from frameworks.onnx_runtime import OnnxRuntimeAdapter, _oom, session_providers  # noqa: E402
 
 TOL = 1e-5  # float32 network vs float64 reference: max|a - b| / max|ref|
 
@@ -144,8 +145,12 @@ def test_unsupported_combinations_have_reasons():
     assert a.unsupported("train", "none", "cpu") == "ONNX Runtime is inference only"
     assert "compile" in a.unsupported("infer", "compile", "cpu")
     assert "float32" in a.unsupported("infer", "none", "cpu", "bfloat16")
+    assert a.unsupported("infer", "none", "cuda") is None   # the worker's availability says
     if "CUDAExecutionProvider" not in ort.get_available_providers():
-        assert "onnxruntime-gpu" in a.unsupported("infer", "none", "cuda")
+        assert "onnxruntime-gpu" in a.availability().device_reason
+        mlp = ir_numpy.softmax_graph()
+        with pytest.raises(NotImplementedError, match="onnxruntime-gpu"):
+            build(mlp, ir_numpy.random_weights(mlp), device="cuda")
     model = ir_numpy.image_graph()
     with pytest.raises(NotImplementedError, match="inference only"):
         build(model, ir_numpy.random_weights(model), task="train")
@@ -160,6 +165,43 @@ def test_runnable_basics():
     assert r.stream_handle() is None and r.memory_mib() == {}
     with pytest.raises(NotImplementedError, match="initializers"):
         r.parameters()
+
+
+def test_cuda_provider_options_carry_the_stream():
+    """The CUDA provider computes on the stream the measurement loop records events on."""
+    (name, options), *rest = session_providers(0x7F00DEAD)
+    assert name == "CUDAExecutionProvider" and rest == ["CPUExecutionProvider"]
+    assert options["user_compute_stream"] == str(0x7F00DEAD)
+    assert options["has_user_compute_stream"] == "1" and options["device_id"] == "0"
+    assert session_providers(None) == ["CPUExecutionProvider"]
+
+
+def test_a_cuda_session_gets_and_exposes_its_stream(monkeypatch):
+    """Without a GPU: the session is a fake that keeps its providers; the stream handed to
+    it is the one stream_handle() gives the loop."""
+    made = []
+
+    class FakeSession:
+        def __init__(self, data, options, providers):
+            made.append(providers)
+
+    monkeypatch.setattr(onnx_runtime, "compute_stream", lambda device=0: 4242)
+    monkeypatch.setattr(ort, "InferenceSession", FakeSession)
+    monkeypatch.setattr(OnnxRuntimeAdapter, "availability",
+                        lambda self: onnx_runtime.Availability(True, devices=("cpu", "cuda")))
+    model = ir_numpy.softmax_graph()
+    r = build(model, ir_numpy.random_weights(model), device="cuda")
+    assert r.stream_handle() == 4242
+    assert made == [session_providers(4242)]
+    assert build(model, ir_numpy.random_weights(model)).stream_handle() is None
+
+
+def test_compute_stream_without_cuda_says_why():
+    from suite import _native
+    if _native.cuda_available():
+        pytest.skip("a CUDA driver is present")
+    with pytest.raises(RuntimeError, match="CUDA not available"):
+        onnx_runtime.compute_stream(0)
 
 
 def test_availability_reports_version():

@@ -198,8 +198,13 @@ def test_unsupported_combinations_have_reasons():
     assert "float16" in a.unsupported("infer", "none", "cpu", "float16")
     assert a.unsupported("infer", "none", "cpu", "bfloat16") is None
     assert "device" in a.unsupported("infer", "none", "tpu")
+    # whether a device exists is the worker's availability, never unsupported()'s
+    assert a.unsupported("infer", "none", "cuda") is None
     if not torch.cuda.is_available():
-        assert "CUDA" in a.unsupported("infer", "none", "cuda")
+        assert "CUDA" in a.availability().device_reason
+        mlp = ir_numpy.softmax_graph()
+        with pytest.raises(NotImplementedError, match="CUDA"):
+            build(mlp, ir_numpy.random_weights(mlp), device="cuda")
     bert = ir_numpy.bert_graph()
     with pytest.raises(NotImplementedError, match="training is defined for image classifiers"):
         build(bert, ir_numpy.random_weights(bert), task="train")

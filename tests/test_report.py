@@ -32,6 +32,7 @@ TRAIN_CONFIG = {"task": "train", "frameworks": ["pytorch", "tensorflow"],
                 "input_size": 64, "samples": 8000, "optimizer": "sgd", "lr": 0.01,
                 "momentum": 0.9, "weight_decay": 1e-4, "threads": [2]}
 RNG = np.random.default_rng(20240101)
+MIB = 1 << 20
 
 
 def point(framework="pytorch", optimization="none", model="resnet50", batch_size=10,
@@ -251,22 +252,49 @@ def test_run_without_points_still_gets_a_page(tmp_path):
     assert not (run / "plots").exists() or not list((run / "plots").rglob("*.png"))
 
 
-def test_gpu_memory_table_uses_process_device_memory(tmp_path):
+def gpu_point(monkeypatch, process_bytes: int, stream: int | None = 0x5EED) -> Measurement:
+    """A resnet18 training point at batch 10 through the worker's production path
+    (`run_point`, `_memory_figures`), fed by a fake CUDA whose sampler reports a device-wide
+    peak of 2100.2 MiB and `process_bytes` for this process (NVML)."""
+    from gpu_fakes import FakeCuda, FakeRunnable, gpu_spec, run_fake_point
+    FakeCuda(sampler_result={"peak_device_bytes": int(2100.2 * MIB),
+                             "baseline_device_bytes": 500 * MIB,
+                             "peak_process_device_bytes": process_bytes,
+                             "baseline_process_device_bytes": 300 * MIB}).install(monkeypatch)
+    runnable = FakeRunnable(stream, {"torch_allocated_peak_mib": 1500.4,
+                                     "torch_reserved_peak_mib": 1600.0})
+    m = run_fake_point(monkeypatch, runnable, gpu_spec(batch=10, task="train"))
+    assert m.status == "ok", m.message
+    return m
+
+
+def test_gpu_memory_table_uses_process_device_memory(tmp_path, monkeypatch):
     config = dict(TRAIN_CONFIG, device="cuda", frameworks=["pytorch"], models=["resnet18"],
-                  batches=[10])
-    pts = [point(model="resnet18", device="cuda",
-                 mem={"peak_rss_mib": 3000.0, "peak_device_mib": 2100.2,
-                      "process_device_mib": 1874.6, "framework_allocated_mib": 1500.0})]
-    run = write_run(tmp_path / "gpu", config, pts, env=GPU_ENV)
+                  batches=[10], input_size=32)
+    run = write_run(tmp_path / "gpu", config, [gpu_point(monkeypatch, int(1874.6 * MIB))],
+                    env=GPU_ENV)
     build_report(run)
     text = (run / "train-memory-pytorch-none.md").read_text()
     assert "- GPU: Maxwell TITAN X (12GiB Memory)\n" in text
     assert "|ResNet-18|1875         |88.7%" in text
-    # without a per-process figure (NVML reports 0 in containers), the device-wide peak
-    pts[0].memory["process_device_mib"] = 0.0
-    run2 = write_run(tmp_path / "gpu2", config, pts, env=GPU_ENV)
+    assert "- GPU memory: the process's peak device memory (NVML per process)" in text
+    assert "- GPU timing: CUDA events on the framework's stream" in text
+    assert "### Framework allocator peaks (MiB)" in text
+    assert "|ResNet-18|torch allocated peak 1500, torch reserved peak 1600|" in text
+    row = load_run(run).frame.iloc[0]
+    assert row["device_used_mib"] == pytest.approx(2100.2) and row["memory_source"] == \
+        "process device"
+    # without a per-process figure (NVML reports 0 in containers), the device-wide peak,
+    # and the note says so
+    run2 = write_run(tmp_path / "gpu2", config, [gpu_point(monkeypatch, 0, stream=None)],
+                     env=GPU_ENV)
     build_report(run2)
-    assert "|ResNet-18|2100 " in (run2 / "train-memory-pytorch-none.md").read_text()
+    text2 = (run2 / "train-memory-pytorch-none.md").read_text()
+    assert "|ResNet-18|2100 " in text2
+    assert "- GPU memory: the device-wide used memory: NVML could not attribute" in text2
+    assert "- GPU timing: host clock around each step followed by a device synchron" in text2
+    page = (run2 / "index.md").read_text()
+    assert "GPU timing: host clock" in page and "GPU memory: the device-wide" in page
 
 
 def test_figures_recomputed_from_samples_not_cached_summary(train_run):

@@ -3,8 +3,11 @@
 One row per point: the PointSpec fields, status and message, then the figures of
 `suite.stats.point_summary` (median_ms, p90_ms, p99_ms, items_per_second, each with its
 95% CI, ...; from the device's samples where a point has them, else the host's, as `basis`
-says), `memory_mib` (the figure the memory tables show), `model_memory_mib` (the CPU
-peak above the framework's idle footprint), cold_start_ms and precision_reached.
+says), `memory_mib` (the figure the memory tables show) and `memory_source` (which figure
+that is), `model_memory_mib` (the CPU peak above the framework's idle footprint),
+cold_start_ms and precision_reached; on a GPU also `device_timing` (how its device time
+was taken), `device_used_mib` (device-wide used memory) and `allocator_peaks` (the
+framework allocator's own peaks, as text).
 Figures are NaN for points that did not run (status other than ok). The cached `summary`
 stored with each point is ignored on purpose: a better estimator in `suite.stats` then
 fixes every old run.
@@ -29,7 +32,9 @@ TEXT_SUMMARY_FIELDS = ("percentile_method", "basis")
 SUMMARY_COLUMNS = [f.name for f in dataclasses.fields(stats.Summary)
                    if f.name not in TEXT_SUMMARY_FIELDS]
 FIGURE_COLUMNS = SUMMARY_COLUMNS + ["basis", "device_median_ms", "memory_mib",
-                                    "model_memory_mib", "cold_start_ms", "precision_reached"]
+                                    "model_memory_mib", "cold_start_ms", "precision_reached",
+                                    "device_timing", "memory_source", "device_used_mib",
+                                    "allocator_peaks"]
 FRAME_COLUMNS = SPEC_COLUMNS + ["status", "message"] + FIGURE_COLUMNS
 
 
@@ -67,7 +72,7 @@ def measurements_frame(measurements: Iterable[Measurement],
     rows = [_row(m, precision) for m in measurements]
     frame = pd.DataFrame(rows, columns=FRAME_COLUMNS)
     for col in SUMMARY_COLUMNS + ["device_median_ms", "memory_mib", "model_memory_mib",
-                                  "cold_start_ms"]:
+                                  "cold_start_ms", "device_used_mib"]:
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
     return frame
 
@@ -88,7 +93,12 @@ def _row(m: Measurement, precision: float | None = None) -> dict[str, Any]:
     if m.device_samples_ns:
         row["device_median_ms"] = float(pd.Series(m.device_samples_ns).median()) / stats.NS_PER_MS
     row["memory_mib"] = memory_mib(m)
+    row["memory_source"] = memory_source(m)
     row["model_memory_mib"] = model_memory_mib(m)
+    if m.spec.device == "cuda":
+        row["device_timing"] = m.meta.get("device_timing")
+        row["device_used_mib"] = (m.memory or {}).get("peak_device_mib")
+        row["allocator_peaks"] = allocator_peaks(m)
     if m.cold_start_ns:
         row["cold_start_ms"] = m.cold_start_ns / stats.NS_PER_MS
     row["precision_reached"] = bool(m.precision_reached) if not precision else \
@@ -113,6 +123,33 @@ def memory_mib(m: Measurement) -> float | None:
         if value is not None and math.isfinite(float(value)) and float(value) > 0:
             return float(round(float(value)))
     return None
+
+
+def _positive(value: Any) -> bool:
+    return value is not None and math.isfinite(float(value)) and float(value) > 0
+
+
+def memory_source(m: Measurement) -> str | None:
+    """Which figure `memory_mib` is: "process device" (NVML per process), "device-wide"
+    (the GPU's used memory, where NVML cannot attribute memory to the process) or "rss"."""
+    mem = m.memory or {}
+    if m.spec.device != "cuda":
+        return "rss" if _positive(mem.get("peak_rss_mib")) else None
+    if _positive(mem.get("process_device_mib")):
+        return "process device"
+    return "device-wide" if _positive(mem.get("peak_device_mib")) else None
+
+
+IDLE_KEY = "framework_idle_rss_mib"     # the idle footprint, not an allocator figure
+
+
+def allocator_peaks(m: Measurement) -> str | None:
+    """The framework allocator's own figures of a point as text ("torch allocated peak
+    1500, torch reserved peak 1600", whole MiB, the names its adapter gives), or None."""
+    figures = [(k[len("framework_"):].removesuffix("_mib").replace("_", " "), v)
+               for k, v in sorted((m.memory or {}).items())
+               if k.startswith("framework_") and k != IDLE_KEY and _positive(v)]
+    return ", ".join(f"{name} {round(float(v))}" for name, v in figures) or None
 
 
 def model_memory_mib(m: Measurement) -> float | None:

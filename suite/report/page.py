@@ -19,6 +19,7 @@ from typing import Any, Union
 import pandas as pd
 
 from suite.report.frames import Run, item_unit, model_title, status_counts
+from suite.report.gpu import ALLOCATOR_LINE, ALLOCATOR_TITLE, gpu_notes
 from suite.report.plots import InferencePlots, ModelPlots, Picture
 from suite.report.tables import (MEMORY_TITLE, SPEED_TITLE, CrossTable, TrainingTables,
                                  markdown_table, speed_lines)
@@ -140,7 +141,7 @@ def summary_blocks(run: Run) -> list[Block]:
              f"command: `{shlex.join(str(c) for c in info.command)}`", f"points: {counts}",
              "inputs: synthetic; each point creates one batch (and labels) on its device "
              "before timing, and every timed step reuses that same batch: no data loading "
-             "or host-to-device copy is timed", _ci_line(info.config)]
+             "or host-to-device copy is timed", _ci_line(info.config), *gpu_notes(run.frame)]
     return [Heading(1, f"dlbench report: {info.run_id}"), Bullets(items),
             Links([("every point with its figures (CSV)", "points.csv")])]
 
@@ -161,8 +162,11 @@ def training_blocks(tables: list[TrainingTables], cross: list[CrossTable]) -> li
     for t in tables:
         blocks += [Heading(1, f"Training: {t.group.label}"),
                    Heading(2, SPEED_TITLE), Bullets(speed_lines(t.lines)), Table(t.speed),
-                   Heading(2, MEMORY_TITLE), Bullets(t.lines), Table(t.memory),
-                   Links([(f, f) for f in t.files])]
+                   Heading(2, MEMORY_TITLE), Bullets(t.lines), Table(t.memory)]
+        if t.allocator is not None:
+            blocks += [Heading(3, ALLOCATOR_TITLE), Bullets([ALLOCATOR_LINE]),
+                       Table(t.allocator)]
+        blocks.append(Links([(f, f) for f in t.files]))
     if cross:
         blocks.append(Heading(1, "Training: frameworks compared"))
     for c in cross:

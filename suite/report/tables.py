@@ -7,7 +7,8 @@ Files written into the run folder, each as Markdown and as CSV (pandas `to_csv`)
   columns "batch size N". The CSV has the value and the CI's bounds in columns of their
   own ("batch size N", "batch size N CI low", "batch size N CI high").
 - `train-memory-<framework>-<opt>.md/.csv`: peak memory in MiB (process device memory on a
-  GPU, peak RSS on the CPU), ending in the reference top-5 accuracy column.
+  GPU, peak RSS on the CPU), ending in the reference top-5 accuracy column. On a GPU the
+  Markdown adds the framework allocator's peaks (also `train-allocator-<...>.csv`).
 - `train-model-memory-<framework>-<opt>.md/.csv` (CPU): the memory table's peaks less the
   framework's idle footprint after import (stated in the header): the model's own memory.
 - `train-frameworks-bs<N>.md/.csv`: images/sec ± 95% CI, rows = models, one column per
@@ -19,6 +20,7 @@ Files written into the run folder, each as Markdown and as CSV (pandas `to_csv`)
   Its CSV, like the speed CSVs, has "<column> CI low" and "<column> CI high" beside each.
 - `failures.csv`: every point that did not measure, with its status and message.
 
+GPU tables carry notes saying how device time and memory were taken (`suite.report.gpu`).
 A cell says "out of memory" for an `oom` point, the status word ("error", "timeout",
 "skipped") for another failure and "not run" for a point the run never stored. When one
 framework/optimization was measured under several conditions (e.g. thread counts), the file
@@ -35,6 +37,7 @@ import pandas as pd
 from frameworks import mode_label, mode_name
 from suite import stats
 from suite.report.frames import Run, model_order, model_title, reference_accuracy
+from suite.report.gpu import ALLOCATOR_LINE, ALLOCATOR_TITLE, gpu_notes
 
 CONDITION_FIELDS = ("device", "dtype", "input_size", "threads", "interop_threads",
                     "mapping", "ht", "memory")
@@ -221,6 +224,20 @@ def memory_table(run: Run, group: TrainGroup) -> pd.DataFrame:
     return table
 
 
+def _allocator(row: pd.Series) -> str:
+    value = row["allocator_peaks"]
+    return "n/a" if pd.isna(value) else str(value)
+
+
+def allocator_table(run: Run, group: TrainGroup) -> pd.DataFrame | None:
+    """The framework allocator's peaks per model and batch size (GPU); None where no point
+    has them (CPU runs, frameworks without allocator statistics)."""
+    if group.points["allocator_peaks"].isna().all():
+        return None
+    return batch_table(group.points, _models(run, group.points), _batches(run, group.points),
+                       _allocator)
+
+
 def _model_memory(row: pd.Series) -> str:
     value = row["model_memory_mib"]
     return "n/a" if pd.isna(value) else f"{int(value)}"
@@ -270,7 +287,7 @@ def condition_lines(run: Run, group: TrainGroup) -> list[str]:
     lines.append(f"Optimizer: {str(config.get('optimizer') or 'sgd').upper()}")
     lines.append(hardware_line(run, group.conditions))
     lines.append(framework_line(group))
-    return lines
+    return lines + gpu_notes(group.points)
 
 
 def speed_lines(lines: list[str]) -> list[str]:
@@ -310,6 +327,7 @@ class TrainingTables:
     lines: list[str]
     speed_csv: pd.DataFrame | None = None      # the speed table with CI bound columns
     model_memory: pd.DataFrame | None = None   # memory above the idle footprint (CPU)
+    allocator: pd.DataFrame | None = None      # framework allocator peaks (GPU)
     files: list[str] = field(default_factory=list)
 
 
@@ -341,6 +359,7 @@ def write_training_tables(run: Run, out_dir: Path) -> list[TrainingTables]:
                 "# Benchmark\n\n" + section_markdown(title, lines, table))
             write_csv(csv, out_dir / f"{stem}.csv")
             t.files += [f"{stem}.md", f"{stem}.csv"]
+        _write_allocator(t, run, out_dir)
         t.model_memory = model_memory_table(run, group)
         if t.model_memory is not None:
             stem = f"train-model-memory-{group.name}"
@@ -350,6 +369,17 @@ def write_training_tables(run: Run, out_dir: Path) -> list[TrainingTables]:
             t.files += [f"{stem}.md", f"{stem}.csv"]
         written.append(t)
     return written
+
+
+def _write_allocator(t: TrainingTables, run: Run, out_dir: Path) -> None:
+    """Append the allocator peaks to the memory table's Markdown, and write their CSV."""
+    t.allocator = allocator_table(run, t.group)
+    if t.allocator is None:
+        return
+    with open(out_dir / f"train-memory-{t.group.name}.md", "a") as md:
+        md.write("\n" + section_markdown(ALLOCATOR_TITLE, [ALLOCATOR_LINE], t.allocator, 3))
+    write_csv(t.allocator, out_dir / f"train-allocator-{t.group.name}.csv")
+    t.files.append(f"train-allocator-{t.group.name}.csv")
 
 
 def cross_framework_tables(run: Run, groups: list[TrainGroup]) -> list[CrossTable]:
@@ -374,7 +404,7 @@ def cross_framework_tables(run: Run, groups: list[TrainGroup]) -> list[CrossTabl
         table = pd.DataFrame({**data, LEAD_HEADER: leads})
         lines = [f"batch size: {batch}",
                  f"Optimizer: {str(run.info.config.get('optimizer') or 'sgd').upper()}",
-                 hardware_line(run, groups[0].conditions), CI_LINE,
+                 hardware_line(run, groups[0].conditions), *gpu_notes(every), CI_LINE,
                  "bold: the fastest, where the low bound of its 95% CI lies above every other "
                  "column's high bound; lead: its images/sec over the next fastest"]
         tables.append(CrossTable(batch, table, lines, csv.assign(**{LEAD_HEADER: leads})))

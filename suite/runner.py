@@ -257,13 +257,29 @@ class Runner:
             parts[m.spec.key()].append(m)
 
         todo = group
-        for _ in range(self.opts.processes):
-            self._run_pass(todo, keep)
-            todo = [s for s in todo if parts[s.key()][-1].status == "ok"]
-            if not todo:
-                break
+        try:
+            for _ in range(self.opts.processes):
+                self._run_pass(todo, keep)
+                todo = [s for s in todo if parts[s.key()][-1].status == "ok"]
+                if not todo:
+                    break
+        except KeyboardInterrupt:
+            self._record_interrupted(parts)
+            raise
         for spec in group:
             self._record(self._combined(parts[spec.key()]))
+
+    def _record_interrupted(self, parts: dict[str, list[Measurement]]) -> None:
+        """Store what an interrupted group measured (nothing measured is lost), marked so
+        that `--resume` measures those points again with all their processes."""
+        for measured in parts.values():
+            if not measured:
+                continue
+            m = self._combined(measured)
+            m.meta["interrupted"] = f"after {len(measured)} of {self.opts.processes} processes"
+            m.message = (f"interrupted after {len(measured)} of {self.opts.processes} "
+                         f"processes; --resume measures it again")
+            self._record(m)
 
     def _combined(self, parts: list[Measurement]) -> Measurement:
         """The parts of one point as one measurement, its precision judged on all samples."""

@@ -200,9 +200,10 @@ def load_measurements(run_dir: Path) -> list[Measurement]:
 
 
 def finished_keys(run_dir: Path) -> set[str]:
-    """Keys of the specs already stored (any status but error/timeout, which are retried)."""
+    """Keys of the specs already stored (any status but error/timeout, which are retried,
+    and points stored partially by an interrupted `--processes N` pass, measured again)."""
     return {m.spec.key() for m in load_measurements(run_dir)
-            if m.status in ("ok", "oom", "skipped")}
+            if m.status in ("ok", "oom", "skipped") and not m.meta.get("interrupted")}
 
 
 def spec_keys(specs: list[PointSpec]) -> list[str]:

@@ -395,3 +395,38 @@ def test_processes_share_the_time_budget():
                                       batches=[4], optimizations={"pytorch": ["none"]},
                                       threads=[1]))["loop"]
     assert "warmup_min_iterations" not in infer and "max_items" not in infer
+
+
+def test_an_interrupted_processes_group_keeps_what_it_measured(tmp_path):
+    """Ctrl-C in the second of three passes: the first pass's parts are stored (nothing
+    measured is lost), marked interrupted, and --resume measures those points again."""
+    from suite.progress import ConsoleReporter
+    from suite.runner import Runner, RunOptions
+    from suite.spec import Measurement, PointSpec
+    from suite.storage import finished_keys
+
+    specs = [PointSpec(task="infer", framework="pytorch", optimization="none",
+                       model="resnet18", batch_size=b, input_size=32) for b in (1, 2)]
+
+    class Interrupted(Runner):
+        passes = 0
+
+        def _run_pass(self, group, record):
+            self.passes += 1
+            for k, spec in enumerate(group):
+                if self.passes == 2 and k == 1:
+                    raise KeyboardInterrupt
+                record(Measurement(spec, samples_ns=[1_000_000 + j for j in range(12)],
+                                   items_per_step=spec.batch_size,
+                                   memory={"peak_rss_mib": 100.0},
+                                   meta={"worker_pid": self.passes}))
+
+    runner = Interrupted(tmp_path, read_topology(), RunOptions(settings={}, processes=3),
+                         ConsoleReporter(quiet=True), lambda s: None)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(specs)
+    stored = {m.spec.batch_size: m for m in load_measurements(tmp_path)}
+    assert sorted(stored) == [1, 2]
+    assert stored[1].samples_per_process == [12, 12] and len(stored[2].samples_ns) == 12
+    assert all("interrupted after" in m.message for m in stored.values())
+    assert finished_keys(tmp_path) == set()          # --resume measures both again

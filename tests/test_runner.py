@@ -180,30 +180,28 @@ def test_unsupported_dtype_is_skipped_with_reason(tmp_path):
 SMALL = ["infer", "--models", "resnet18", "--threads", "1", "--opts", "none"]
 
 
-def children(pid: int) -> list[int]:
-    """Live child processes of `pid` (from /proc)."""
+def _live_processes(field: int, value: int) -> list[int]:
+    """Live processes whose /proc stat field `field` (after the name: 1 ppid, 2 pgrp) is
+    `value`."""
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[1]) == pid and fields[0] != "Z":
+        if int(fields[field]) == value and fields[0] != "Z":
             found.append(int(stat.parent.name))
     return found
+
+
+def children(pid: int) -> list[int]:
+    """Live child processes of `pid` (from /proc)."""
+    return _live_processes(1, pid)
 
 
 def in_group(pgid: int) -> list[int]:
     """Live processes whose process group is `pgid`."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            found.append(int(stat.parent.name))
-    return found
+    return _live_processes(2, pgid)
 
 
 def start_sweep(out: Path, batches: str, fault: str | None = None) -> subprocess.Popen:

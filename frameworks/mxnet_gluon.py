@@ -152,9 +152,12 @@ class MXRunnable:
                 self._last = self.net(*self._inputs)
                 return
             with mx.autograd.record(train_mode=True):
-                loss = self._loss_fn(self.net(*self._inputs), self._labels).mean()
+                loss = self._loss_fn(self.net(*self._inputs), self._labels)
+            # Gluon's own idiom: backward from the per-sample losses and let the optimizer
+            # rescale by 1/batch, the gradient of the batch mean without a mean op and its
+            # backward in the graph.
             loss.backward()
-            self._trainer.step(1)   # the gradient is already of the batch mean: rescale by 1
+            self._trainer.step(self._request.batch_size)
             self._last = loss
         except mx.base.MXNetError as e:
             _reraise(e)
@@ -171,8 +174,10 @@ class MXRunnable:
     def result(self) -> np.ndarray:
         if self._last is None:
             raise RuntimeError("result() before step()")
-        value = self._last.asnumpy()
-        return value.reshape(()) if self._request.task == "train" else value
+        if self._request.task == "train":
+            return np.asarray(self._last.asnumpy().mean(dtype=np.float64),
+                              dtype=np.float32).reshape(())   # the batch mean, as the IR's loss
+        return self._last.asnumpy()
 
     def parameters(self) -> dict[str, np.ndarray]:
         return {k: p.data().asnumpy() for k, p in self._trainable.items()}

@@ -44,7 +44,9 @@ def resolve(args: argparse.Namespace, topo: Topology) -> SweepConfig:
                           frameworks.ALIASES)
     image_models = [m for m in zoo.MODEL_NAMES if zoo.is_image_model(m)]
     default_models = ",".join(image_models[:16]) if task == "train" else "resnet50"
-    models = opt.parse_names(_given(args.models, default_models), "--models", zoo.MODEL_NAMES)
+    # Extra models (e.g. resnet50_v1, bert_large) run when named, and are not part of `all`.
+    models = opt.parse_names(_given(args.models, default_models), "--models",
+                             zoo.ALL_MODEL_NAMES, everything=zoo.MODEL_NAMES)
     device = opt.parse_choice(args.device, "--device", ("cpu", "cuda"))
     if device == "cuda":
         _require_cuda()

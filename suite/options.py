@@ -8,9 +8,12 @@ from suite.errors import UsageError
 
 
 def parse_names(text: str, option: str, valid: Iterable[str],
-                aliases: dict[str, str] | None = None) -> list[str]:
-    """A comma list of names, each one of `valid` (or an alias); order kept, duplicates dropped."""
+                aliases: dict[str, str] | None = None,
+                everything: Iterable[str] | None = None) -> list[str]:
+    """A comma list of names, each one of `valid` (or an alias); order kept, duplicates dropped.
+    `all` stands for `everything` (default: every valid name)."""
     valid = list(valid)
+    everything = valid if everything is None else list(everything)
     aliases = aliases or {}
     names: list[str] = []
     items = [t.strip() for t in text.split(",")]
@@ -20,7 +23,7 @@ def parse_names(text: str, option: str, valid: Iterable[str],
     for item in items:
         name = aliases.get(item.lower(), item.lower())
         if name == "all":
-            names.extend(n for n in valid if n not in names)
+            names.extend(n for n in everything if n not in names)
             continue
         if name not in valid:
             raise UsageError(f"{option}: unknown value {item!r}; valid: {', '.join(valid)}")

@@ -233,3 +233,14 @@ def test_specs_and_mode_names_import_no_framework():
     assert r.stdout.splitlines() == [
         "['pytorch (eager)', 'mxnet (hybridized)', 'tensorflow (tf.function)', "
         "'onnx (ORT optimized)']", "[]"]
+
+
+def test_extra_models_run_when_named_and_stay_out_of_all():
+    from suite.models import zoo
+    named = {s.model for s in sweep_specs("infer", "--models", "resnet50_v1,bert_large",
+                                          "--frameworks", "pytorch", "--batches", "1",
+                                          "--threads", "1")}
+    assert named == {"resnet50_v1", "bert_large"}
+    every = {s.model for s in sweep_specs("infer", "--models", "all", "--frameworks", "pytorch",
+                                          "--batches", "1", "--threads", "1")}
+    assert every == set(zoo.MODEL_NAMES) and not every & set(zoo.EXTRA_MODEL_NAMES)

@@ -122,8 +122,14 @@ class MXRunnable:
         if request.task == "train":
             for p in self._trainable.values():
                 p.wd_mult, p.lr_mult = 1.0, 1.0   # decay every parameter, as torch.optim.SGD
+            # A dict, as Gluon users pass net.collect_params(): the Trainer sorts it by name,
+            # which groups the BatchNorm vectors apart from the convolution weights. Its
+            # aggregated update kernel (multi_sgd_mom_update, 4 arrays a call) loops over
+            # the largest array's length for every array in the group, so the creation
+            # order (weight, gamma, beta, weight, ...) cost Inception-v3 ~40% more update
+            # time than Gluon's own network (123 vs 88 ms a step, bs 8 @112).
             self._trainer = mx.gluon.Trainer(
-                list(self._trainable.values()), "sgd",
+                {p.name: p for p in self._trainable.values()}, "sgd",
                 {"learning_rate": request.lr, "momentum": request.momentum,
                  "wd": request.weight_decay}, kvstore=None)
             self._loss_fn = mx.gluon.loss.SoftmaxCrossEntropyLoss()

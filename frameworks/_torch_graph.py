@@ -26,8 +26,8 @@ _NATIVE_NAMES = {
     "layernorm": {"gamma": "weight", "beta": "bias"},
 }
 _BUFFERS = ("running_mean", "running_var")
-# Ops whose output no backward pass needs, so a ReLU that is their only consumer may run in
-# place (as torchvision's inplace=True ReLUs do).
+# Ops whose output no backward pass needs, so a ReLU or a residual add that is their only
+# consumer may overwrite it (as torchvision's inplace=True ReLUs and `out += identity` do).
 _INPLACE_SAFE = ("conv", "batchnorm", "add", "dense", "concat")
 
 
@@ -101,8 +101,10 @@ def _module(node: Node, in_shape: tuple[int, ...], dropout: bool) -> nn.Module |
 
 
 def _function_call(g: fx.Graph, node: Node, args: list[fx.Node], inplace: bool) -> fx.Node:
-    """Emit a parameter-free op as a call_function node."""
+    """Emit a parameter-free op as a call_function node (`inplace`: may overwrite args[0])."""
     op, x = node.op, args[0]
+    if op == "add" and inplace and len(args) == 2:
+        return g.call_method("add_", (x, args[1]))   # torchvision's `out += identity`
     if op == "relu":
         return g.call_function(torch.relu_ if inplace else torch.relu, (x,))
     if op == "tanh":
@@ -157,7 +159,7 @@ class TorchNet:
             elif node.op == "dropout":
                 env[node.name] = args[0]  # identity (rate 0 or dropout disabled)
             else:
-                inplace = (node.op == "relu" and consumers.get(node.inputs[0], 0) == 1
+                inplace = (node.op in ("relu", "add") and consumers.get(node.inputs[0], 0) == 1
                            and producers.get(node.inputs[0]) in _INPLACE_SAFE)
                 env[node.name] = _function_call(graph, node, args, inplace)
         graph.output(env[model.output])

@@ -85,7 +85,7 @@ def verdict_text(v: dict[str, Any]) -> str:
     rec, base = v["recommended"], v["baseline"]
     config = f"{rec['instances']} instance(s) x {rec['threads']} thread(s), batch {rec['batch']}"
     baseline = f"1 x {base['threads']} (batch {base['batch']})"
-    pred = v.get("predicted", {})
+    pred = {k: (math.nan if x is None else x) for k, x in (v.get("predicted") or {}).items()}
     if v["goal"] == "batch":
         return (f"{config} for a batch of {v['batch']}: median {v['p50_ms']:.2f} ms "
                 f"(predicted {pred.get('p50_ms', math.nan):.2f}), p99 {v['p99_ms']:.2f} ms; "

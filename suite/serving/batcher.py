@@ -53,19 +53,26 @@ class Batcher:
     def _take(self) -> list[tuple[int, int, int]] | None:
         """The next batch, or None when stopping with nothing queued."""
         with self._cond:
-            while not self._queue and not self._stopping:
-                self._cond.wait()
-            if not self._queue:
-                return None
-            deadline = self._queue[0][1] + int(self.timeout_s * 1e9)
-            while (len(self._queue) < self.max_batch and not self._stopping
-                   and self.failure is None):
-                left = (deadline - time.monotonic_ns()) / 1e9
-                if left <= 0:
-                    break
-                self._cond.wait(left)
-            n = min(self.max_batch, len(self._queue))
-            return [self._queue.popleft() for _ in range(n)]
+            while True:
+                while not self._queue and not self._stopping:
+                    self._cond.wait()
+                if not self._queue:
+                    return None
+                self._fill()
+                if self._queue:      # another dispatcher may have taken them meanwhile
+                    n = min(self.max_batch, len(self._queue))
+                    return [self._queue.popleft() for _ in range(n)]
+
+    def _fill(self) -> None:
+        """Wait (holding the condition) until a full batch is queued or the oldest
+        query has waited `batch_timeout_s`."""
+        deadline = self._queue[0][1] + int(self.timeout_s * 1e9)
+        while (self._queue and len(self._queue) < self.max_batch and not self._stopping
+               and self.failure is None):
+            left = (deadline - time.monotonic_ns()) / 1e9
+            if left <= 0:
+                break
+            self._cond.wait(left)
 
     def _serve(self, index: int) -> None:
         while (batch := self._take()) is not None:

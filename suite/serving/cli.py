@@ -183,10 +183,11 @@ def tune(args: argparse.Namespace, argv: list[str]) -> int:
     if (args.batch is None) == (args.qps is None):
         raise UsageError("tune needs one goal: --batch B (lowest latency of a batch) or "
                          "--qps Q --p99 MS (highest QPS with p99 within the bound)")
-    cfg = resolve(args, topo, "multistream" if args.batch else "server")
+    by_batch = args.batch is not None
+    cfg = resolve(args, topo, "multistream" if by_batch else "server")
     cfg.batch_timeout_ms = opt.check_range(args.batch_timeout, "--batch-timeout", 0.0)
-    goal = TuneGoal(batch=int(opt.check_positive(args.batch, "--batch")) if args.batch else None,
-                    qps=opt.check_positive(args.qps, "--qps") if args.qps else None,
+    goal = TuneGoal(batch=int(opt.check_positive(args.batch, "--batch")) if by_batch else None,
+                    qps=None if by_batch else opt.check_positive(args.qps, "--qps"),
                     p99_ms=cfg.p99_ms,
                     batches=opt.parse_ints(args.batches, "--batches"),
                     profile_duration_s=opt.check_positive(args.profile_duration, "--profile-duration"),

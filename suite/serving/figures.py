@@ -35,13 +35,17 @@ def latency_figures(latencies_ns: Sequence[float]) -> dict[str, float]:
 
 
 def achieved_qps(m: Measurement) -> float:
-    """Samples completed per second as LoadGen reports it (completed samples over the
-    test's duration; for Offline its samples per second); NaN where it is missing."""
+    """Samples completed per second as LoadGen reports it (Server: completed samples over
+    the test; Offline: samples per second; SingleStream: queries per second with its
+    overhead); MultiStream, for which LoadGen reports no rate, issues each query when the
+    previous one completes: samples per query / mean query latency. NaN where unknown."""
     records = m.meta.get("loadgen") or {}
     for key in ("result_completed_samples_per_sec", "result_samples_per_second",
                 "result_qps_with_loadgen_overhead"):
         if isinstance(records.get(key), (int, float)):
             return float(records[key])
+    if m.spec.scenario == "multistream" and m.samples_ns:
+        return m.spec.batch_size * stats.NS_PER_S / float(np.mean(m.samples_ns))
     return math.nan
 
 
@@ -52,6 +56,13 @@ def serving_figures(m: Measurement) -> dict[str, Any]:
     figures["valid"] = bool(m.meta.get("valid"))
     figures["invalid_reasons"] = list(m.meta.get("invalid_reasons") or [])
     return figures
+
+
+def stored_figures(m: Measurement) -> dict[str, Any]:
+    """`serving_figures` as a JSON record keeps it (an unknown figure is None, not NaN);
+    a cache for readers, never the truth."""
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+            for k, v in serving_figures(m).items()}
 
 
 def within_bound(m: Measurement, p99_ms: float, min_rate: float = 0.9) -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 
 from suite.runner import RunOptions, WorkerFailure
 from suite.serving.batcher import Batcher
-from suite.serving.figures import batch_summary, serving_figures
+from suite.serving.figures import batch_summary, stored_figures
 from suite.serving.instance import buckets_for
 from suite.serving.loadgen import LoadSettings, complete_queries, run_test, verdict
 from suite.serving.pool import InstancePool
@@ -89,7 +89,7 @@ class Session:
         m.meta.update(loadgen=records, valid=valid, invalid_reasons=reasons,
                       batching=batch_summary(batcher.batches),
                       loadgen_logs=str(log_dir.relative_to(self.run_dir)))
-        m.summary = serving_figures(m)
+        m.summary = stored_figures(m)
 
     def close(self, kill: bool = False) -> None:
         if self.pool is not None:

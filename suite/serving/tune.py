@@ -54,8 +54,10 @@ class Candidate:
     feasible: bool = False
     status: str = "ok"
 
-    def config(self) -> dict[str, int]:
-        return {"instances": self.instances, "threads": self.threads, "batch": self.batch}
+    def to_dict(self) -> dict[str, Any]:
+        """As JSON records want it: an unmeasured figure is None, not NaN."""
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                for k, v in dataclasses.asdict(self).items()}
 
 
 def candidates_for(goal: TuneGoal, topo: Topology, ht: bool) -> list[tuple[int, int, int]]:
@@ -118,7 +120,7 @@ def _profile_one(cfg: ServeConfig, goal: TuneGoal, s: Any, k: int, t: int, b: in
 def _verify(cfg: ServeConfig, goal: TuneGoal, c: Candidate, roles: list[str],
             topo: Topology, run_dir: Path, record: Recorder) -> list[Measurement]:
     """Full-length tests of one configuration, marked with its roles and the prediction."""
-    meta = {"roles": roles, "predicted": dataclasses.asdict(c), "p99_bound_ms": goal.p99_ms}
+    meta = {"roles": roles, "predicted": c.to_dict(), "p99_bound_ms": goal.p99_ms}
     s = session(cfg, cfg.spec(c.instances, c.threads, batch=c.batch, stage="verify"),
                 topo, run_dir)
 
@@ -148,7 +150,7 @@ def run_tune(cfg: ServeConfig, goal: TuneGoal, topo: Topology, run_dir: Path,
     cands = _profile(cfg, goal, topo, run_dir, record)
     best = choose(cands, goal)
     result: dict[str, Any] = {"goal": goal.to_dict(),
-                              "candidates": [dataclasses.asdict(c) for c in cands]}
+                              "candidates": [c.to_dict() for c in cands]}
     if best is None:
         result.update(status="error", message="no candidate met the goal in profiling "
                       "(see the profile points)" if any(c.status == "ok" for c in cands)

@@ -13,6 +13,7 @@ from typing import Any, Iterable
 
 import pandas as pd
 
+from suite.report.frames import model_title
 from suite.report.plots import PLOTS_DIR, Picture
 from suite.report.plots_common import Chart, Line, draw
 from suite.serving.figures import serving_figures, within_bound
@@ -93,7 +94,8 @@ def verdict_text(v: dict[str, Any]) -> str:
     return (f"{config}: peak {v['peak_qps']:g} QPS with p99 <= {v['p99_bound_ms']:g} ms "
             f"(predicted capacity {pred.get('capacity_qps', math.nan):.1f}), "
             f"{v['speedup']:.2f}x the {v['baseline_peak_qps']:g} QPS of {baseline}; "
-            f"p99 at {v['qps']:g} QPS {v['p99_ms']:.2f} ms (baseline {v['baseline_p99_ms']:.2f})")
+            f"p99 at {v['qps']:g} QPS {v['p99_ms']:.2f} ms (predicted "
+            f"{pred.get('p99_ms', math.nan):.2f}; baseline {v['baseline_p99_ms']:.2f})")
 
 
 def serving_table(points: list[Measurement]) -> pd.DataFrame:
@@ -114,28 +116,58 @@ def serving_table(points: list[Measurement]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
-def latency_chart(points: list[Measurement], percentile: str = "p99_ms") -> Chart | None:
-    """p99 (or another percentile) against offered QPS, one line per configuration."""
-    lines = []
+def _line_key(m: Measurement) -> str:
+    return f"{_config(m)} batch {m.spec.batch_size}"
+
+
+def plotted_server_points(points: list[Measurement]) -> list[Measurement]:
+    """The Server points a latency-vs-QPS plot shows: the verification's where a tune run
+    has one (profiling tests one rate per candidate), and only rates the system kept up
+    with (completed >= 90% of offered: beyond that the p99 grows with the test's length,
+    not with the rate)."""
     server = [m for m in points if m.status == "ok" and m.spec.scenario == "server"]
-    for config in sorted({_config(m) for m in server}):
-        ms = sorted((m for m in server if _config(m) == config), key=lambda m: m.spec.target_qps)
-        xs, ys, lo, hi = [], [], [], []
-        for m in ms:
-            f = serving_figures(m)
-            xs.append(m.spec.target_qps)
-            ys.append(f[percentile])
-            lo.append(f[percentile + "_low"])
-            hi.append(f[percentile + "_high"])
-        lines.append(Line(f"{config} (instances x threads)", xs, ys, lo, hi))
+    verify = [m for m in server if m.spec.stage == "verify"]
+    return [m for m in (verify or server)
+            if within_bound(m, math.inf)]
+
+
+def spread_ticks(xs: list[float], ratio: float = 1.3) -> list[float]:
+    """A subset of the sorted values, each at least `ratio` times the previous one, so
+    that tick labels on a log axis do not overlap."""
+    out: list[float] = []
+    for x in sorted(set(xs)):
+        if not out or x >= out[-1] * ratio:
+            out.append(x)
+    return out
+
+
+def latency_chart(points: list[Measurement], percentile: str = "p99_ms") -> Chart | None:
+    """A latency percentile against offered QPS, one line per configuration (instances x
+    threads and max batch), the p99 bound drawn where the points carry one."""
+    server = plotted_server_points(points)
+    lines = []
+    for key in sorted({_line_key(m) for m in server}):
+        ms = sorted((m for m in server if _line_key(m) == key), key=lambda m: m.spec.target_qps)
+        figures = [serving_figures(m) for m in ms]
+        lines.append(Line(key, [m.spec.target_qps for m in ms],
+                          [f[percentile] for f in figures],
+                          [f[percentile + "_low"] for f in figures],
+                          [f[percentile + "_high"] for f in figures]))
     if not lines:
         return None
+    xs = [x for line in lines for x in line.x]
+    bounds = {(m.meta.get("load") or {}).get("p99_ms") for m in server} - {None}
+    ideal = Line(f"p99 bound {bounds.copy().pop():g} ms", [min(xs), max(xs)],
+                 [bounds.pop()] * 2) if len(bounds) == 1 and percentile == "p99_ms" else None
     m0 = server[0].spec
-    return Chart(title=f"{m0.model} {percentile[:-3].replace('_', '.')} latency under "
-                       f"Poisson load ({m0.framework}/{m0.optimization})",
-                 subtitle=f"Server scenario, max batch {m0.batch_size}, batch timeout "
-                          f"{m0.batch_timeout_ms:g} ms", xlabel="offered QPS",
-                 ylabel="latency (ms)", lines=lines)
+    name = percentile[:-3].replace("_", ".")
+    return Chart(title=f"{model_title(m0.model)} {name} latency against offered QPS "
+                       f"({m0.framework}/{m0.optimization})",
+                 subtitle=f"Server scenario (Poisson arrivals), batch timeout "
+                          f"{m0.batch_timeout_ms:g} ms; rates the system fell behind on "
+                          "are left out", xlabel="offered QPS (log scale)",
+                 ylabel=f"{name} latency (ms)", lines=lines, log2_x=True, ideal=ideal,
+                 ticks=spread_ticks(xs))
 
 
 def throughput_chart(points: list[Measurement]) -> Chart | None:
@@ -150,7 +182,7 @@ def throughput_chart(points: list[Measurement]) -> Chart | None:
         best[m.spec.instances] = max(best.get(m.spec.instances, 0.0),
                                      serving_figures(m)["achieved_qps"])
     xs = sorted(best)
-    return Chart(title=f"{pick[0].spec.model} throughput against instances",
+    return Chart(title=f"{model_title(pick[0].spec.model)} throughput against instances",
                  subtitle=f"{pick[0].spec.scenario}, best over batch sizes and rates; "
                           "threads per instance = cores / instances",
                  xlabel="instances", ylabel="achieved QPS",

@@ -21,9 +21,11 @@ SERVE_EXAMPLES = """examples:
   python -m suite serve --framework pytorch --models resnet50 --find-peak --p99 50 --qps 10
   python -m suite serve --framework onnx --models resnet18 --scenario offline --qps 200 --max-batch 8
 
-A short run is INVALID by LoadGen's rules (too few queries for its early-stopping test);
-a valid MLPerf-length run needs --duration 600 and, for Server at a p99 bound, about
-270,336 queries (--min-queries 270336), for SingleStream 1,024, for Offline 24,576 samples.
+A short run is INVALID by LoadGen's rules. A valid MLPerf-length run (mlperf.conf) needs
+--duration 600 in every scenario, and: Server, LoadGen's early-stopping test at p99 (with
+no query over the bound about 460 queries, more when some are over); SingleStream, its
+early-stopping test at p90; MultiStream (tune --batch) --min-queries 662; Offline
+24,576 samples for ResNet-50 (--min-queries 24576, and --qps at least the real rate).
 """
 TUNE_EXAMPLES = """examples:
   python -m suite tune --framework onnx --models resnet18 --image-size 32 --qps 50 --p99 100

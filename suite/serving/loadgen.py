@@ -17,6 +17,7 @@ from suite.errors import UsageError
 
 SCENARIOS = ("singlestream", "server", "offline", "multistream")   # multistream: one
 # query of `samples_per_query` samples at a time (tune --batch: the latency of a batch)
+ABORT_WAIT_S = 5.0         # how long Ctrl-C waits for LoadGen to finish its schedule
 SAMPLE_COUNT = 1024        # samples in the (synthetic) query sample library
 INSTALL = "pip install mlcommons-loadgen"
 # LoadGen's result records and the reason a False one gives for an INVALID verdict
@@ -84,7 +85,7 @@ def run_test(s: LoadSettings, issue: Callable[[list[int]], None], log_dir: Path,
 
     LoadGen's test runs in a thread, so that a Ctrl-C reaches this (main) thread: it
     calls `abort` (the caller's SUT then completes every query at once) and re-raises
-    once LoadGen has finished its schedule.
+    once LoadGen has finished its schedule, or after ABORT_WAIT_S.
     """
     lg = import_loadgen()
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -102,8 +103,8 @@ def run_test(s: LoadSettings, issue: Callable[[list[int]], None], log_dir: Path,
             test.join(0.2)
     except KeyboardInterrupt:
         abort()
-        test.join()
-        raise
+        test.join(ABORT_WAIT_S)   # LoadGen has no abort: a long schedule is left running
+        raise                     # in its daemon thread, ended with the process
     finally:
         if not test.is_alive():
             lg.DestroyQSL(qsl)

@@ -94,7 +94,7 @@ def test_instances_run_on_disjoint_cores_as_proc_shows(tmp_path):
 
 def test_an_instance_crashing_mid_run_makes_the_point_an_error(tmp_path, monkeypatch):
     monkeypatch.setenv("DLBENCH_SERVE_FAULT", "crash@0:5")
-    cfg = config(qps=[40.0, 60.0], duration_s=2.0)
+    cfg = config(qps=[40.0, 60.0], duration_s=1.0)
     start_run(tmp_path, cfg)
     t0 = time.monotonic()
     points = run_serve(cfg, TOPO, tmp_path, lambda _: None)

@@ -201,3 +201,51 @@ def test_serve_and_tune_have_help_with_examples():
     for cmd in ("serve", "tune"):
         r = dlbench(cmd, "--help")
         assert r.returncode == 0 and "example" in r.stdout, cmd
+
+
+def _verify_point(k, t, batch, scenario, p50_ms, roles, at_goal=True, qps=0.0, bound=100.0):
+    m = Measurement(PointSpec("serve", "onnx", "script", "resnet18", batch, 32, threads=t,
+                              instances=k, scenario=scenario, target_qps=qps, stage="verify"))
+    m.samples_ns = [int(p50_ms * 1e6)] * 50
+    m.meta = {"roles": roles, "at_goal": at_goal, "p99_bound_ms": bound, "valid": False,
+              "predicted": {"p50_ms": p50_ms * 0.9, "p99_ms": p50_ms, "capacity_qps": 500.0},
+              "loadgen": {"result_completed_samples_per_sec": qps or 100.0}}
+    return m
+
+
+def test_tune_verdict_for_a_batch_goal_is_derived_from_the_verification_points():
+    from suite.report.serving import tune_verdict, verdict_text
+    points = [_verify_point(2, 1, 4, "multistream", 4.0, ["recommended"]),
+              _verify_point(1, 2, 4, "multistream", 6.0, ["baseline"])]
+    v = tune_verdict(points)
+    assert v["recommended"] == {"instances": 2, "threads": 1, "batch": 4}
+    assert v["baseline"]["threads"] == 2
+    assert v["speedup"] == pytest.approx(1.5)
+    assert v["p99_ms"] == pytest.approx(4.0)
+    assert "1.50x faster" in verdict_text(v) and "predicted 3.60" in verdict_text(v)
+    assert tune_verdict(points[:1]) is None          # no baseline measured: no verdict
+
+
+def test_tune_verdict_for_a_qps_goal_compares_measured_peaks():
+    from suite.report.serving import tune_verdict
+    rec = [_verify_point(2, 1, 8, "server", 5.0, ["recommended"], True, 50.0),
+           _verify_point(2, 1, 8, "server", 20.0, ["recommended"], False, 400.0),
+           _verify_point(2, 1, 8, "server", 150.0, ["recommended"], False, 800.0)]
+    base = [_verify_point(1, 2, 4, "server", 9.0, ["baseline"], True, 50.0),
+            _verify_point(1, 2, 4, "server", 50.0, ["baseline"], False, 200.0)]
+    v = tune_verdict(rec + base)
+    assert (v["peak_qps"], v["baseline_peak_qps"]) == (400.0, 200.0)
+    assert v["speedup"] == pytest.approx(2.0)
+    assert v["p99_ms"] == pytest.approx(5.0) and v["baseline_p99_ms"] == pytest.approx(9.0)
+
+
+def test_serving_table_and_ticks():
+    from suite.report.serving import serving_table, spread_ticks
+    failed = Measurement(PointSpec("serve", "onnx", "script", "resnet18", 1, 32, instances=2,
+                                   threads=1, scenario="server", target_qps=10.0),
+                         status="error", message="instance 0: worker crashed")
+    table = serving_table([_server_point(50.0, 5.0), failed])
+    assert list(table["configuration"]) == ["1x0", "2x1"]
+    assert table.iloc[0]["p99 ms"] == "5.00" and table.iloc[0]["LoadGen"] == "INVALID"
+    assert table.iloc[1]["status / reasons"] == "error: instance 0: worker crashed"
+    assert spread_ticks([50, 88, 110, 132, 176, 353, 1028]) == [50, 88, 132, 176, 353, 1028]

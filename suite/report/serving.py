@@ -131,6 +131,22 @@ def plotted_server_points(points: list[Measurement]) -> list[Measurement]:
             if within_bound(m, math.inf)]
 
 
+def tested_peaks(points: list[Measurement]) -> dict[str, tuple[float, float]]:
+    """Per configuration (instances x threads, max batch) of the Server points: the
+    highest offered QPS whose p99 held the test's bound (LoadGen's target latency), and
+    that bound; 0 QPS where none held."""
+    out: dict[str, tuple[float, float]] = {}
+    for m in points:
+        bound = (m.meta.get("load") or {}).get("p99_ms")
+        if m.spec.scenario != "server" or m.status != "ok" or bound is None:
+            continue
+        key = f"{_line_key(m)} ({m.spec.stage or 'serve'})"
+        best = out.get(key, (0.0, bound))[0]
+        held = m.spec.target_qps if within_bound(m, bound) else 0.0
+        out[key] = (max(best, held), bound)
+    return out
+
+
 def spread_ticks(xs: list[float], ratio: float = 1.3) -> list[float]:
     """A subset of the sorted values, each at least `ratio` times the previous one, so
     that tick labels on a log axis do not overlap."""
@@ -213,12 +229,21 @@ def serving_blocks(measurements: Iterable[Measurement], run_dir: Path) -> list[A
     verdict = tune_verdict(points)
     if verdict is not None:
         blocks += [Heading(2, "Tune verdict"), Bullets([verdict_text(verdict)])]
-    blocks.append(Bullets([
-        "latencies: each query from its arrival at the system under test to its "
-        "completion (queueing, dynamic batching and compute), percentiles with 95% CIs "
-        "from the raw per-query latencies; achieved QPS and VALID/INVALID are LoadGen's",
-        "a short run is INVALID by LoadGen's rules (too few queries for early stopping); "
-        "MLPerf-length runs need --duration 600 and LoadGen's minimum query counts"]))
+    notes = ["latencies: each query from its arrival at the system under test to its "
+             "completion (queueing, dynamic batching and compute), percentiles with 95% CIs "
+             "from the raw per-query latencies; achieved QPS and VALID/INVALID are LoadGen's"]
+    if any(m.status == "ok" and not m.meta.get("valid") for m in points):
+        notes.append("INVALID points did not meet LoadGen's rules (the table gives its "
+                     "reasons: short tests have too few queries for its early-stopping "
+                     "test); MLPerf-length runs need --duration 600 and LoadGen's minimum "
+                     "query counts (docs/serving.md)")
+    blocks.append(Bullets(notes))
+    peaks = tested_peaks(points)
+    if peaks:
+        blocks += [Heading(2, "Highest offered QPS within the p99 bound (of the rates tested)"),
+                   Bullets([f"{key}: {qps:g} QPS with p99 <= {bound:g} ms" if qps else
+                            f"{key}: no tested rate kept p99 <= {bound:g} ms"
+                            for key, (qps, bound) in peaks.items()])]
     pictures = write_serving_plots(points, run_dir)
     if pictures:
         blocks.append(Pictures(pictures))

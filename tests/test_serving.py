@@ -127,3 +127,13 @@ def test_tune_returns_a_configuration_with_its_verification(tmp_path):
     assert tune_verdict(points)["recommended"] == rec      # derived from the stored points
     assert (tmp_path / TUNE_FILE).exists()
     assert "Tune verdict" in build_report(tmp_path).read_text()
+
+
+def test_a_hung_instance_times_out_and_nothing_waits_on_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("DLBENCH_SERVE_FAULT", "hang@0:3")
+    cfg = config(timeout=3.0)
+    start_run(tmp_path, cfg)
+    t0 = time.monotonic()
+    [m] = run_serve(cfg, TOPO, tmp_path, lambda _: None)
+    assert time.monotonic() - t0 < 45
+    assert m.status == "timeout" and "instance 0" in m.message and "--timeout 3" in m.message

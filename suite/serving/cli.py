@@ -51,7 +51,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--straddle-numa", action="store_true",
                    help="let an instance take cores of several NUMA nodes")
     p.add_argument("--timeout", type=float, default=120.0,
-                   help="seconds an instance may take to start or to run one batch")
+                   help="seconds an instance may take to run one batch (default 120; "
+                        "starting one may take 600)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="run folder (default results/<timestamp>-serve|tune)")
     p.add_argument("--no-report", action="store_true", help="skip the report")

@@ -9,8 +9,9 @@ then each ``{"serve_batch": {"n": N}}`` is answered by
 A batch of N runs on the runnable of the smallest bucket >= N, its inputs padded (as
 serving systems with fixed batch shapes do); `bucket` says which ran.
 
-Test-only fault hook: DLBENCH_SERVE_FAULT="crash@INSTANCE:BATCH" makes that instance
-die (SIGSEGV) on its BATCH-th batch, to test that a crash mid-run ends the point cleanly.
+Test-only fault hook: DLBENCH_SERVE_FAULT="crash|hang@INSTANCE:BATCH" makes that
+instance die (SIGSEGV) or hang on its BATCH-th batch, to test that a failure mid-run ends
+the point cleanly.
 """
 from __future__ import annotations
 
@@ -38,13 +39,21 @@ def buckets_for(max_batch: int) -> list[int]:
     return out + [max_batch]
 
 
-def crash_at(instance: int) -> int | None:
-    """The batch number this instance is told to crash on (test hook), if any."""
+def fault_at(instance: int) -> tuple[str, int] | None:
+    """The fault (crash or hang) and the batch number this instance is told to fail on
+    (test hook), if any."""
     kind, _, target = os.environ.get(SERVE_FAULT_ENV, "").partition("@")
     where, _, batch = target.partition(":")
-    if kind == "crash" and where and int(where) == instance:
-        return int(batch or 1)
+    if kind in ("crash", "hang") and where and int(where) == instance:
+        return kind, int(batch or 1)
     return None
+
+
+def _inject(kind: str) -> None:
+    if kind == "crash":
+        os.kill(os.getpid(), signal.SIGSEGV)
+    while True:          # hang: the runner's --timeout per batch ends it
+        time.sleep(3600)
 
 
 class Instance:
@@ -100,14 +109,14 @@ def serve_loop(adapter: Any, load: dict[str, Any], lines: IO[str], out: IO[str],
                               "build_s": round(time.perf_counter() - t0, 3),
                               "buckets": instance.buckets, "observed_cpus": observed_cpus(),
                               "placement": placement})
-    crash, count = crash_at(int(load.get("instance", 0))), 0
+    fault, count = fault_at(int(load.get("instance", 0))), 0
     for line in lines:
         msg = json.loads(line)
         if "serve_batch" not in msg:
             return
         count += 1
-        if crash is not None and count >= crash:
-            os.kill(os.getpid(), signal.SIGSEGV)
+        if fault is not None and count >= fault[1]:
+            _inject(fault[0])
         try:
             bucket, ns = instance.run(int(msg["serve_batch"]["n"]))
             send(out, "served", {"n": msg["serve_batch"]["n"], "bucket": bucket,

@@ -15,6 +15,8 @@ from suite.runner import RunOptions, Worker, WorkerFailure
 from suite.spec import PointSpec
 from suite.topology import Topology, memory_node
 
+START_TIMEOUT_S = 600.0
+
 
 @dataclass
 class InstanceInfo:
@@ -34,11 +36,16 @@ class InstanceInfo:
 
 
 class InstancePool:
-    """k started, loaded and warmed instances; `run_batch(i, n)` is one batch on instance i."""
+    """k started, loaded and warmed instances; `run_batch(i, n)` is one batch on instance i.
+
+    `opts.timeout_s` bounds each batch; starting and building an instance may take up to
+    `start_timeout_s` (importing a framework on a busy machine is slow)."""
 
     def __init__(self, spec: PointSpec, settings: dict[str, Any], core_sets: list[list[int]],
-                 buckets: list[int], topo: Topology, log_path: Path, opts: RunOptions) -> None:
+                 buckets: list[int], topo: Topology, log_path: Path, opts: RunOptions,
+                 start_timeout_s: float = START_TIMEOUT_S) -> None:
         self.timeout_s = opts.timeout_s
+        self.start_timeout_s = max(start_timeout_s, opts.timeout_s)
         self.workers: list[Worker] = []
         self.info: list[InstanceInfo] = []
         try:
@@ -58,7 +65,7 @@ class InstancePool:
             self.workers.append(Worker(init, log_path, opts))
             self.info.append(InstanceInfo(i, cores, memory_node=node))
         for worker in self.workers:
-            ready = worker.receive(self.timeout_s)["ready"]
+            ready = worker.receive(self.start_timeout_s)["ready"]
             if not ready["ok"]:
                 install = f" (install: {ready['install']})" if ready.get("install") else ""
                 raise WorkerFailure("skipped", f"{spec.framework} unavailable: "
@@ -72,7 +79,7 @@ class InstancePool:
             worker.send({"serve_load": {"spec": spec.to_dict(), "settings": settings,
                                         "buckets": buckets, "instance": i}})
         for info, worker in zip(self.info, self.workers):
-            ready = worker.receive(self.timeout_s)["serve_ready"]
+            ready = worker.receive(self.start_timeout_s)["serve_ready"]
             if not ready["ok"]:
                 raise WorkerFailure("error", f"instance {info.index}: {ready['message']}")
             info.pid, info.build_s = ready["pid"], ready["build_s"]

@@ -137,3 +137,21 @@ def test_a_hung_instance_times_out_and_nothing_waits_on_it(tmp_path, monkeypatch
     [m] = run_serve(cfg, TOPO, tmp_path, lambda _: None)
     assert time.monotonic() - t0 < 45
     assert m.status == "timeout" and "instance 0" in m.message and "--timeout 3" in m.message
+
+
+def test_tune_for_qps_under_a_p99_bound_verifies_with_a_peak_search(tmp_path):
+    cfg = config(duration_s=0.5, min_queries=16)
+    goal = TuneGoal(qps=30.0, p99_ms=500.0, batches=[2], profile_duration_s=0.5,
+                    peak_steps=2)
+    start_run(tmp_path, cfg, "tune")
+    result = run_tune(cfg, goal, TOPO, tmp_path, lambda _: None)
+    assert result["status"] == "ok", result
+    assert result["goal"] == "qps" and result["qps"] == 30.0
+    assert result["peak_qps"] >= 30.0 or result["peak_qps"] == 0.0
+    assert result["predicted"]["capacity_qps"] > 0 and result["p99_ms"] > 0
+    points = storage.load_measurements(tmp_path)
+    profile = [m for m in points if m.spec.stage == "profile"]
+    assert {m.spec.scenario for m in profile} == {"server", "offline"}
+    verify = [m for m in points if m.spec.stage == "verify"]
+    assert len(verify) >= 2 * (1 + 1) - (result["recommended"] == result["baseline"]) * 2
+    assert tune_verdict(points)["peak_qps"] == result["peak_qps"]

@@ -28,6 +28,7 @@ from suite.spec import Measurement
 from suite.topology import Topology, instance_shapes
 
 TUNE_FILE = "tune.json"
+OFFLINE_BATCHES = 32
 
 
 @dataclass
@@ -105,8 +106,11 @@ def _profile_one(cfg: ServeConfig, goal: TuneGoal, s: Any, k: int, t: int, b: in
     else:
         m = record(s.measure(cfg.spec(k, t, goal.qps, "profile", "server", b),
                              cfg.load("server", goal.qps)))
-        offline = record(s.measure(cfg.spec(k, t, goal.qps, "profile", "offline", b),
-                                   cfg.load("offline", goal.qps)))
+        # LoadGen's Offline test issues expected rate x duration samples: at least
+        # OFFLINE_BATCHES full batches per instance, so that its rate is a capacity
+        expected = max(goal.qps, k * b * OFFLINE_BATCHES / cfg.duration_s)
+        offline = record(s.measure(cfg.spec(k, t, expected, "profile", "offline", b),
+                                   cfg.load("offline", expected)))
         if offline.status == "ok":
             c.capacity_qps = serving_figures(offline)["achieved_qps"]
         c.feasible = within_bound(m, goal.p99_ms)

@@ -153,15 +153,18 @@ def run_tune(cfg: ServeConfig, goal: TuneGoal, topo: Topology, run_dir: Path,
     record = Recorder(run_dir, log)
     cands = _profile(cfg, goal, topo, run_dir, record)
     best = choose(cands, goal)
-    result: dict[str, Any] = {"goal": goal.to_dict(),
+    result: dict[str, Any] = {"goal_settings": goal.to_dict(),
                               "candidates": [c.to_dict() for c in cands]}
     if best is None:
         result.update(status="error", message="no candidate met the goal in profiling "
                       "(see the profile points)" if any(c.status == "ok" for c in cands)
                       else "every candidate failed (see the profile points)")
     else:
-        total = topo.physical_cores * (2 if cfg.ht and len(topo.cores[0].cpus) > 1 else 1)
-        base = choose([c for c in cands if c.instances == 1 and c.threads == total], goal) \
+        total = topo.logical_cpus if cfg.ht else topo.physical_cores
+        alone = [c for c in cands if c.instances == 1 and c.threads == total]
+        # the baseline's own best batch; where none met the goal, its lowest p99
+        base = choose(alone, goal) or min((c for c in alone if c.status == "ok"),
+                                          key=lambda c: c.p99_ms, default=None) \
             or Candidate(1, total, best.batch)
         log(f"recommended {best.instances}x{best.threads} batch {best.batch}; verifying "
             f"against the baseline 1x{total} batch {base.batch}")
@@ -171,8 +174,10 @@ def run_tune(cfg: ServeConfig, goal: TuneGoal, topo: Topology, run_dir: Path,
                 topo, run_dir, record)
         if not same:
             _verify(cfg, goal, base, ["baseline"], topo, run_dir, record)
-        result.update(tune_verdict(record.points) or
-                      {"status": "error", "message": "verification measured nothing"})
+        failed = [m for m in record.points if m.spec.stage == "verify" and m.status != "ok"]
+        result.update(tune_verdict(record.points) or {
+            "status": "error", "message": "the verification failed: " + (
+                f"{failed[0].status}: {failed[0].message}" if failed else "no point")})
     (run_dir / TUNE_FILE).write_text(json.dumps(result, indent=2, default=str,
                                                 allow_nan=True))
     return result

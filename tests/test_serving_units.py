@@ -249,3 +249,13 @@ def test_serving_table_and_ticks():
     assert table.iloc[0]["p99 ms"] == "5.00" and table.iloc[0]["LoadGen"] == "INVALID"
     assert table.iloc[1]["status / reasons"] == "error: instance 0: worker crashed"
     assert spread_ticks([50, 88, 110, 132, 176, 353, 1028]) == [50, 88, 132, 176, 353, 1028]
+
+
+def test_falling_behind_is_judged_against_the_rate_loadgen_scheduled():
+    from suite.serving.figures import within_bound
+    m = _server_point(50.0, 5.0, achieved=44.0)          # a short schedule's chance: 44.2
+    m.meta["loadgen"]["result_scheduled_samples_per_sec"] = 44.2
+    assert within_bound(m, 100.0)
+    m.meta["loadgen"]["result_scheduled_samples_per_sec"] = 60.0
+    assert not within_bound(m, 100.0)
+    assert not within_bound(m, 4.0)                      # p99 over the bound

@@ -200,3 +200,17 @@ def instance_shapes(topo: Topology, ht: bool = False) -> list[tuple[int, int]]:
         if smallest % t == 0:
             shapes.add((sum(n // t for n in per_node), t))
     return sorted(shapes, key=lambda s: (s[0], -s[1]))
+
+
+def reserve_cores(topo: Topology, count: int) -> tuple[Topology, list[int]]:
+    """The topology without its last `count` physical cores, and those cores' CPUs: a
+    place for the load generator and the dispatchers, off the instances' cores."""
+    if count < 0 or count >= topo.physical_cores:
+        raise UsageError(f"--harness-cores {count}: this machine has {topo.physical_cores} "
+                         f"physical cores (valid: 0-{topo.physical_cores - 1})")
+    if count == 0:
+        return topo, []
+    kept, spare = topo.cores[:-count], topo.cores[-count:]
+    cpus = [cpu for c in spare for cpu in c.cpus]
+    nodes = {n: [c for c in cs if c not in cpus] for n, cs in topo.nodes.items()}
+    return Topology(kept, {n: cs for n, cs in nodes.items() if cs}), cpus

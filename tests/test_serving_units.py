@@ -259,3 +259,13 @@ def test_falling_behind_is_judged_against_the_rate_loadgen_scheduled():
     m.meta["loadgen"]["result_scheduled_samples_per_sec"] = 60.0
     assert not within_bound(m, 100.0)
     assert not within_bound(m, 4.0)                      # p99 over the bound
+
+
+def test_harness_cores_are_taken_off_the_instances():
+    from suite.topology import reserve_cores
+    topo, harness = reserve_cores(machine(2, 4), 1)
+    assert harness == [7] and topo.physical_cores == 7 and topo.nodes[1] == [4, 5, 6]
+    assert instance_shapes(topo)[0] == (1, 7)
+    assert reserve_cores(machine(1, 2), 0)[1] == []
+    with pytest.raises(UsageError, match="valid: 0-1"):
+        reserve_cores(machine(1, 2), 2)

@@ -13,7 +13,7 @@ from suite import storage
 from suite.errors import UsageError
 from suite.serving.loadgen import SCENARIOS, import_loadgen
 from suite.serving.serve import ServeConfig, run_serve
-from suite.topology import Topology, instance_core_sets, read_topology
+from suite.topology import Topology, instance_core_sets, read_topology, reserve_cores
 
 SERVE_EXAMPLES = """examples:
   python -m suite serve --framework onnx --models resnet18 --image-size 32 --scenario server --qps 50
@@ -50,6 +50,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ht", action="store_true", help="use hyper-thread siblings")
     p.add_argument("--straddle-numa", action="store_true",
                    help="let an instance take cores of several NUMA nodes")
+    p.add_argument("--harness-cores", type=int, default=0, metavar="N",
+                   help="keep the last N physical cores for LoadGen and the dispatchers "
+                        "(default 0: they share the instances' cores; on large machines 1 "
+                        "keeps their work off the measured cores)")
     p.add_argument("--timeout", type=float, default=120.0,
                    help="seconds an instance may take to run one batch (default 120; "
                         "starting one may take 600)")
@@ -159,9 +163,20 @@ def _log(args: argparse.Namespace):
         (lambda text: print(text, file=sys.stderr, flush=True))
 
 
+def _machine(args: argparse.Namespace) -> tuple[Topology, Topology]:
+    """The whole machine (for the fingerprint) and the part the instances may use; with
+    --harness-cores this process (LoadGen, the dispatchers) is pinned to the rest."""
+    import os
+    whole = read_topology()
+    topo, harness = reserve_cores(whole, int(args.harness_cores))
+    if harness:
+        os.sched_setaffinity(0, harness)
+    return whole, topo
+
+
 def serve(args: argparse.Namespace, argv: list[str]) -> int:
     import_loadgen()
-    topo = read_topology()
+    whole, topo = _machine(args)
     scenario = opt.parse_choice(args.scenario, "--scenario", SCENARIOS)
     cfg = resolve(args, topo, scenario)
     cfg.configs = _configs(args, topo)
@@ -173,7 +188,8 @@ def serve(args: argparse.Namespace, argv: list[str]) -> int:
     if cfg.find_peak and scenario != "server":
         raise UsageError("--find-peak searches Server rates (valid with --scenario server)")
     run_dir = _run_dir(args, "serve")
-    _start_run(run_dir, "serve", argv, cfg.to_dict(), topo)
+    _start_run(run_dir, "serve", argv, dict(cfg.to_dict(), harness_cores=args.harness_cores),
+               whole)
     run_serve(cfg, topo, run_dir, _log(args))
     _finish(args, run_dir)
     return 0
@@ -182,11 +198,11 @@ def serve(args: argparse.Namespace, argv: list[str]) -> int:
 def tune(args: argparse.Namespace, argv: list[str]) -> int:
     from suite.serving.tune import TuneGoal, run_tune, verdict_lines
     import_loadgen()
-    topo = read_topology()
     if (args.batch is None) == (args.qps is None):
         raise UsageError("tune needs one goal: --batch B (lowest latency of a batch) or "
                          "--qps Q --p99 MS (highest QPS with p99 within the bound)")
     by_batch = args.batch is not None
+    whole, topo = _machine(args)
     cfg = resolve(args, topo, "multistream" if by_batch else "server")
     cfg.batch_timeout_ms = opt.check_range(args.batch_timeout, "--batch-timeout", 0.0)
     goal = TuneGoal(batch=int(opt.check_positive(args.batch, "--batch")) if by_batch else None,
@@ -196,7 +212,8 @@ def tune(args: argparse.Namespace, argv: list[str]) -> int:
                     profile_duration_s=opt.check_positive(args.profile_duration, "--profile-duration"),
                     peak_steps=int(opt.check_positive(args.peak_steps, "--peak-steps")))
     run_dir = _run_dir(args, "tune")
-    _start_run(run_dir, "tune", argv, dict(cfg.to_dict(), goal=goal.to_dict()), topo)
+    _start_run(run_dir, "tune", argv, dict(cfg.to_dict(), goal=goal.to_dict(),
+                                           harness_cores=args.harness_cores), whole)
     result = run_tune(cfg, goal, topo, run_dir, _log(args))
     for line in verdict_lines(result):
         print(line)

@@ -199,8 +199,8 @@ def throughput_chart(points: list[Measurement]) -> Chart | None:
                                      serving_figures(m)["achieved_qps"])
     xs = sorted(best)
     return Chart(title=f"{model_title(pick[0].spec.model)} throughput against instances",
-                 subtitle=f"{pick[0].spec.scenario}, best over batch sizes and rates; "
-                          "threads per instance = cores / instances",
+                 subtitle=f"{pick[0].spec.scenario} scenario, the best configuration with "
+                          "that many instances (over threads per instance, batch sizes, rates)",
                  xlabel="instances", ylabel="achieved QPS",
                  lines=[Line("achieved QPS", [float(x) for x in xs], [best[x] for x in xs])])
 

@@ -269,3 +269,15 @@ def test_harness_cores_are_taken_off_the_instances():
     assert reserve_cores(machine(1, 2), 0)[1] == []
     with pytest.raises(UsageError, match="valid: 0-1"):
         reserve_cores(machine(1, 2), 2)
+
+
+def test_an_unexpected_dispatcher_error_fails_the_point_instead_of_hanging():
+    completed = []
+    b = Batcher(lambda i, n: {}["bucket"], 1, 1, 0.0, completed.extend)   # KeyError
+    b.issue([1, 2, 3])
+    t0 = time.monotonic()
+    while len(completed) < 3 and time.monotonic() - t0 < 5:
+        time.sleep(0.005)
+    b.stop()
+    assert sorted(completed) == [1, 2, 3]
+    assert "dispatcher failed: KeyError" in b.failure.message

@@ -82,6 +82,9 @@ class Batcher:
                     served = self._run(index, len(batch))
                 except WorkerFailure as e:
                     self._fail(e)
+                except Exception as e:  # noqa: BLE001 - a dead dispatcher would hang LoadGen
+                    self._fail(WorkerFailure("error", f"instance {index}: dispatcher failed: "
+                                                      f"{type(e).__name__}: {e}"))
                 else:
                     self._done(index, batch, served)
             self._complete(ids)

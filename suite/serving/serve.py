@@ -4,7 +4,7 @@ point appended to the run folder as it finishes."""
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -45,7 +45,6 @@ class ServeConfig:
     timeout: float = 120.0              # per batch and per instance start
     memory_limit_mib: float | None = None
     seed: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

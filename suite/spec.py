@@ -36,7 +36,7 @@ class PointSpec:
     # serving (task "serve", suite.serving): batch_size is the largest batch, threads are
     # each instance's; the defaults leave train/infer points as they were
     instances: int = 1        # pinned worker instances, each on its own cores
-    scenario: str = ""        # singlestream | server | offline
+    scenario: str = ""        # singlestream | server | offline | multistream
     target_qps: float = 0.0   # offered queries per second (server; offline: expected)
     batch_timeout_ms: float = 0.0   # how long a partial batch waits for more queries
     stage: str = ""           # "" (serve) | profile | verify (tune's phases)

@@ -1,4 +1,5 @@
-"""Command line: `python -m suite {train,infer,report,compare,models,env}` (also `dlbench`).
+"""Command line: `python -m suite {train,infer,report,compare,models,env,serve,tune}`
+(also `dlbench`).
 
 The only place that prints for the user or exits: every UsageError raised below becomes
 one line on stderr and exit code 2, a DataWarning one `dlbench: warning:` line. Ctrl-C,
@@ -134,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
                         epilog="example:\n  python -m suite models --image-size 64")
     mp.add_argument("--image-size", type=int, help="count multiply-adds (GMACs) at this image size")
     sub.add_parser("env", help="environment fingerprint and what can run here")
+    from suite.serving.cli import add_parsers   # serve, tune (CONTRACT §14)
+    add_parsers(sub, fmt)
     return p
 
 

@@ -26,8 +26,10 @@ OPTS_ALIASES = {"default": DEPLOYED}
 
 
 def dispatch(args: argparse.Namespace, argv: list[str]) -> int:
+    from suite.serving import cli as serving_cli
     handlers = {"train": run_sweep, "infer": run_sweep, "report": report, "compare": compare,
-                "models": models, "env": env}
+                "models": models, "env": env, "serve": serving_cli.serve,
+                "tune": serving_cli.tune}
     return handlers[args.command](args, argv)
 
 

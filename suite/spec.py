@@ -13,7 +13,7 @@ from typing import Any
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "oom", "error", "timeout", "skipped")
-TASKS = ("train", "infer")
+TASKS = ("train", "infer", "serve")
 
 
 @dataclass(frozen=True, order=True)
@@ -33,6 +33,13 @@ class PointSpec:
     mapping: str = "sequential"   # sequential | interleave
     ht: bool = False          # hyper-thread siblings used
     memory: str = "local"     # local | remote NUMA binding
+    # serving (task "serve", suite.serving): batch_size is the largest batch, threads are
+    # each instance's; the defaults leave train/infer points as they were
+    instances: int = 1        # pinned worker instances, each on its own cores
+    scenario: str = ""        # singlestream | server | offline | multistream
+    target_qps: float = 0.0   # offered queries per second (server; offline: expected)
+    batch_timeout_ms: float = 0.0   # how long a partial batch waits for more queries
+    stage: str = ""           # "" (serve) | profile | verify (tune's phases)
 
     def key(self) -> str:
         """A stable string identity (JSON of the fields, sorted)."""
@@ -51,7 +58,10 @@ class PointSpec:
         size = f"@{self.input_size}"
         return (f"{self.task} {self.framework}/{self.optimization} {self.model}{size} "
                 f"bs={self.batch_size} thr={self.threads or 'def'} {self.device}"
-                + (" ht" if self.ht else "") + (" remote" if self.memory == "remote" else ""))
+                + (" ht" if self.ht else "") + (" remote" if self.memory == "remote" else "")
+                + (f" {self.instances}x{self.threads} {self.scenario}"
+                   + (f" qps={self.target_qps:g}" if self.target_qps else "")
+                   + (f" {self.stage}" if self.stage else "") if self.task == "serve" else ""))
 
 
 @dataclass

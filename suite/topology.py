@@ -146,3 +146,71 @@ def spare_cpus(topo: Topology, cpus: list[int]) -> list[int]:
 
 def has_hyperthreading(topo: Topology) -> bool:
     return any(len(c.cpus) > 1 for c in topo.cores)
+
+
+def instance_core_sets(topo: Topology, instances: int, threads: int, ht: bool = False,
+                       straddle: bool = False) -> list[list[int]]:
+    """Disjoint CPU lists for `instances` pinned instances of `threads` threads each.
+
+    Each instance takes consecutive cores of one NUMA node (the node with the most free
+    cores, so instances spread over the nodes and each one's memory stays local); with
+    `straddle` an instance that fits in no node's free cores takes cores across nodes.
+    Without ht only each core's primary thread is used; with ht siblings fill first.
+    """
+    if instances < 1 or threads < 1:
+        raise UsageError(f"instances ({instances}) and threads ({threads}) must be >= 1")
+    free = {node: [cpu for c in topo.cores if c.node == node
+                   for cpu in (c.cpus if ht else c.cpus[:1])] for node in sorted(topo.nodes)}
+    total = sum(len(cpus) for cpus in free.values())
+    what = "logical CPUs" if ht else "physical cores"
+    if instances * threads > total:
+        raise UsageError(f"{instances} instances x {threads} threads need "
+                         f"{instances * threads} {what}; {total} are available "
+                         f"(valid: instances x threads <= {total})")
+    sets = []
+    for _ in range(instances):
+        node = max(free, key=lambda n: (len(free[n]), -n))
+        if len(free[node]) >= threads:
+            sets.append(free[node][:threads])
+            free[node] = free[node][threads:]
+        elif straddle:
+            pooled = [cpu for n in sorted(free) for cpu in free[n]][:threads]
+            sets.append(pooled)
+            free = {n: [c for c in cpus if c not in pooled] for n, cpus in free.items()}
+        else:
+            sizes = ", ".join(f"node {n}: {len(topo.nodes[n])}" for n in sorted(topo.nodes))
+            raise UsageError(f"an instance of {threads} threads does not fit in one NUMA "
+                             f"node's free {what} ({sizes} CPUs); use fewer threads per "
+                             f"instance or --straddle-numa")
+    return sets
+
+
+def instance_shapes(topo: Topology, ht: bool = False) -> list[tuple[int, int]]:
+    """The (instances, threads) splits that use every core without straddling a NUMA
+    node, plus one instance on all cores (the baseline): threads per instance are the
+    divisors of the smallest node's core count, e.g. 1x2 and 2x1 on 2 cores, and on
+    2 nodes of 64 cores 2x64, 4x32, ..., 128x1 and 1x128."""
+    per_node = [sum(len(c.cpus) if ht else 1 for c in topo.cores if c.node == n)
+                for n in sorted(topo.nodes)]
+    per_node = [n for n in per_node if n > 0] or [topo.physical_cores]
+    total = sum(per_node)
+    smallest = min(per_node)
+    shapes = {(1, total)}
+    for t in range(1, smallest + 1):
+        if smallest % t == 0:
+            shapes.add((sum(n // t for n in per_node), t))
+    return sorted(shapes, key=lambda s: (s[0], -s[1]))
+
+
+def reserve_cores(topo: Topology, count: int) -> tuple[Topology, list[int]]:
+    """The topology without its last `count` physical cores, and those cores' CPUs: a
+    place for the load generator and the dispatchers, off the instances' cores."""
+    if count < 0 or count >= topo.physical_cores:
+        raise UsageError(f"--harness-cores {count}: this machine has {topo.physical_cores} "
+                         f"physical cores (valid: 0-{topo.physical_cores - 1})")
+    if count == 0:
+        return topo, []
+    kept, spare = topo.cores[:-count], topo.cores[-count:]
+    cpus = [cpu for c in spare for cpu in c.cpus]
+    nodes = {n: [c for c in cs if c not in cpus] for n, cs in topo.nodes.items()}
+    return Topology(kept, {n: cs for n, cs in nodes.items() if cs}), cpus

@@ -4,6 +4,8 @@ Protocol (JSON lines): the runner writes an ``init`` message, the worker pins it
 configures threads, imports the framework and answers ``ready``; then each ``point``
 message is answered by one ``measurement``. The protocol uses a private copy of the
 original stdout; fd 1 is pointed at stderr so framework chatter never corrupts it.
+A ``serve_load`` message instead turns the worker into a serving instance
+(`suite.serving.instance`), answering one batch per request.
 An out-of-memory ends the worker after its measurement is sent (the process state is
 not trusted afterwards).
 
@@ -301,6 +303,10 @@ def main() -> int:
     state = worker_state(placement)
     for line in sys.stdin:
         msg = json.loads(line)
+        if "serve_load" in msg:   # a serving instance from here on (suite.serving)
+            from suite.serving.instance import serve_loop
+            serve_loop(adapter, msg["serve_load"], sys.stdin, out, placement)
+            break
         if "point" not in msg:
             break
         spec = PointSpec.from_dict(msg["point"]["spec"])

@@ -9,6 +9,8 @@
 - inference runs: `plots/<framework>/*.png` with a seed-style page per model
   (`plots/<framework>/<model>.md`), cross-framework pictures in `plots/` (see
   `suite.report.plots`)
+- serving runs: `serving.csv` and `plots/serving/*.png`, a "Serving" section (see
+  `suite.report.serving`)
 - `index.md` and a self-contained `index.html` (see `suite.report.page`)
 
 Rebuilding replaces what an earlier build wrote.
@@ -23,6 +25,8 @@ from suite.report.page import (environment_blocks, failure_blocks, imprecise_blo
                                inference_blocks, seed_page, summary_blocks, training_blocks,
                                write_page)
 from suite.report.plots import PLOTS_DIR, variant_text, write_inference_plots
+from suite.report.serving import serving_blocks
+from suite.storage import load_measurements
 from suite.report.tables import (cross_framework_tables, failures_table, imprecise_table,
                                  write_cross_tables, write_training_tables)
 
@@ -65,7 +69,8 @@ def _write_all(run: Run) -> Path:
         if mp.pictures():
             page = run.path / PLOTS_DIR / mp.framework / f"{mp.model}.md"
             page.write_text(seed_page(mp))
-    blocks = (summary_blocks(run) + training_blocks(training, cross)
+    blocks = (summary_blocks(run) + serving_blocks(load_measurements(run.path), run.path)
+              + training_blocks(training, cross)
               + inference_blocks(plots, variant_text) + failure_blocks(failures)
               + imprecise_blocks(imprecise_table(run))
               + environment_blocks(run))

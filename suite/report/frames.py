@@ -89,6 +89,11 @@ def _row(m: Measurement, precision: float | None = None) -> dict[str, Any]:
         row.update(status="error", message=f"stored samples unusable: {e}")
         return row
     row.update({k: v for k, v in summary.to_dict().items() if k in SUMMARY_COLUMNS})
+    if m.spec.task == "serve":   # queries overlap: the rate is LoadGen's, not 1 / latency
+        from suite.serving.figures import achieved_qps
+        row.update(items_per_second=achieved_qps(m), items_per_second_ci_low=math.nan,
+                   items_per_second_ci_high=math.nan,
+                   items_per_second_ci_relative_half_width=math.nan)
     row["basis"] = summary.basis
     if m.device_samples_ns:
         row["device_median_ms"] = float(pd.Series(m.device_samples_ns).median()) / stats.NS_PER_MS

@@ -55,6 +55,7 @@ class Chart:
     ideal: Line | None = None          # drawn in black, without value labels
     value_suffix: str = ""
     include_zero: bool = False         # y axis reaches 0 (for signed quantities such as % loss)
+    ticks: list[float] | None = None   # x ticks (default: every x of the data)
 
 
 def format_value(v: float) -> str:
@@ -80,7 +81,7 @@ def _tick_label(x: float, _pos: object = None) -> str:
 def _style_axes(ax: Axes, chart: Chart, xs: Sequence[float]) -> None:
     if chart.log2_x:
         ax.set_xscale("log", base=2)
-    ax.xaxis.set_major_locator(FixedLocator(list(xs)))
+    ax.xaxis.set_major_locator(FixedLocator(list(xs if chart.ticks is None else chart.ticks)))
     ax.xaxis.set_major_formatter(FuncFormatter(_tick_label))
     ax.xaxis.set_minor_locator(FixedLocator([]))
     ax.grid(True, color=GRID_COLOUR, linewidth=0.8)

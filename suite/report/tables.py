@@ -460,7 +460,9 @@ def imprecise_table(run: Run) -> pd.DataFrame:
     """Measured points that did not reach the precision target (kept, but flagged); the
     CI half-width is the larger of the median's and the throughput's (relative)."""
     frame = run.frame
-    ok = frame[(frame["status"] == "ok") & frame["precision_reached"].eq(False)]
+    # serving points have no precision target: LoadGen's verdict is in the Serving section
+    ok = frame[(frame["status"] == "ok") & frame["precision_reached"].eq(False)
+               & (frame["task"] != "serve")]
     rows = [[r.task, r.framework, r.optimization, model_title(r.model), int(r.batch_size),
              int(r.threads), variant_text(r._asdict()), int(r.iterations),
              f"±{r.achieved_precision * 100:.1f}%" if r.iterations > 1 else "n/a",

@@ -108,8 +108,14 @@ def exit_code(job_id: str) -> str:
     return ""
 
 
-def task_errors(job: Any, tasks: int) -> list[str]:
-    """The exception each failed task of a job left in its submitit result, one line each."""
+# A rank that fails because another one did (its collective lost the peer) is listed last,
+# so that the message starts with the cause.
+SECONDARY = ("Connection closed by peer", "remote worker crashing", "Connection reset by peer")
+
+
+def task_errors(job: Any, tasks: int, name: str = "task") -> list[str]:
+    """The exception each failed task of a job left in its submitit result, one line each
+    (`name` says what a task is: a data-parallel job's tasks are its ranks)."""
     from submitit.core.utils import pickle_load
     errors = []
     for index in range(tasks):
@@ -120,8 +126,8 @@ def task_errors(job: Any, tasks: int) -> list[str]:
             continue
         if outcome != "success":
             lines = [ln for ln in str(value).strip().splitlines() if ln.strip()]
-            errors.append(f"task {index}: {lines[-1].strip() if lines else 'failed'}")
-    return errors
+            errors.append(f"{name} {index}: {lines[-1].strip()[:300] if lines else 'failed'}")
+    return sorted(errors, key=lambda e: any(s in e for s in SECONDARY))
 
 
 class SlurmLauncher:
@@ -307,8 +313,8 @@ class SlurmLauncher:
         if not missing:
             return
         code = exit_code(j.job_id)
-        tasks = j.specs[0].world_size if j.specs[0].world_size > 1 else 1
-        errors = task_errors(j.job, tasks)
+        tasks = j.specs[0].world_size
+        errors = task_errors(j.job, tasks, "rank" if tasks > 1 else "task")
         text = f"Slurm job {j.job_id} {state.state}"
         text += f" (reason: {state.reason})" if state.reason else ""
         text += f", exit code {code}" if code else ""

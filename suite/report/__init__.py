@@ -23,6 +23,7 @@ from suite.report.page import (environment_blocks, failure_blocks, imprecise_blo
                                inference_blocks, seed_page, summary_blocks, training_blocks,
                                write_page)
 from suite.report.plots import PLOTS_DIR, variant_text, write_inference_plots
+from suite.report.scaleout import scaleout_blocks
 from suite.report.tables import (cross_framework_tables, failures_table, imprecise_table,
                                  write_cross_tables, write_training_tables)
 
@@ -65,7 +66,7 @@ def _write_all(run: Run) -> Path:
         if mp.pictures():
             page = run.path / PLOTS_DIR / mp.framework / f"{mp.model}.md"
             page.write_text(seed_page(mp))
-    blocks = (summary_blocks(run) + training_blocks(training, cross)
+    blocks = (summary_blocks(run) + training_blocks(training, cross) + scaleout_blocks(run)
               + inference_blocks(plots, variant_text) + failure_blocks(failures)
               + imprecise_blocks(imprecise_table(run))
               + environment_blocks(run))

@@ -149,6 +149,11 @@ class SlurmLauncher:
             raise UsageError("--launcher slurm: sbatch not found here (run on a Slurm login "
                              "node; scripts/local-slurm.sh start brings up a one-node "
                              "cluster on this machine; valid launchers: local, slurm)")
+        try:
+            import submitit  # noqa: F401 - the engine that writes and submits the jobs
+        except ImportError:
+            raise UsageError("--launcher slurm needs submitit: pip install submitit "
+                             "(or the project's `slurm` extra)") from None
         done = set(done_keys)
         todo = [s for s in specs if s.key() not in done]
         self.reporter.start(len(specs), len(specs) - len(todo))

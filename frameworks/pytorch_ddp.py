@@ -73,6 +73,11 @@ class Group:
         self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         self._device = torch.device("cpu")
         if device == "cuda":
+            gpus = torch.cuda.device_count()
+            if self.local_rank >= gpus:     # one GPU per rank: nccl refuses shared ones
+                raise RuntimeError(f"local rank {self.local_rank} needs GPU {self.local_rank}; "
+                                   f"this node has {gpus} (one GPU per rank: "
+                                   f"--nproc-per-node <= {gpus})")
             torch.cuda.set_device(self.local_rank)
             self._device = torch.device("cuda", self.local_rank)
         dist.init_process_group(BACKENDS[device],

@@ -287,18 +287,7 @@ class Runner:
             self._record(m)
 
     def _combined(self, parts: list[Measurement]) -> Measurement:
-        """The parts of one point as one measurement, its precision judged on all samples."""
-        m = combine_processes(parts)
-        if m.status != "ok" or len(parts) < 2:
-            return m
-        precision = float(self.opts.settings.get("loop", {}).get("precision", 0.02))
-        summary = stats.point_summary(m)
-        m.summary = summary.to_dict()
-        m.precision_reached = stats.meets_precision(summary, precision)
-        m.message = "" if m.precision_reached else (
-            f"precision ±{precision:.1%} not reached across {len(parts)} processes "
-            f"(95% CI ±{summary.achieved_precision:.1%})")
-        return m
+        return combined_point(parts, self.opts.settings)
 
     def _run_pass(self, group: list[PointSpec], record: Callable[[Measurement], None]) -> None:
         """Each point of the group through one worker (a fresh one after a failure)."""
@@ -377,3 +366,19 @@ class Runner:
         m.meta["started_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started))
         m.meta["wall_s"] = round(time.time() - started, 3)
         return m
+
+
+def combined_point(parts: list[Measurement], settings: dict[str, Any]) -> Measurement:
+    """The processes of one point (`--processes N`) as one measurement, its precision
+    judged on all samples."""
+    m = combine_processes(parts)
+    if m.status != "ok" or len(parts) < 2:
+        return m
+    precision = float(settings.get("loop", {}).get("precision", 0.02))
+    summary = stats.point_summary(m)
+    m.summary = summary.to_dict()
+    m.precision_reached = stats.meets_precision(summary, precision)
+    m.message = "" if m.precision_reached else (
+        f"precision ±{precision:.1%} not reached across {len(parts)} processes "
+        f"(95% CI ±{summary.achieved_precision:.1%})")
+    return m

@@ -64,24 +64,40 @@ def _run_points(payload: dict[str, Any], specs: list[PointSpec]) -> list[dict[st
 
 
 def _run_rank_task(payload: dict[str, Any], spec: PointSpec) -> list[dict[str, Any]]:
-    """One rank of a data-parallel point (this Slurm task); rank 0 stores the point."""
+    """One rank of a data-parallel point (this Slurm task); rank 0 stores the point.
+
+    With `--processes N` the rank tasks measure the point N times, each in a process group
+    of its own (a port of its own): srun starts the tasks once, so the N measurements share
+    their processes, as the record's `meta["processes_note"]` says."""
     from submitit.helpers import TorchDistributedEnvironment
     from suite import storage
     from suite.dataparallel.rank import run_rank
     from suite.env import host_fingerprint
+    from suite.runner import combined_point
     from suite.topology import rank_core_lists, read_topology, spare_cpus
     # RANK, LOCAL_RANK, WORLD_SIZE, MASTER_* from Slurm; each rank picks cuda:LOCAL_RANK
-    TorchDistributedEnvironment().export(set_cuda_visible_devices=False, overwrite=True)
+    dist_env = TorchDistributedEnvironment().export(set_cuda_visible_devices=False,
+                                                    overwrite=True)
     topo = read_topology()
     ranks = rank_core_lists(topo, spec.threads or 1, spec.nproc_per_node, spec.mapping,
                             spec.ht)
     job = {"spec": spec.to_dict(), "settings": payload["settings"], "rank_cores": ranks,
            "sampler_cpus": spare_cpus(topo, [c for r in ranks for c in r]),
            "timeout_s": payload["timeout_s"]}
-    record = run_rank(job)
-    if record is None:
+    processes = max(1, int(payload.get("processes", 1)))
+    parts = []
+    for index in range(processes):
+        os.environ["MASTER_PORT"] = str(dist_env.master_port + index)
+        record = run_rank(job)      # a failing rank raises: the job fails, srun ends it
+        if record is not None:
+            parts.append(Measurement.from_record(record))
+    if not parts:
         return []
-    m = Measurement.from_record(record)
+    m = combined_point(parts, payload["settings"])
+    if processes > 1:
+        m.meta["processes_note"] = (f"on Slurm the {processes} processes of a data-parallel "
+                                    f"point are {processes} process groups in the same rank "
+                                    f"tasks (srun starts them once)")
     m.meta.update(host=host_fingerprint(topo), slurm=slurm_meta())
     storage.append_measurement(Path(payload["run_dir"]), m)
     return [_outcome(m)]

@@ -37,6 +37,7 @@ TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "PREEMPTED", "NODE_FA
             "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE", "SPECIAL_EXIT", "REVOKED", "UNKNOWN"}
 STATUS_OF_STATE = {"TIMEOUT": "timeout", "DEADLINE": "timeout", "OUT_OF_MEMORY": "oom"}
 LOST_POLLS = 30          # polls a job may be missing from squeue before it counts as lost
+GRACE_POLLS = 5          # polls a completed job's points may take to show (NFS caches)
 COMMAND_TIMEOUT_S = 60
 
 
@@ -66,6 +67,7 @@ class _Job:
     state: str = "SUBMITTED"
     done: bool = False
     unseen: int = 0
+    grace: int = 0
 
     @property
     def job_id(self) -> str:
@@ -313,8 +315,11 @@ class SlurmLauncher:
 
     def _finish(self, j: _Job, state: JobState) -> None:
         """A job has ended: its points not stored become the job's status."""
-        j.done = True
         missing = [s for s in j.specs if s.key() in self._expected]
+        if missing and state.state == "COMPLETED" and j.grace < GRACE_POLLS:
+            j.grace += 1      # shared storage may show the job's last lines a bit later
+            return
+        j.done = True
         if not missing:
             return
         code = exit_code(j.job_id)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Sequence
 
 from suite.errors import DataWarning, Interrupted, Stop, UsageError
+from suite.launchers.options import add_arguments as add_scale_out_arguments
 from suite.sweep import DEFAULT_PROCESSES
 
 TRAIN_EXAMPLES = """examples:
@@ -101,7 +102,6 @@ def _sweep_options(p: argparse.ArgumentParser, task: str) -> None:
                         "pools and the C heap carry over); --no-worker-per-point shares one "
                         "worker per framework and placement: faster, those figures approximate")
     m.add_argument("--seed", type=int, default=0, help="seed of weights and synthetic inputs")
-    from suite.launchers.options import add_arguments as add_scale_out_arguments
     add_scale_out_arguments(p, task)
     o = p.add_argument_group("output")
     o.add_argument("--out", help="run folder (default results/<timestamp>-<task>)")

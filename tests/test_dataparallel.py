@@ -198,3 +198,19 @@ def test_data_parallel_elsewhere_is_skipped_with_the_reason():
     spec = PointSpec("train", "pytorch", "script", "resnet18", 2, 32, nproc_per_node=2)
     assert "eager PyTorch (DDP) only" in unsupported(spec)
     assert unsupported(PointSpec("train", "pytorch", "none", "resnet18", 2, 32)) is None
+
+
+def test_slurm_options_become_sbatch_parameters():
+    import argparse
+    from suite.launchers.options import add_arguments, resolve
+    p = argparse.ArgumentParser()
+    add_arguments(p, "train")
+    scale = resolve(p.parse_args(["--launcher", "slurm", "--slurm-partition", "gpu",
+                                  "--slurm-time", "30", "--slurm-param", "account=proj",
+                                  "--slurm-param", "mail-type=NONE", "--slurm-param",
+                                  "requeue", "--nnodes", "2", "--nproc-per-node", "1,8"]))
+    assert scale.slurm == {"partition": "gpu", "time_min": 30, "exclusive": True,
+                           "params": {"account": "proj", "mail_type": "NONE", "requeue": True}}
+    assert scale.nproc_per_node == [1, 8] and scale.nnodes == 2
+    with pytest.raises(UsageError, match="not KEY=VALUE"):
+        resolve(p.parse_args(["--launcher", "slurm", "--slurm-param", "account="]))

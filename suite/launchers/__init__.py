@@ -10,11 +10,12 @@ shared storage. Every point carries the fingerprint of the host it ran on
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Iterable, Protocol
+from typing import TYPE_CHECKING, Callable, Iterable, Protocol
 
-from suite.runner import Reporter, RunOptions
-from suite.spec import Measurement, PointSpec
-from suite.topology import Topology
+if TYPE_CHECKING:   # the CLI imports the launcher names without the runner
+    from suite.runner import Reporter, RunOptions
+    from suite.spec import Measurement, PointSpec
+    from suite.topology import Topology
 
 LAUNCHERS = ("local", "slurm")
 

@@ -23,7 +23,8 @@ def add_arguments(p: argparse.ArgumentParser, task: str) -> None:
     g.add_argument("--slurm-gpus-per-node", type=int, metavar="N", help="GPUs per node")
     g.add_argument("--slurm-param", action="append", default=[], metavar="KEY=VALUE",
                    help="an extra sbatch parameter (repeatable), e.g. --slurm-param "
-                        "account=myproj --slurm-param qos=high --slurm-param constraint=a100")
+                        "account=myproj --slurm-param qos=high --slurm-param constraint=a100; "
+                        "a bare KEY is a flag (--slurm-param requeue)")
     g.add_argument("--slurm-shared", action="store_true",
                    help="do not ask for exclusive nodes (measurements may then share a node)")
     if task == "train":
@@ -72,13 +73,15 @@ def resolve(args: argparse.Namespace) -> ScaleOut:
     return ScaleOut(launcher, slurm, nproc, nnodes)
 
 
-def _params(items: list[str]) -> dict[str, str]:
-    """--slurm-param KEY=VALUE items as sbatch parameters (KEY without the dashes)."""
-    params = {}
+def _params(items: list[str]) -> dict[str, Any]:
+    """--slurm-param KEY=VALUE items as sbatch parameters (KEY without the dashes; a bare
+    KEY is a flag such as `requeue`)."""
+    params: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
         key = key.strip().lstrip("-").replace("-", "_")
-        if not sep or not key:
-            raise UsageError(f"--slurm-param: {item!r} is not KEY=VALUE (e.g. account=myproj)")
-        params[key] = value
+        if not key or (sep and not value):
+            raise UsageError(f"--slurm-param: {item!r} is not KEY=VALUE or a flag KEY "
+                             f"(e.g. account=myproj, requeue)")
+        params[key] = value if sep else True
     return params

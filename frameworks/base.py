@@ -84,6 +84,9 @@ class Adapter(Protocol):
     optimizations: dict[str, tuple[str, ...]]   # task -> supported optimizations
     deployed: dict[str, str]                    # task -> the mode its users deploy (--opts default)
     mode_names: dict[str, str]                  # optimization -> what tables call it ("eager")
+    # Optional: `data_parallel`, the module of its data-parallel training backend (e.g.
+    # "frameworks.pytorch_ddp"; see suite.dataparallel). Adapters without it run no
+    # --nproc-per-node points.
 
     def configure_threads(self, intra_op: int, inter_op: int) -> None:
         """Set thread counts; called in a fresh worker before the framework is first imported."""

@@ -46,6 +46,7 @@ class PyTorchAdapter:
     optimizations = {"infer": ("none", "script", "compile"), "train": ("none", "script", "compile")}
     deployed = {"infer": "none", "train": "none"}
     mode_names = {"none": "eager", "script": "TorchScript", "compile": "torch.compile"}
+    data_parallel = "frameworks.pytorch_ddp"   # DDP under torch.distributed (--nproc-per-node)
 
     def configure_threads(self, intra_op: int, inter_op: int) -> None:
         """torch.set_num_threads / set_num_interop_threads (0 keeps torch's default)."""

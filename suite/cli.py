@@ -17,18 +17,22 @@ from pathlib import Path
 from typing import Sequence
 
 from suite.errors import DataWarning, Interrupted, Stop, UsageError
+from suite.launchers.options import add_arguments as add_scale_out_arguments
 from suite.sweep import DEFAULT_PROCESSES
 
 TRAIN_EXAMPLES = """examples:
   python -m suite train --models resnet50,vgg16 --batches 10,20,30,40
   python -m suite train --models resnet18 --batches 2,4 --image-size 64 --frameworks pytorch,mxnet
   python -m suite train --models all --device cuda --opts none,compile
+  python -m suite train --models resnet50 --batches 32 --threads 4 --nproc-per-node 1,2,4
+  python -m suite train --launcher slurm --slurm-partition gpu --device cuda --nnodes 2 --nproc-per-node 8
 """
 INFER_EXAMPLES = """examples:
   python -m suite infer --framework onnx
   python -m suite infer --models resnet50,bert_base --batches 1,8,64 --threads 1-16 --opts none,script
   python -m suite infer --frameworks pytorch,mxnet,tensorflow,onnx --opts deployed,none
   python -m suite infer --threads 1,2 --ht both --memory both --mapping interleave
+  python -m suite infer --launcher slurm --slurm-partition cpu --slurm-param account=myproj
 """
 
 
@@ -99,6 +103,7 @@ def _sweep_options(p: argparse.ArgumentParser, task: str) -> None:
                         "pools and the C heap carry over); --no-worker-per-point shares one "
                         "worker per framework and placement: faster, those figures approximate")
     m.add_argument("--seed", type=int, default=0, help="seed of weights and synthetic inputs")
+    add_scale_out_arguments(p, task)
     o = p.add_argument_group("output")
     o.add_argument("--out", help="run folder (default results/<timestamp>-<task>)")
     o.add_argument("--resume", action="store_true", help="measure only points missing from --out "

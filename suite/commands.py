@@ -11,13 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import frameworks
+from suite import dataparallel
 from suite import options as opt
 from suite import storage
+from suite.launchers import options as scale_out
 from suite.errors import Interrupted, UsageError
 from suite.spec import PointSpec
 from suite.sweep import SEED_BATCHES, TRAIN_BATCHES, SweepConfig, expand, loop_settings, \
     placement_skip
-from suite.topology import Topology, core_list, read_topology
+from suite.topology import Topology, core_list, rank_core_lists, read_topology
 
 TRAIN_FRAMEWORKS = ("pytorch", "mxnet", "tensorflow")
 DTYPES = ("float32", "bfloat16", "float16")
@@ -63,11 +65,16 @@ def resolve(args: argparse.Namespace, topo: Topology) -> SweepConfig:
     memory = opt.parse_choice(args.memory, "--memory", ("local", "remote", "both"))
     mapping = opt.parse_choice(args.mapping, "--mapping", ("sequential", "interleave"))
     _check_placement(topo, ht, memory)
+    scale = scale_out.resolve(args)
+    ranks = max(scale.nproc_per_node)
     if args.threads is not None:
         threads = opt.parse_ints(args.threads, "--threads")
-    else:
-        threads = [topo.physical_cores] if task == "train" else list(range(1, topo.physical_cores + 1))
-    core_list(topo, max(threads), mapping, ht == "on")  # raises with the valid range
+    else:   # training: all physical cores, shared among a node's data-parallel ranks
+        threads = [max(1, topo.physical_cores // ranks)] if task == "train" \
+            else list(range(1, topo.physical_cores + 1))
+    if scale.launcher == "local":   # Slurm's nodes are checked where the job runs
+        core_list(topo, max(threads), mapping, ht == "on")  # raises with the valid range
+        rank_core_lists(topo, max(threads), ranks, mapping, ht == "on")
     cfg = SweepConfig(
         task=task, frameworks=fws, models=models, batches=batches,
         optimizations=framework_optimizations(fws, opts, task),
@@ -84,7 +91,9 @@ def resolve(args: argparse.Namespace, topo: Topology) -> SweepConfig:
         oom_skip=not args.no_oom_skip,
         worker_per_point=bool(args.worker_per_point),
         processes=int(opt.check_positive(args.processes, "--processes", 101)),
-        seed=int(opt.check_range(args.seed, "--seed", 0, 2**32)))
+        seed=int(opt.check_range(args.seed, "--seed", 0, 2**32)),
+        nproc_per_node=scale.nproc_per_node, nnodes=scale.nnodes, launcher=scale.launcher,
+        slurm=scale.slurm)
     if cfg.max_time < cfg.min_time:
         raise UsageError(f"--max-time {cfg.max_time:g} is below --min-time {cfg.min_time:g}")
     if task == "train":
@@ -161,6 +170,8 @@ def unsupported_reason(spec: PointSpec, topo: Topology) -> str | None:
         return f"{spec.framework} adapter cannot be loaded: {e}"
     if (why := adapter.unsupported(spec.task, spec.optimization, spec.device, spec.dtype)):
         return why
+    if (why := dataparallel.unsupported(spec)):
+        return why
     if spec.task == "train" and not zoo.is_image_model(spec.model):
         return f"training is defined for image classifiers only ({spec.model} is not one)"
     return None
@@ -179,8 +190,9 @@ def _run_dir(args: argparse.Namespace, task: str) -> Path:
 
 def run_sweep(args: argparse.Namespace, argv: list[str]) -> int:
     from suite.env import fingerprint
+    from suite import launchers
     from suite.progress import ConsoleReporter
-    from suite.runner import Runner, RunOptions
+    from suite.runner import RunOptions
     from suite.resume import resume_run
     topo = read_topology()
     cfg = resolve(args, topo)
@@ -196,13 +208,13 @@ def run_sweep(args: argparse.Namespace, argv: list[str]) -> int:
         storage.write_run_info(run_dir, storage.RunInfo(
             run_id=run_dir.name, task=cfg.task, command=argv, config=cfg.to_dict(),
             environment=environment, started_at=now))
-    runner = Runner(run_dir, topo, RunOptions(
+    launcher = launchers.create(cfg.launcher, run_dir, topo, RunOptions(
         settings=loop_settings(cfg), timeout_s=cfg.timeout,
         memory_limit_mib=cfg.memory_limit_mib, oom_skip=cfg.oom_skip,
         worker_per_point=cfg.worker_per_point, processes=cfg.processes),
-        ConsoleReporter(quiet=args.quiet), lambda s: unsupported_reason(s, topo))
+        ConsoleReporter(quiet=args.quiet), lambda s: unsupported_reason(s, topo), cfg.slurm)
     try:
-        runner.run(specs, done)
+        launcher.run(specs, done)
     except KeyboardInterrupt as e:   # Ctrl-C, or SIGTERM / SIGHUP (errors.Stop)
         raise Interrupted(getattr(e, "signum", signal.SIGINT), str(run_dir)) from None
     if not args.no_report:

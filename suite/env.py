@@ -124,6 +124,25 @@ def fingerprint(topo: Topology | None = None) -> dict[str, Any]:
     }
 
 
+HARDWARE_FIELDS = ("cpu_model", "physical_cores", "logical_cores", "sockets", "gpus")
+
+
+def host_fingerprint(topo: Topology | None = None) -> dict[str, Any]:
+    """The short fingerprint every point carries of the host it ran on: its name and the
+    hardware that decides a result (`HARDWARE_FIELDS`). Runs whose points come from
+    several hosts (`--launcher slurm`) are flagged by compare and the report."""
+    topo = topo or read_topology()
+    return {"hostname": socket.gethostname(), "cpu_model": cpu_model(),
+            "physical_cores": topo.physical_cores, "logical_cores": topo.logical_cpus,
+            "sockets": len(topo.sockets), "gpus": [g["name"] for g in gpu_info()]}
+
+
+def hardware_key(host: dict[str, Any]) -> str:
+    """What makes two hosts the same machine for benchmarking (the name does not)."""
+    parts = [str(host.get(k)) for k in HARDWARE_FIELDS]
+    return " / ".join(parts)
+
+
 def framework_status(name: str) -> dict[str, Any]:
     """Availability of one framework, probed in a child process so frameworks never share one."""
     import json

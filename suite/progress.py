@@ -85,6 +85,11 @@ class ConsoleReporter:
         if not self.quiet:
             self._write(f"[{self.done}/{self.total}] {describe(m)}")
 
+    def note(self, text: str) -> None:
+        """A line about where points run (e.g. a Slurm job's state changing)."""
+        if not self.quiet:
+            self._write(text)
+
     def finish(self, measurements: list[Measurement], run_dir: Path) -> None:
         counts = Counter(m.status for m in measurements)
         parts = ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s])

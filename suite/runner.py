@@ -22,7 +22,8 @@ from typing import Any, Callable, Iterable, Protocol
 from suite import stats, storage
 from suite.oomkill import oom_kill_count
 from suite.spec import Measurement, PointSpec, combine_processes
-from suite.topology import Topology, core_list, memory_node, spare_cpus
+from suite.dataparallel import worker_module
+from suite.topology import Topology, memory_node, rank_core_lists, spare_cpus
 
 MIB = 1 << 20
 POLL_S = 0.1          # how often a waiting runner checks the worker's memory
@@ -46,6 +47,8 @@ class RunOptions:
     worker_per_point: bool = False
     env: dict[str, str] = field(default_factory=dict)
     processes: int = 1                    # --processes: fresh workers per point
+    point_meta: dict[str, Any] = field(default_factory=dict)   # added to every point's
+    #   meta by the launcher: the host's fingerprint, a Slurm job id
 
 
 class WorkerFailure(Exception):
@@ -60,13 +63,14 @@ class WorkerFailure(Exception):
 class Worker:
     """A `python -m suite.worker` child and its JSON-lines channel."""
 
-    def __init__(self, init: dict[str, Any], log_path: Path, opts: RunOptions) -> None:
+    def __init__(self, init: dict[str, Any], log_path: Path, opts: RunOptions,
+                 module: str = "suite.worker") -> None:
         self._log = open(log_path, "ab")
         env = dict(os.environ, **opts.env)
         self._oom_kills = oom_kill_count()   # to tell the kernel's OOM killer from kill -9
         # Its own process group: killing the group leaves no orphan (e.g. a compile-worker
         # pool), and a terminal's Ctrl-C reaches only the runner, which stops the worker.
-        self.proc = subprocess.Popen([sys.executable, "-m", "suite.worker"],
+        self.proc = subprocess.Popen([sys.executable, "-m", module],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self._log, env=env, start_new_session=True)
         self._opts = opts
@@ -178,7 +182,7 @@ def no_device_reason(spec: PointSpec, ready: dict[str, Any]) -> str:
 def worker_key(spec: PointSpec) -> tuple:
     """Points sharing this key can share a worker (same framework, threads and placement)."""
     return (spec.framework, spec.device, spec.threads, spec.interop_threads,
-            spec.mapping, spec.ht, spec.memory)
+            spec.mapping, spec.ht, spec.memory, spec.nproc_per_node, spec.nnodes)
 
 
 def variant_key(spec: PointSpec) -> tuple:
@@ -219,6 +223,7 @@ class Runner:
         return list(groups.values())
 
     def _record(self, m: Measurement) -> None:
+        m.meta.update(self.opts.point_meta)
         storage.append_measurement(self.run_dir, m)
         self.measurements.append(m)
         self._note_oom(m)
@@ -282,18 +287,7 @@ class Runner:
             self._record(m)
 
     def _combined(self, parts: list[Measurement]) -> Measurement:
-        """The parts of one point as one measurement, its precision judged on all samples."""
-        m = combine_processes(parts)
-        if m.status != "ok" or len(parts) < 2:
-            return m
-        precision = float(self.opts.settings.get("loop", {}).get("precision", 0.02))
-        summary = stats.point_summary(m)
-        m.summary = summary.to_dict()
-        m.precision_reached = stats.meets_precision(summary, precision)
-        m.message = "" if m.precision_reached else (
-            f"precision ±{precision:.1%} not reached across {len(parts)} processes "
-            f"(95% CI ±{summary.achieved_precision:.1%})")
-        return m
+        return combined_point(parts, self.opts.settings)
 
     def _run_pass(self, group: list[PointSpec], record: Callable[[Measurement], None]) -> None:
         """Each point of the group through one worker (a fresh one after a failure)."""
@@ -325,17 +319,24 @@ class Runner:
                 worker.close(kill=sys.exc_info()[0] is not None)
 
     def _placement(self, spec: PointSpec) -> dict[str, Any]:
+        """The point's cores (a data-parallel point's: every local rank's, disjoint lists
+        in `rank_cores`), memory node and the memory sampler's CPUs."""
         threads = spec.threads or self.topo.physical_cores
-        cores = core_list(self.topo, threads, spec.mapping, spec.ht)
+        ranks = rank_core_lists(self.topo, threads, spec.nproc_per_node, spec.mapping, spec.ht)
+        cores = [c for r in ranks for c in r]
         node = memory_node(self.topo, cores, spec.memory) if len(self.topo.nodes) > 1 \
             or spec.memory == "remote" else None
-        return {"cores": cores, "memory_node": node,
-                "sampler_cpus": spare_cpus(self.topo, cores)}
+        placement = {"cores": cores, "memory_node": node,
+                     "sampler_cpus": spare_cpus(self.topo, cores)}
+        if spec.world_size > 1:
+            placement["rank_cores"] = ranks
+        return placement
 
     def _start_worker(self, spec: PointSpec) -> Worker | None:
         init = {"framework": spec.framework, "threads": spec.threads,
-                "interop_threads": spec.interop_threads, **self._placement(spec)}
-        worker = Worker(init, self.run_dir / "workers.log", self.opts)
+                "interop_threads": spec.interop_threads, "timeout_s": self.opts.timeout_s,
+                **self._placement(spec)}
+        worker = Worker(init, self.run_dir / "workers.log", self.opts, worker_module(spec))
         try:
             ready = worker.receive(self.opts.timeout_s)["ready"]
         except BaseException:   # a failure, or Ctrl-C / SIGTERM while it starts
@@ -365,3 +366,19 @@ class Runner:
         m.meta["started_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started))
         m.meta["wall_s"] = round(time.time() - started, 3)
         return m
+
+
+def combined_point(parts: list[Measurement], settings: dict[str, Any]) -> Measurement:
+    """The processes of one point (`--processes N`) as one measurement, its precision
+    judged on all samples."""
+    m = combine_processes(parts)
+    if m.status != "ok" or len(parts) < 2:
+        return m
+    precision = float(settings.get("loop", {}).get("precision", 0.02))
+    summary = stats.point_summary(m)
+    m.summary = summary.to_dict()
+    m.precision_reached = stats.meets_precision(summary, precision)
+    m.message = "" if m.precision_reached else (
+        f"precision ±{precision:.1%} not reached across {len(parts)} processes "
+        f"(95% CI ±{summary.achieved_precision:.1%})")
+    return m

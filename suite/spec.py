@@ -40,6 +40,8 @@ class PointSpec:
     target_qps: float = 0.0   # offered queries per second (server; offline: expected)
     batch_timeout_ms: float = 0.0   # how long a partial batch waits for more queries
     stage: str = ""           # "" (serve) | profile | verify (tune's phases)
+    nproc_per_node: int = 1   # data-parallel training: ranks per node (1 = one process)
+    nnodes: int = 1           #   and nodes; batch_size is per rank (items = batch x world)
 
     def key(self) -> str:
         """A stable string identity (JSON of the fields, sorted)."""
@@ -53,6 +55,11 @@ class PointSpec:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
+    @property
+    def world_size(self) -> int:
+        """Ranks of a data-parallel point (1 for a single process)."""
+        return self.nproc_per_node * self.nnodes
+
     def label(self) -> str:
         """Short human label for progress lines."""
         size = f"@{self.input_size}"
@@ -61,7 +68,8 @@ class PointSpec:
                 + (" ht" if self.ht else "") + (" remote" if self.memory == "remote" else "")
                 + (f" {self.instances}x{self.threads} {self.scenario}"
                    + (f" qps={self.target_qps:g}" if self.target_qps else "")
-                   + (f" {self.stage}" if self.stage else "") if self.task == "serve" else ""))
+                   + (f" {self.stage}" if self.stage else "") if self.task == "serve" else "")
+                + (f" ddp {self.nnodes}x{self.nproc_per_node}" if self.world_size > 1 else ""))
 
 
 @dataclass
@@ -88,6 +96,8 @@ class Measurement:
     placement: dict[str, Any] = field(default_factory=dict)    # cores, memory node, ...
     meta: dict[str, Any] = field(default_factory=dict)         # versions, timings, worker pid
     summary: dict[str, Any] = field(default_factory=dict)      # derived; cached for readers
+    rank_samples_ns: list[list[int]] | None = None             # data-parallel: each rank's own
+    #   timed step times (samples_ns are the slowest rank's; see suite.dataparallel)
 
     def to_record(self) -> dict[str, Any]:
         rec = dataclasses.asdict(self)
@@ -134,6 +144,10 @@ def combine_processes(parts: list[Measurement]) -> Measurement:
             memory[key] = max(memory.get(key, value), value)
     device = [v for p in parts for v in (p.device_samples_ns or [])]
     windowed = all(p.window_ns and p.window_steps for p in parts)
+    # data-parallel: each rank's samples over the processes, in order
+    rank_samples = [[v for p in parts for v in p.rank_samples_ns[r]]  # type: ignore[index]
+                    for r in range(len(first.rank_samples_ns or []))] \
+        if all(p.rank_samples_ns for p in parts) else None
     return dataclasses.replace(
         first, samples_ns=[v for p in parts for v in p.samples_ns],
         device_samples_ns=device if all(p.device_samples_ns for p in parts) else None,
@@ -141,6 +155,7 @@ def combine_processes(parts: list[Measurement]) -> Measurement:
         window_ns=[v for p in parts for v in p.window_ns or []] if windowed else None,
         window_steps=[v for p in parts for v in p.window_steps or []] if windowed else None,
         warmup_iterations=first.warmup_iterations, memory=memory, summary={},
+        rank_samples_ns=rank_samples,
         meta=dict(first.meta, processes=[_process_record(p) for p in parts],
                   wall_s=sum(float(p.meta.get("wall_s", 0.0)) for p in parts)))
 

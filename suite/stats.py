@@ -512,3 +512,25 @@ def compare_samples(a_ns: Sequence[float], b_ns: Sequence[float],
         return ratio, 1.0 if fa[0] == fb[0] else 0.0, basis
     p = float(_sp.ttest_ind(fa, fb, equal_var=False).pvalue)
     return ratio, (1.0 if math.isnan(p) else p), basis
+
+
+# --- data-parallel training (suite.dataparallel) -----------------------------------------
+
+def rank_times_s(rank_samples_ns: Sequence[Sequence[float]]) -> list[float]:
+    """Each rank's timed time in seconds (Σ of its own step times), in rank order."""
+    return [float(np.sum(np.asarray(r, dtype=np.float64))) / NS_PER_S for r in rank_samples_ns]
+
+
+def straggler_ratio(rank_samples_ns: Sequence[Sequence[float]]) -> float:
+    """The slowest rank's timed time / the median rank's: 1.0 when the ranks kept pace."""
+    times = rank_times_s(rank_samples_ns)
+    if not times or min(times) <= 0:
+        raise ValueError("every rank needs positive step times")
+    return max(times) / float(np.median(times))
+
+
+def scaling_efficiency(throughput_n: float, throughput_1: float, ranks: int) -> float:
+    """Throughput with `ranks` processes / (`ranks` x throughput with one): 1.0 is linear."""
+    if ranks < 1 or not throughput_1 > 0:
+        raise ValueError("scaling efficiency needs ranks >= 1 and a positive baseline")
+    return throughput_n / (ranks * throughput_1)

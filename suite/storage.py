@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import json
 import os
 import warnings
@@ -92,13 +93,15 @@ def append_measurement(run_dir: Path, m: Measurement) -> None:
 
     A last line left without its newline by a crash is ended first, so this record is
     never glued to it. A failed write (ENOSPC, EIO) is cut back off and raised as a
-    UsageError: the file keeps only whole lines.
+    UsageError: the file keeps only whole lines. The file is locked while appending, so
+    jobs on several nodes (`--launcher slurm`, shared storage) never interleave lines.
     """
     line = (json.dumps(m.to_record(), sort_keys=True, allow_nan=False) + "\n").encode()
     path = Path(run_dir) / POINTS_FILE
     size = None
     try:
         with open(path, "a+b") as f:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)    # released when the file is closed
             size = f.seek(0, os.SEEK_END)
             if size:
                 f.seek(size - 1)

@@ -50,6 +50,10 @@ class SweepConfig:
     worker_per_point: bool = False
     processes: int = 1          # fresh worker processes per point (--processes)
     seed: int = 0
+    nproc_per_node: list[int] = field(default_factory=lambda: [1])   # data-parallel ranks
+    nnodes: int = 1
+    launcher: str = "local"     # local | slurm (suite.launchers)
+    slurm: dict[str, Any] = field(default_factory=dict)   # the --slurm-* options
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -68,14 +72,15 @@ def expand(cfg: SweepConfig, sizes: dict[str, int]) -> list[PointSpec]:
     memories = ["local", "remote"] if cfg.memory == "both" else [cfg.memory]
     specs = []
     for fw in cfg.frameworks:
-        for model, opt, ht, mem, threads, bs in itertools.product(
+        for model, opt, ht, mem, threads, nproc, bs in itertools.product(
                 cfg.models, cfg.optimizations[fw], _variants(cfg.ht), memories,
-                cfg.threads, cfg.batches):
+                cfg.threads, cfg.nproc_per_node, cfg.batches):
             specs.append(PointSpec(task=cfg.task, framework=fw, optimization=opt, model=model,
                                    batch_size=bs, input_size=sizes[model], device=cfg.device,
                                    dtype=cfg.dtype, threads=threads,
                                    interop_threads=cfg.interop_threads, mapping=cfg.mapping,
-                                   ht=ht, memory=mem))
+                                   ht=ht, memory=mem, nproc_per_node=nproc,
+                                   nnodes=cfg.nnodes))
     return specs
 
 

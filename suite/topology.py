@@ -116,6 +116,24 @@ def core_list(topo: Topology, threads: int, mapping: str, ht: bool) -> list[int]
     return cpus[:threads]
 
 
+def rank_core_lists(topo: Topology, threads: int, ranks: int, mapping: str,
+                    ht: bool) -> list[list[int]]:
+    """Disjoint logical-CPU lists for `ranks` processes of `threads` threads each on this
+    node (data-parallel training): the first `threads x ranks` CPUs of the mapping, cut
+    in order, so that rank r never shares a core with another rank."""
+    if ranks < 1:
+        raise UsageError(f"{ranks} ranks per node: must be at least 1")
+    if ranks == 1:
+        return [core_list(topo, threads, mapping, ht)]
+    what = "logical CPUs" if ht else "physical cores"
+    available = sum(len(c.cpus) if ht else 1 for c in topo.cores)
+    if threads * ranks > available:
+        raise UsageError(f"{ranks} ranks x {threads} threads need {threads * ranks} {what}; "
+                         f"this node has {available} (valid: ranks x threads <= {available})")
+    cpus = core_list(topo, threads * ranks, mapping, ht)
+    return [cpus[r * threads:(r + 1) * threads] for r in range(ranks)]
+
+
 def _zip_longest(groups: list[list[Core]]) -> list[list[Core]]:
     width = max((len(g) for g in groups), default=0)
     return [[g[i] for g in groups if i < len(g)] for i in range(width)]

@@ -104,7 +104,7 @@ def _inject(kind: str) -> None:
             time.sleep(0.01)
 
 
-def synthetic_inputs(model, batch: int, seed: int) -> tuple[dict, Any]:
+def synthetic_inputs(model, batch: int, seed: int | list[int]) -> tuple[dict, Any]:
     """Inputs (and labels for classifiers) drawn once from a fixed seed, as numpy arrays."""
     import numpy as np
     rng = np.random.default_rng(seed)
@@ -190,9 +190,11 @@ def run_point(adapter: Any, spec: PointSpec, settings: dict[str, Any],
     return m
 
 
-def build_runnable(adapter: Any, model: Any, spec: PointSpec, cfg: dict[str, Any]) -> Any:
+def build_runnable(adapter: Any, model: Any, spec: PointSpec, cfg: dict[str, Any],
+                   input_seed: int | list[int] | None = None) -> Any:
     """The adapter's runnable with its inputs bound; the weights and the numpy inputs are
-    this function's only references, so they are freed when it returns."""
+    this function's only references, so they are freed when it returns. `input_seed`
+    (default: the weights' seed) draws other inputs, e.g. each data-parallel rank's own."""
     from frameworks.base import BuildRequest
     from suite.models.weights import make_weights
     seed = cfg.get("seed", 0)
@@ -201,7 +203,8 @@ def build_runnable(adapter: Any, model: Any, spec: PointSpec, cfg: dict[str, Any
         optimization=spec.optimization, batch_size=spec.batch_size, device=spec.device,
         dtype=spec.dtype, lr=cfg["lr"], momentum=cfg["momentum"],
         weight_decay=cfg["weight_decay"]))
-    inputs, labels = synthetic_inputs(model, spec.batch_size, seed)
+    inputs, labels = synthetic_inputs(model, spec.batch_size,
+                                      seed if input_seed is None else input_seed)
     runnable.set_inputs(inputs, labels if spec.task == "train" else None)
     return runnable
 

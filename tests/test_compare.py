@@ -249,3 +249,29 @@ def test_compare_uses_device_samples_when_present(tmp_path):
     result = compare_runs(write(tmp_path / "A", [ma]), write(tmp_path / "B", [mb]))
     (c,) = result.measured()
     assert ratio_text(c.ratio) == "1.50x slower" and c.verdict == REGRESSION
+
+
+def on_host(m: Measurement, **host) -> Measurement:
+    """A point that names the host it ran on (every point since --launcher)."""
+    m.meta["host"] = dict(HOST_A, **host)
+    return m
+
+
+def test_each_matched_point_is_checked_on_the_host_it_ran_on(tmp_path):
+    """Slurm runs: run.json names the submitting host, each point its own node."""
+    login = dict(HOST_A, hostname="login", cpu_model="Login CPU", physical_cores=4)
+    a = write_env(tmp_path / "A", [on_host(ok(spec(1), noise(10.0)), hostname="n1")], login)
+    b = write_env(tmp_path / "B", [on_host(ok(spec(1), noise(10.0)), hostname="n2")], HOST_A)
+    assert compare_runs(a, b).measured()        # same node hardware: compared
+    c = write_env(tmp_path / "C", [on_host(ok(spec(1), noise(10.0)), hostname="n3",
+                                           gpus=["NVIDIA A100"])], HOST_A)
+    with pytest.raises(UsageError, match=r"different machines \(gpus differ\)"):
+        compare_runs(a, c)
+
+
+def test_a_run_mixing_machines_is_flagged(tmp_path):
+    pts = [on_host(ok(spec(1), noise(10.0)), hostname="n1"),
+           on_host(ok(spec(2), noise(20.0)), hostname="n2", physical_cores=8)]
+    a = write_env(tmp_path / "A", pts, HOST_A)
+    text = compare_runs(a, a, allow_different_hosts=True).render()
+    assert "points: 1 on n1; 1 on n2 — MIXED HOSTS: its points ran on 2 different machines" in text

@@ -153,7 +153,7 @@ class FakeWorker:
 
     started = 0
 
-    def __init__(self, init, log_path, opts):
+    def __init__(self, init, log_path, opts, module="suite.worker"):
         FakeWorker.started += 1
 
     def receive(self, timeout_s):

@@ -27,6 +27,7 @@ from suite.report.page import (environment_blocks, failure_blocks, imprecise_blo
 from suite.report.plots import PLOTS_DIR, variant_text, write_inference_plots
 from suite.report.serving import serving_blocks
 from suite.storage import load_measurements
+from suite.report.scaleout import scaleout_blocks
 from suite.report.tables import (cross_framework_tables, failures_table, imprecise_table,
                                  write_cross_tables, write_training_tables)
 
@@ -70,7 +71,7 @@ def _write_all(run: Run) -> Path:
             page = run.path / PLOTS_DIR / mp.framework / f"{mp.model}.md"
             page.write_text(seed_page(mp))
     blocks = (summary_blocks(run) + serving_blocks(load_measurements(run.path), run.path)
-              + training_blocks(training, cross)
+              + training_blocks(training, cross) + scaleout_blocks(run)
               + inference_blocks(plots, variant_text) + failure_blocks(failures)
               + imprecise_blocks(imprecise_table(run))
               + environment_blocks(run))

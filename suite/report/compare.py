@@ -231,7 +231,15 @@ def machine(env: dict) -> dict[str, object]:
     gpus = env.get("gpus")
     return {"cpu_model": env.get("cpu_model"), "physical_cores": env.get("physical_cores"),
             "logical_cores": env.get("logical_cores"),
-            "gpus": None if gpus is None else tuple(str(g.get("name")) for g in gpus)}
+            "gpus": None if gpus is None else tuple(
+                str(g.get("name")) if isinstance(g, dict) else str(g) for g in gpus)}
+
+
+def point_environment(m: Measurement, info: RunInfo) -> dict:
+    """The fingerprint of the host a point ran on: its own (`meta["host"]`, every point
+    since scale-out) or, for older points, the run's."""
+    host = m.meta.get("host")
+    return host if isinstance(host, dict) and host else info.environment
 
 
 def machine_text(env: dict) -> str:
@@ -250,22 +258,33 @@ def machine_differences(env_a: dict, env_b: dict) -> list[str]:
 
 
 def _point_hosts(label: str, info: RunInfo, points: list[Measurement]) -> str:
-    """"A: 9 points on host1: ..." (a point may name its own host in meta["hostname"])."""
+    """"A ran on host1: ... — points: 9 on host1", flagged when its points ran on
+    machines that differ (a Slurm run over a mixed partition)."""
     counts: dict[str, int] = {}
+    machines: dict[str, str] = {}
     for m in points:
-        host = m.meta.get("hostname") or info.environment.get("hostname") or "unknown host"
+        env = point_environment(m, info)
+        host = env.get("hostname") or "unknown host"
         counts[host] = counts.get(host, 0) + 1
+        machines[str(machine(env))] = machine_text(env)
     where = "; ".join(f"{n} on {h}" for h, n in counts.items()) or "no points"
-    return f"{label} ran on {machine_text(info.environment)} — points: {where}"
+    mixed = (f" — MIXED HOSTS: its points ran on {len(machines)} different machines "
+             f"({'; '.join(sorted(machines.values()))})") if len(machines) > 1 else ""
+    return f"{label} ran on {machine_text(info.environment)} — points: {where}{mixed}"
 
 
-def _check_hosts(info_a: RunInfo, info_b: RunInfo, allow: bool) -> None:
-    differ = machine_differences(info_a.environment, info_b.environment)
-    if differ and not allow:
-        raise UsageError(f"runs from different machines ({', '.join(differ)} differ): A ran "
-                         f"on {machine_text(info_a.environment)}; B on "
-                         f"{machine_text(info_b.environment)}; pass --allow-different-hosts "
-                         f"to compare them anyway")
+def _check_hosts(info_a: RunInfo, info_b: RunInfo, allow: bool,
+                 pairs: list[tuple[Measurement, Measurement]] = ()) -> None:
+    """Refuse runs from different machines: run.json's, and those of every matched pair
+    of points (each point names its own host)."""
+    envs = [(info_a.environment, info_b.environment)] if not pairs else [
+        (point_environment(a, info_a), point_environment(b, info_b)) for a, b in pairs]
+    for env_a, env_b in envs:
+        differ = machine_differences(env_a, env_b)
+        if differ and not allow:
+            raise UsageError(f"runs from different machines ({', '.join(differ)} differ): A "
+                             f"ran on {machine_text(env_a)}; B on {machine_text(env_b)}; "
+                             f"pass --allow-different-hosts to compare them anyway")
 
 
 def compare_runs(run_a: Path, run_b: Path, min_effect: float = 0.05, alpha: float = 0.05,
@@ -273,10 +292,11 @@ def compare_runs(run_a: Path, run_b: Path, min_effect: float = 0.05, alpha: floa
     """Match the points of two run folders and compare them (UsageError if unreadable, or
     if the runs come from different machines and `allow_different_hosts` is not set)."""
     info_a, info_b = read_run_info(Path(run_a)), read_run_info(Path(run_b))
-    _check_hosts(info_a, info_b, allow_different_hosts)
     points_a, points_b = load_measurements(Path(run_a)), load_measurements(Path(run_b))
     a = {m.spec.key(): m for m in points_a}
     b = {m.spec.key(): m for m in points_b}
+    _check_hosts(info_a, info_b, allow_different_hosts,
+                 [(a[k], b[k]) for k in sorted(a.keys() & b.keys())])
     result = Comparison(Path(run_a), Path(run_b), min_effect, alpha,
                         hosts=[_point_hosts("A", info_a, points_a),
                                _point_hosts("B", info_b, points_b)])

@@ -40,7 +40,7 @@ from suite.report.frames import Run, model_order, model_title, reference_accurac
 from suite.report.gpu import ALLOCATOR_LINE, ALLOCATOR_TITLE, gpu_notes
 
 CONDITION_FIELDS = ("device", "dtype", "input_size", "threads", "interop_threads",
-                    "mapping", "ht", "memory")
+                    "mapping", "ht", "memory", "nproc_per_node", "nnodes")
 REFERENCE_HEADER_MD = "Reference accuracy<br>(imagenet1k Top-5)"
 REFERENCE_HEADER_CSV = "Reference accuracy (imagenet1k Top-5)"
 SPEED_TITLE = "Speed (images/sec)"
@@ -124,7 +124,8 @@ def _add_suffixes(groups: list[TrainGroup]) -> None:
 
 def _suffix(name: str, value: Any) -> str:
     short = {"threads": f"t{value}", "input_size": f"s{value}", "interop_threads": f"i{value}",
-             "ht": "ht" if value else "noht"}
+             "ht": "ht" if value else "noht", "nproc_per_node": f"{value}ranks",
+             "nnodes": f"{value}nodes"}
     return "-" + str(short.get(name, value))
 
 
@@ -306,6 +307,10 @@ def framework_line(group: TrainGroup) -> str:
         parts.append("hyper-threading on")
     if c.get("memory") == "remote":
         parts.append("remote NUMA memory")
+    world = int(c.get("nproc_per_node") or 1) * int(c.get("nnodes") or 1)
+    if world > 1:
+        parts.append(f"data-parallel: {world} ranks ({c.get('nnodes') or 1} node(s) x "
+                     f"{c.get('nproc_per_node')}), batch size per rank, images/sec of all ranks")
     return ", ".join(parts)
 
 

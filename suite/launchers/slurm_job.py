@@ -1,0 +1,116 @@
+"""What a Slurm job of a sweep runs on its node (submitted by `suite.launchers.slurm`).
+
+A job of single-process points runs them through the ordinary runner (fresh worker
+processes, the JSON-lines protocol) with this node's topology, appending every point to
+the shared run folder, tagged with this host's fingerprint and the job's id. A
+data-parallel point runs as one Slurm task per rank (`--nnodes` nodes x
+`--nproc-per-node` tasks): every task is one rank (suite.dataparallel.rank) with the
+env:// variables taken from Slurm's, and rank 0 appends the point.
+
+Only JSON-able payloads come in and go out. Test-only fault hook: DLBENCH_FAULT=
+"jobexit[@model[:batch]]" makes the job exit with code 3 before it runs that point.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from suite.spec import Measurement, PointSpec
+
+JOB_EXIT_FAULT = "jobexit"
+JOB_EXIT_CODE = 3
+
+
+def slurm_meta() -> dict[str, Any]:
+    """This job's identity as Slurm gives it (job id, array task, node, partition)."""
+    env = os.environ
+    job_id = env.get("SLURM_JOB_ID", "")
+    if env.get("SLURM_ARRAY_JOB_ID"):
+        job_id = f"{env['SLURM_ARRAY_JOB_ID']}_{env.get('SLURM_ARRAY_TASK_ID', '')}"
+    return {"job_id": job_id, "node": env.get("SLURMD_NODENAME", ""),
+            "nodes": env.get("SLURM_JOB_NODELIST", ""),
+            "partition": env.get("SLURM_JOB_PARTITION", ""),
+            "task": int(env.get("SLURM_PROCID", "0"))}
+
+
+def run_job(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """Run the job's points; returns (key, status) of each point this task stored."""
+    from suite.worker import _fault
+    specs = [PointSpec.from_dict(d) for d in payload["specs"]]
+    for spec in specs:
+        if _fault(spec) == JOB_EXIT_FAULT:
+            os._exit(JOB_EXIT_CODE)
+    if specs[0].world_size > 1:
+        return _run_rank_task(payload, specs[0])
+    return _run_points(payload, specs)
+
+
+def _run_points(payload: dict[str, Any], specs: list[PointSpec]) -> list[dict[str, Any]]:
+    from suite.commands import unsupported_reason
+    from suite.env import host_fingerprint
+    from suite.runner import Runner, RunOptions
+    from suite.topology import read_topology
+    topo = read_topology()
+    opts = RunOptions(settings=payload["settings"], timeout_s=payload["timeout_s"],
+                      memory_limit_mib=payload.get("memory_limit_mib"),
+                      oom_skip=payload.get("oom_skip", True),
+                      worker_per_point=payload.get("worker_per_point", True),
+                      processes=payload.get("processes", 1),
+                      point_meta={"host": host_fingerprint(topo), "slurm": slurm_meta()})
+    runner = Runner(Path(payload["run_dir"]), topo, opts, _Quiet(),
+                    lambda s: unsupported_reason(s, topo))
+    return [_outcome(m) for m in runner.run(specs)]
+
+
+def _run_rank_task(payload: dict[str, Any], spec: PointSpec) -> list[dict[str, Any]]:
+    """One rank of a data-parallel point (this Slurm task); rank 0 stores the point.
+
+    With `--processes N` the rank tasks measure the point N times, each in a process group
+    of its own (a port of its own): srun starts the tasks once, so the N measurements share
+    their processes, as the record's `meta["processes_note"]` says."""
+    from submitit.helpers import TorchDistributedEnvironment
+    from suite import storage
+    from suite.dataparallel.rank import run_rank
+    from suite.env import host_fingerprint
+    from suite.runner import combined_point
+    from suite.topology import rank_core_lists, read_topology, spare_cpus
+    # RANK, LOCAL_RANK, WORLD_SIZE, MASTER_* from Slurm; each rank picks cuda:LOCAL_RANK
+    dist_env = TorchDistributedEnvironment().export(set_cuda_visible_devices=False,
+                                                    overwrite=True)
+    topo = read_topology()
+    ranks = rank_core_lists(topo, spec.threads or 1, spec.nproc_per_node, spec.mapping,
+                            spec.ht)
+    job = {"spec": spec.to_dict(), "settings": payload["settings"], "rank_cores": ranks,
+           "sampler_cpus": spare_cpus(topo, [c for r in ranks for c in r]),
+           "timeout_s": payload["timeout_s"]}
+    processes = max(1, int(payload.get("processes", 1)))
+    parts = []
+    for index in range(processes):
+        os.environ["MASTER_PORT"] = str(dist_env.master_port + index)
+        record = run_rank(job)      # a failing rank raises: the job fails, srun ends it
+        if record is not None:
+            parts.append(Measurement.from_record(record))
+    if not parts:
+        return []
+    m = combined_point(parts, payload["settings"])
+    if processes > 1:
+        m.meta["processes_note"] = (f"on Slurm the {processes} processes of a data-parallel "
+                                    f"point are {processes} process groups in the same rank "
+                                    f"tasks (srun starts them once)")
+    m.meta.update(host=host_fingerprint(topo), slurm=slurm_meta())
+    storage.append_measurement(Path(payload["run_dir"]), m)
+    return [_outcome(m)]
+
+
+def _outcome(m: Measurement) -> dict[str, Any]:
+    return {"key": m.spec.key(), "status": m.status}
+
+
+class _Quiet:
+    """The node's runner reports nothing: the submitting side follows the job states."""
+
+    def start(self, total: int, resumed: int) -> None: ...
+    def point_started(self, spec: PointSpec) -> None: ...
+    def point_finished(self, m: Measurement) -> None: ...
+    def finish(self, measurements: list[Measurement], run_dir: Path) -> None: ...

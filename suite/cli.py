@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Sequence
 
 from suite.errors import DataWarning, Interrupted, Stop, UsageError
-from suite.sweep import DEFAULT_PROCESSES
+from suite.sweep import DEFAULT_MIN_STEPS, DEFAULT_PROCESSES, TIME_CAP_FACTOR
 
 TRAIN_EXAMPLES = """examples:
   python -m suite train --models resnet50,vgg16 --batches 10,20,30,40
@@ -81,6 +81,13 @@ def _sweep_options(p: argparse.ArgumentParser, task: str) -> None:
                    help="minimum timed seconds per point, shared by its processes")
     m.add_argument("--max-time", type=float, default=10.0,
                    help="maximum timed seconds per point, shared by its processes")
+    m.add_argument("--min-steps", type=int, default=DEFAULT_MIN_STEPS, metavar="N",
+                   help="timed steps per point that win over --max-time and --samples (a "
+                        "large batch needs steps, not seconds, for its CIs to close), up to "
+                        f"--time-cap; shared by its processes (default {DEFAULT_MIN_STEPS})")
+    m.add_argument("--time-cap", type=float, metavar="S",
+                   help="hard limit of timed seconds per point, shared by its processes "
+                        f"(default {TIME_CAP_FACTOR:g} x --max-time)")
     m.add_argument("--processes", type=int, default=DEFAULT_PROCESSES, metavar="N",
                    help=f"measure each point in N fresh worker processes (default "
                         f"{DEFAULT_PROCESSES}). One process is one draw of process-level "

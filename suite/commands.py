@@ -14,9 +14,10 @@ import frameworks
 from suite import options as opt
 from suite import storage
 from suite.errors import Interrupted, UsageError
+from suite.peak import PEAK_KEY, peak_text
 from suite.spec import PointSpec
-from suite.sweep import SEED_BATCHES, TRAIN_BATCHES, SweepConfig, expand, loop_settings, \
-    placement_skip
+from suite.sweep import SEED_BATCHES, TIME_CAP_FACTOR, TRAIN_BATCHES, SweepConfig, expand, \
+    loop_settings, placement_skip
 from suite.topology import Topology, core_list, read_topology
 
 TRAIN_FRAMEWORKS = ("pytorch", "mxnet", "tensorflow")
@@ -76,6 +77,9 @@ def resolve(args: argparse.Namespace, topo: Topology) -> SweepConfig:
         precision=opt.check_positive(args.precision, "--precision", 1.0),
         min_time=opt.check_positive(args.min_time, "--min-time"),
         max_time=opt.check_positive(args.max_time, "--max-time"),
+        min_steps=int(opt.check_range(args.min_steps, "--min-steps", 0, 10**9)),
+        time_cap=TIME_CAP_FACTOR * args.max_time if args.time_cap is None
+        else opt.check_positive(args.time_cap, "--time-cap"),
         timeout=opt.check_positive(args.timeout, "--timeout"),
         memory_limit_mib=_default_memory_limit() if args.memory_limit is None
         else opt.check_positive(args.memory_limit, "--memory-limit"),
@@ -85,6 +89,8 @@ def resolve(args: argparse.Namespace, topo: Topology) -> SweepConfig:
         seed=int(opt.check_range(args.seed, "--seed", 0, 2**32)))
     if cfg.max_time < cfg.min_time:
         raise UsageError(f"--max-time {cfg.max_time:g} is below --min-time {cfg.min_time:g}")
+    if cfg.time_cap is not None and cfg.time_cap < cfg.max_time:
+        raise UsageError(f"--time-cap {cfg.time_cap:g} is below --max-time {cfg.max_time:g}")
     if task == "train":
         cfg.samples = int(opt.check_positive(args.samples, "--samples"))
         cfg.optimizer = opt.parse_choice(args.optimizer, "--optimizer", ("sgd",))
@@ -185,6 +191,8 @@ def run_sweep(args: argparse.Namespace, argv: list[str]) -> int:
     specs = expand(cfg, input_sizes(cfg))
     run_dir = _run_dir(args, cfg.task)
     environment, now = fingerprint(topo), time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    if cfg.device == "cpu":
+        environment[PEAK_KEY] = _measure_peak(cfg, topo, args.quiet)
     done: set[str] = set()
     if args.resume:
         done = resume_run(run_dir, argv, cfg.to_dict(), environment, now)
@@ -194,8 +202,12 @@ def run_sweep(args: argparse.Namespace, argv: list[str]) -> int:
         storage.write_run_info(run_dir, storage.RunInfo(
             run_id=run_dir.name, task=cfg.task, command=argv, config=cfg.to_dict(),
             environment=environment, started_at=now))
+    settings = loop_settings(cfg)
+    if not args.quiet:
+        print(_estimate(cfg, specs, environment.get(PEAK_KEY), settings, done, topo),
+              file=sys.stderr)
     runner = Runner(run_dir, topo, RunOptions(
-        settings=loop_settings(cfg), timeout_s=cfg.timeout,
+        settings=settings, timeout_s=cfg.timeout,
         memory_limit_mib=cfg.memory_limit_mib, oom_skip=cfg.oom_skip,
         worker_per_point=cfg.worker_per_point, processes=cfg.processes),
         ConsoleReporter(quiet=args.quiet), lambda s: unsupported_reason(s, topo))
@@ -208,10 +220,39 @@ def run_sweep(args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
+def _estimate(cfg: SweepConfig, specs: list[PointSpec], peak: dict[str, Any] | None,
+              settings: dict[str, Any], done: set[str], topo: Topology) -> str:
+    """The sweep's cost, before it starts (points that will be skipped or are stored left out)."""
+    from suite.estimate import estimate_sweep, estimate_text
+    from suite.models import counts, zoo
+    from suite.peak import peak_gflops
+    flops: dict[tuple[str, int], float] = {}
+    points = []
+    for s in specs:
+        if s.key() in done or unsupported_reason(s, topo):
+            continue
+        if (s.model, s.input_size) not in flops:
+            flops[s.model, s.input_size] = counts.flops_per_item(
+                zoo.get_model(s.model, s.input_size), cfg.task)
+        points.append((flops[s.model, s.input_size] * s.batch_size / 1e9,
+                       peak_gflops(peak, s.threads), s.batch_size))
+    return estimate_text(estimate_sweep(points, settings["loop"], cfg.processes))
+
+
+def _measure_peak(cfg: SweepConfig, topo: Topology, quiet: bool) -> dict[str, Any]:
+    """This machine's float32 peak at the sweep's thread counts, pinned as its points are."""
+    from suite.peak import measure_peak
+    peak = measure_peak(cfg.threads, lambda t: core_list(topo, t, cfg.mapping, cfg.ht == "on"))
+    if not quiet:
+        print(f"machine peak (float32 matrix product): {peak_text(peak)}", file=sys.stderr)
+    return peak
+
+
 def _print_report_paths(run_dir: Path) -> None:
-    from suite.report import build_report
+    from suite.report import build_report_with_summary
+    from suite.report.summary import summary_text
     try:
-        index = build_report(run_dir)
+        index, headline = build_report_with_summary(run_dir)
     except OSError as e:   # a full disk or a read-only folder: the points stay as they are
         raise UsageError(f"cannot write the report into {run_dir}: {e.strerror or e} "
                          f"(the points are kept; rebuild with `report {run_dir}`)") from None
@@ -222,6 +263,7 @@ def _print_report_paths(run_dir: Path) -> None:
     plots = list((run_dir / "plots").rglob("*.png")) if (run_dir / "plots").exists() else []
     if plots:
         print(f"plots:    {run_dir / 'plots'} ({len(plots)} pictures)")
+    print("\nsummary:\n" + summary_text(headline) + "\n")
     print(f"report:   {index} and {index.with_suffix('.html')}")
 
 
@@ -293,6 +335,7 @@ def env(args: argparse.Namespace, argv: list[str]) -> int:
           f"{'available' if fp['cuda'] else fp['cuda_reason']}")
     print("versions:  " + ", ".join(f"{k} {v}" for k, v in fp["versions"].items()))
     print(f"git:       {fp['git_commit'] or 'unknown'}")
+    _print_env_peak()
     print("\nframeworks:")
     for name in frameworks.REGISTRY:
         status = framework_status(name)
@@ -302,6 +345,17 @@ def env(args: argparse.Namespace, argv: list[str]) -> int:
         else:
             print(f"  {name:<11} unavailable: {status['reason']} (install: {status['install']})")
     return 0
+
+
+def _print_env_peak() -> None:
+    """The float32 peak at one thread and at all physical cores (what points are measured at)."""
+    from suite.peak import measure_peak
+    topo = read_topology()
+    counts = sorted({1, topo.physical_cores})
+    peak = measure_peak(counts, lambda t: core_list(topo, t, "sequential", False))
+    print(f"peak:      {peak_text(peak)}")
+    print(f"           ({peak['method']}; `train`/`infer` measure it at their thread counts "
+          "and store it in run.json)")
 
 
 def _ranges(cpus: list[int]) -> str:

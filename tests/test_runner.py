@@ -428,3 +428,12 @@ def test_an_interrupted_processes_group_keeps_what_it_measured(tmp_path):
     assert stored[1].samples_per_process == [12, 12] and len(stored[2].samples_ns) == 12
     assert all("interrupted after" in m.message for m in stored.values())
     assert finished_keys(tmp_path) == set()          # --resume measures both again
+
+
+def test_processes_share_the_step_budget_and_its_cap():
+    from suite.sweep import SweepConfig, loop_settings
+    cfg = SweepConfig(task="infer", frameworks=["pytorch"], models=["resnet18"], batches=[4],
+                      optimizations={"pytorch": ["none"]}, threads=[1], max_time=9.0,
+                      min_steps=60, time_cap=27.0, processes=3)
+    loop = loop_settings(cfg)["loop"]
+    assert loop["min_steps"] == 20 and loop["cap_time_s"] == 9.0 and loop["max_time_s"] == 3.0

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Sequence
 
 from suite.errors import DataWarning, Interrupted, Stop, UsageError
-from suite.sweep import DEFAULT_MIN_STEPS, DEFAULT_PROCESSES, TIME_CAP_FACTOR
+from suite.sweep import (DEFAULT_MIN_STEPS, DEFAULT_PROCESSES, EXTRA_PROCESSES,
+                         TIME_CAP_FACTOR)
 
 TRAIN_EXAMPLES = """examples:
   python -m suite train --models resnet50,vgg16 --batches 10,20,30,40
@@ -95,6 +96,10 @@ def _sweep_options(p: argparse.ArgumentParser, task: str) -> None:
                         "show how far a rerun lands. With N >= 3 the point's CI covers the "
                         "spread between processes; 1 is faster but its CI only covers "
                         "step-to-step noise")
+    m.add_argument("--max-processes", type=int, metavar="M",
+                   help="with --processes N >= 2, a point whose CIs across its N processes "
+                        "are still wider than --precision gets more fresh processes, up to "
+                        f"M (default N + {EXTRA_PROCESSES}; N turns it off)")
     m.add_argument("--timeout", type=float, default=600.0, help="seconds before a point is abandoned")
     m.add_argument("--memory-limit", type=float, help="worker RSS limit in MiB (default: 90%% of RAM)")
     m.add_argument("--no-oom-skip", action="store_true",

@@ -16,8 +16,8 @@ from suite import storage
 from suite.errors import Interrupted, UsageError
 from suite.peak import PEAK_KEY, peak_text
 from suite.spec import PointSpec
-from suite.sweep import SEED_BATCHES, TIME_CAP_FACTOR, TRAIN_BATCHES, SweepConfig, expand, \
-    loop_settings, placement_skip
+from suite.sweep import (EXTRA_PROCESSES, SEED_BATCHES, TIME_CAP_FACTOR, TRAIN_BATCHES,
+                         SweepConfig, expand, loop_settings, placement_skip)
 from suite.topology import Topology, core_list, read_topology
 
 TRAIN_FRAMEWORKS = ("pytorch", "mxnet", "tensorflow")
@@ -86,6 +86,7 @@ def resolve(args: argparse.Namespace, topo: Topology) -> SweepConfig:
         oom_skip=not args.no_oom_skip,
         worker_per_point=bool(args.worker_per_point),
         processes=int(opt.check_positive(args.processes, "--processes", 101)),
+        max_processes=_max_processes(args),
         seed=int(opt.check_range(args.seed, "--seed", 0, 2**32)))
     if cfg.max_time < cfg.min_time:
         raise UsageError(f"--max-time {cfg.max_time:g} is below --min-time {cfg.min_time:g}")
@@ -98,6 +99,18 @@ def resolve(args: argparse.Namespace, topo: Topology) -> SweepConfig:
         cfg.momentum = opt.check_range(args.momentum, "--momentum", 0.0, 1.0)
         cfg.weight_decay = opt.check_range(args.weight_decay, "--weight-decay", 0.0)
     return cfg
+
+
+def _max_processes(args: argparse.Namespace) -> int:
+    """--max-processes, by default --processes + EXTRA_PROCESSES (with at least two: one
+    process has no spread between processes to narrow)."""
+    n = int(opt.check_positive(args.processes, "--processes", 101))
+    if args.max_processes is None:
+        return n + EXTRA_PROCESSES if n >= 2 else n
+    m = int(opt.check_positive(args.max_processes, "--max-processes", 101))
+    if m < n:
+        raise UsageError(f"--max-processes {m} is below --processes {n}")
+    return m
 
 
 def _given(value: str | None, default: str) -> str:
@@ -209,7 +222,8 @@ def run_sweep(args: argparse.Namespace, argv: list[str]) -> int:
     runner = Runner(run_dir, topo, RunOptions(
         settings=settings, timeout_s=cfg.timeout,
         memory_limit_mib=cfg.memory_limit_mib, oom_skip=cfg.oom_skip,
-        worker_per_point=cfg.worker_per_point, processes=cfg.processes),
+        worker_per_point=cfg.worker_per_point, processes=cfg.processes,
+        max_processes=cfg.max_processes),
         ConsoleReporter(quiet=args.quiet), lambda s: unsupported_reason(s, topo))
     try:
         runner.run(specs, done)

@@ -15,6 +15,10 @@ SEED_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 # degrees of freedom) says something, and --min-time/--max-time are shared among them, so
 # the default costs two extra warm-ups per point, not three times the timed time.
 DEFAULT_PROCESSES = 3
+# A point whose CIs across its --processes are still wider than --precision gets more fresh
+# processes, up to --processes + EXTRA_PROCESSES: with 5 instead of 3 the t-interval of
+# the per-process figures is half as wide (t(4)/√5 against t(2)/√3).
+EXTRA_PROCESSES = 2
 TRAIN_BATCHES = (10, 20, 30, 40)
 # Budget by steps as well as seconds (suite.measure): a point keeps going past --max-time
 # until it has DEFAULT_MIN_STEPS timed steps (shared by its processes), but never beyond
@@ -56,6 +60,7 @@ class SweepConfig:
     oom_skip: bool = True
     worker_per_point: bool = False
     processes: int = 1          # fresh worker processes per point (--processes)
+    max_processes: int = 1      # ... up to this many for points still imprecise
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -99,7 +104,8 @@ def loop_settings(cfg: SweepConfig) -> dict[str, Any]:
     """Settings sent to workers with every point.
 
     --min-time, --max-time, --samples, --min-steps and --time-cap are per point: with
-    --processes N each process gets an N-th of them (so N processes cost N warm-ups, not N times the timed time).
+    --processes N each process gets an N-th of them (so N processes cost N warm-ups, not
+    N times the timed time; a process beyond N, for a point still imprecise, gets as much).
     The warm-up budget is per process: every process must warm up fully. Training asks for
     at least TRAIN_WARMUP_STEPS warm-up steps (allocator, optimizer state, oneDNN/XLA caches).
     """

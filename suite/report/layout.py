@@ -78,6 +78,9 @@ def _section_html(section: Section, run_dir: Path) -> str:
     blocks = section.blocks
     if blocks and isinstance(blocks[0], Heading):
         blocks = blocks[1:]       # the <summary> shows the title
+    # inside a folded section, headings rank one below the section's own title
+    blocks = [Heading(min(b.level + 1, 6), b.text) if isinstance(b, Heading) else b
+              for b in blocks]
     return (f'<details open id="{section.id}"><summary>{html.escape(section.title)}'
             f"</summary>\n{html_body(blocks, run_dir)}\n</details>")
 

@@ -182,8 +182,9 @@ def _bar_labels(ax: Axes, bars: Bars, xs: list[float], colour: object) -> None:
     for i, (x, y) in enumerate(zip(xs, bars.values)):
         if not math.isfinite(y):
             continue
-        text = format_value(y) if bars.low is None or bars.high is None else \
-            stats.rounded_to_ci(y, bars.low[i], bars.high[i])[0]
+        wide = bars.low is None or bars.high is None or \
+            not bars.high[i] - bars.low[i] < y       # an interval wider than the value
+        text = format_value(y) if wide else stats.rounded_to_ci(y, bars.low[i], bars.high[i])[0]
         top = y if bars.high is None or not math.isfinite(bars.high[i]) else bars.high[i]
         ax.annotate(text, (x, top), textcoords="offset points", xytext=(0, 3), ha="center",
                     fontsize=9, color=colour)

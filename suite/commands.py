@@ -224,7 +224,8 @@ def run_sweep(args: argparse.Namespace, argv: list[str]) -> int:
         memory_limit_mib=cfg.memory_limit_mib, oom_skip=cfg.oom_skip,
         worker_per_point=cfg.worker_per_point, processes=cfg.processes,
         max_processes=cfg.max_processes),
-        ConsoleReporter(quiet=args.quiet), lambda s: unsupported_reason(s, topo))
+        ConsoleReporter(quiet=args.quiet, peak=environment.get(PEAK_KEY)),
+        lambda s: unsupported_reason(s, topo))
     try:
         runner.run(specs, done)
     except KeyboardInterrupt as e:   # Ctrl-C, or SIGTERM / SIGHUP (errors.Stop)
@@ -250,7 +251,8 @@ def _estimate(cfg: SweepConfig, specs: list[PointSpec], peak: dict[str, Any] | N
                 zoo.get_model(s.model, s.input_size), cfg.task)
         points.append((flops[s.model, s.input_size] * s.batch_size / 1e9,
                        peak_gflops(peak, s.threads), s.batch_size))
-    return estimate_text(estimate_sweep(points, settings["loop"], cfg.processes))
+    return estimate_text(estimate_sweep(points, settings["loop"], cfg.processes,
+                                        cfg.max_processes))
 
 
 def _measure_peak(cfg: SweepConfig, topo: Topology, quiet: bool) -> dict[str, Any]:

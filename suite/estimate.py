@@ -68,15 +68,17 @@ def process_seconds(step_s: float, loop: Mapping[str, Any],
 
 
 def estimate_sweep(points: Iterable[tuple[float, float | None, int]],
-                   loop: Mapping[str, Any], processes: int) -> Estimate:
+                   loop: Mapping[str, Any], processes: int,
+                   max_processes: int | None = None) -> Estimate:
     """The cost of running points given as (GFLOP per step, peak GFLOP/s at its thread
-    count or None, batch size)."""
+    count or None, batch size); the bound counts `max_processes` per point (imprecise
+    points get more processes, `suite.runner`)."""
     likely = at_most = 0.0
     count = 0
     for gflop, peak, batch_size in points:
         one, most = process_seconds(step_seconds(gflop, peak), loop, batch_size)
         likely += processes * one
-        at_most += processes * most
+        at_most += max(processes, max_processes or 0) * most
         count += 1
     return Estimate(count, processes, likely, at_most)
 

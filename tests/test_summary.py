@@ -159,3 +159,9 @@ def test_page_opens_with_the_summary_contents_and_fingerprint(tmp_path):
     assert {"gflops_per_second", "percent_of_peak", "peak_gflops_per_second"} <= set(points)
     assert (run / "plots" / "resnet18-roofline-infer.png").is_file()
     assert (run / "plots" / "bars-infer-bs4.png").is_file()
+
+
+def test_console_line_shows_gflops_and_percent_of_peak():
+    from suite.progress import describe
+    assert ", 40.0 GFLOP/s (20% of peak), peak 100 MiB" in describe(point(), PEAK)
+    assert ", 40.0 GFLOP/s, peak" in describe(point(threads=3), PEAK)   # no peak at 3 threads

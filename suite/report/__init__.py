@@ -26,8 +26,8 @@ from suite.errors import UsageError
 from suite.report.frames import Run, load_run
 from suite.report.layout import Section, anchor, sections_from, write_sections
 from suite.report.overview import write_overview_plots
-from suite.report.page import (Heading, Pictures, environment_blocks, failure_blocks,
-                               files_blocks, fingerprint_box, headline_blocks,
+from suite.report.page import (Bullets, Heading, Pictures, Table, environment_blocks,
+                               failure_blocks, files_blocks, fingerprint_box, headline_blocks,
                                imprecise_blocks, inference_sections, seed_page,
                                summary_blocks, training_sections)
 from suite.report.plots import PLOTS_DIR, variant_text, write_inference_plots
@@ -112,4 +112,11 @@ def _overview_blocks(overview) -> list:
     if overview.rooflines:
         blocks += [Heading(2, "Achieved GFLOP/s against the machine's peak"),
                    Pictures(overview.rooflines)]
+    for task, table in overview.peak_tables.items():
+        blocks += [Heading(2, f"Distance to peak ({task})"),
+                   Bullets(["GFLOP/s from each model's analytic FLOPs (2 x multiply-adds; "
+                            "training 3 x forward); peak: this machine's float32 matrix "
+                            "product at the same thread count (run.json); every point's "
+                            "figures are in points.csv (`gflops_per_second`, "
+                            "`percent_of_peak`)"]), Table(table)]
     return ([Heading(1, "Frameworks compared and distance to peak")] + blocks) if blocks else []

@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from frameworks import mode_label
+from suite import stats
 from suite.report.frames import Run, base_variant, item_unit, model_order, model_title, \
     ok_points, select
 from suite.report.plots import PLOTS_DIR, Picture
@@ -34,6 +35,7 @@ LOG_Y_RATIO = 30.0     # bars on a log axis when the largest is this many times 
 class OverviewPlots:
     bars: list[Picture] = field(default_factory=list)
     rooflines: list[Picture] = field(default_factory=list)
+    peak_tables: dict[str, pd.DataFrame] = field(default_factory=dict)   # task -> table
 
     def pictures(self) -> list[Picture]:
         return self.bars + self.rooflines
@@ -110,6 +112,28 @@ def roofline_chart(points: pd.DataFrame, task: str, model: str,
                  "Batch Size", "GFLOP/s", lines, log2_x=True, ideal=ideal, include_zero=True)
 
 
+def peak_table(points: pd.DataFrame) -> pd.DataFrame:
+    """Per compared point: throughput, achieved GFLOP/s and % of the machine's peak."""
+    rows = []
+    for model in model_order(points["model"]):
+        of_model = points[points["model"] == model].sort_values(["series", "batch_size"])
+        for r in of_model.itertuples(index=False):
+            percent = "n/a" if pd.isna(r.percent_of_peak) else \
+                f"{stats.significant(r.percent_of_peak, 2)}%"
+            rows.append([model_title(model), r.series, int(r.batch_size), int(r.threads),
+                         stats.ci_text(r.items_per_second, r.items_per_second_ci_low,
+                                       r.items_per_second_ci_high),
+                         "n/a" if pd.isna(r.gflops_per_second)
+                         else stats.significant(r.gflops_per_second),
+                         "n/a" if pd.isna(r.peak_gflops_per_second)
+                         else f"{r.peak_gflops_per_second:.0f}", percent])
+    return pd.DataFrame(rows, columns=PEAK_COLUMNS)
+
+
+PEAK_COLUMNS = ["model", "framework (mode)", "batch size", "threads", "items/s (95% CI)",
+                "GFLOP/s", "peak GFLOP/s", "% of peak"]
+
+
 def _peak_of(points: pd.DataFrame) -> float | None:
     peaks = points["peak_gflops_per_second"].dropna().unique()
     return float(peaks[0]) if len(peaks) == 1 else None
@@ -128,6 +152,7 @@ def write_overview_plots(run: Run) -> OverviewPlots:
                 rel = f"{PLOTS_DIR}/bars-{task}-bs{batch}.png"
                 draw_bars(chart, Path(run.path) / rel)
                 result.bars.append(Picture(rel, chart.title))
+        result.peak_tables[task] = peak_table(points)
         for model in model_order(points["model"]):
             of_model = points[points["model"] == model]
             roof = roofline_chart(points, task, model, _peak_of(of_model))

@@ -204,27 +204,30 @@ def run_sweep(args: argparse.Namespace, argv: list[str]) -> int:
     specs = expand(cfg, input_sizes(cfg))
     run_dir = _run_dir(args, cfg.task)
     environment, now = fingerprint(topo), time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    if cfg.device == "cpu":
-        environment[PEAK_KEY] = _measure_peak(cfg, topo, args.quiet)
     done: set[str] = set()
     if args.resume:
+        # the report divides by the run's own peak: a resume keeps it, measures none
         done = resume_run(run_dir, argv, cfg.to_dict(), environment, now)
+        peak = storage.read_run_info(run_dir).environment.get(PEAK_KEY)
     elif (run_dir / storage.POINTS_FILE).exists():
         raise UsageError(f"{run_dir} already holds results; use --resume or another --out")
     else:
+        peak = _measure_peak(cfg, topo, args.quiet) if cfg.device == "cpu" else None
+        if peak is not None:
+            environment[PEAK_KEY] = peak
         storage.write_run_info(run_dir, storage.RunInfo(
             run_id=run_dir.name, task=cfg.task, command=argv, config=cfg.to_dict(),
             environment=environment, started_at=now))
     settings = loop_settings(cfg)
     if not args.quiet:
-        print(_estimate(cfg, specs, environment.get(PEAK_KEY), settings, done, topo),
+        print(_estimate(cfg, specs, peak, settings, done, topo),
               file=sys.stderr)
     runner = Runner(run_dir, topo, RunOptions(
         settings=settings, timeout_s=cfg.timeout,
         memory_limit_mib=cfg.memory_limit_mib, oom_skip=cfg.oom_skip,
         worker_per_point=cfg.worker_per_point, processes=cfg.processes,
         max_processes=cfg.max_processes),
-        ConsoleReporter(quiet=args.quiet, peak=environment.get(PEAK_KEY)),
+        ConsoleReporter(quiet=args.quiet, peak=peak),
         lambda s: unsupported_reason(s, topo))
     try:
         runner.run(specs, done)

@@ -9,15 +9,15 @@ LOOP = {"min_time_s": 1.0, "max_time_s": 10.0, "cap_time_s": 30.0, "min_steps": 
 
 
 def test_step_time_comes_from_flops_and_peak():
-    # 10 GFLOP at 25% of a 200 GFLOP/s peak: 0.2 s, plus the fixed overhead
-    assert step_seconds(10.0, 200.0) == pytest.approx(0.2 + STEP_OVERHEAD_S)
+    # 10 GFLOP at 50% of a 200 GFLOP/s peak: 0.1 s, plus the fixed overhead
+    assert step_seconds(10.0, 200.0) == pytest.approx(0.1 + STEP_OVERHEAD_S)
     assert step_seconds(10.0, None) > step_seconds(10.0, 200.0)   # unknown peak: a low guess
 
 
 def test_fast_steps_cost_the_minimum_time():
     likely, at_most = process_seconds(0.001, LOOP)
-    # start-up, 20 warm-up steps, the cold step, then --min-time (the steps are done sooner)
-    assert likely == pytest.approx(STARTUP_S + 0.02 + 0.001 + 1.0)
+    # start-up, 15 warm-up steps, the cold step, then --min-time (the steps are done sooner)
+    assert likely == pytest.approx(STARTUP_S + 0.015 + 0.001 + 1.0)
     assert at_most == pytest.approx(STARTUP_S + 10.0 + 0.001 + 30.0)
 
 
@@ -39,9 +39,12 @@ def test_min_iterations_run_past_every_budget():
 
 def test_training_samples_limit_the_timed_part():
     # 100 samples at batch 10 = 10 steps of 0.5 s = 5 s, below --max-time
-    loop = dict(LOOP, max_items=100, min_steps=0)
+    # (training warms up for at least 20 steps: 25 x 0.5 s, beyond the 10 s budget)
+    loop = dict(LOOP, max_items=100, min_steps=0, warmup_min_iterations=20)
     likely, _ = process_seconds(0.5, loop, batch_size=10)
     assert likely == pytest.approx(STARTUP_S + 10.0 + 0.5 + 5.0)
+    likely, _ = process_seconds(0.1, loop, batch_size=10)
+    assert likely == pytest.approx(STARTUP_S + 2.5 + 0.1 + 1.0)
 
 
 def test_sweep_estimate_sums_points_and_processes():
@@ -52,7 +55,7 @@ def test_sweep_estimate_sums_points_and_processes():
     assert estimate_sweep([(1e-3, 100.0, 1)], LOOP, 3, 5).at_most_s == pytest.approx(5 * most)
     text = estimate_text(e)
     assert text.startswith("estimate: 2 points x 3 processes, about ")
-    assert "at most" in text and "25% of the measured peak" in text
+    assert "at most" in text and "50% of the measured peak" in text
 
 
 @pytest.mark.parametrize("seconds,text", [(45, "45 s"), (240, "4 min"), (4800, "1 h 20 min")])

@@ -1,8 +1,10 @@
-"""The report page: `index.md` laid out like the seed pages and a self-contained `index.html`.
+"""The report page's blocks: `index.md` laid out like the seed pages, a self-contained
+`index.html`.
 
-Both are rendered from one list of blocks (headings, bullet lists, tables, picture groups),
-so they never disagree. The HTML embeds every picture as a base64 data URI and needs no
-network; its only links are to the CSV and Markdown files written beside it. Each
+Both are rendered from the same blocks (headings, bullet lists, tables, picture groups,
+boxes), grouped into sections by `suite.report.layout`, so they never disagree. The HTML
+embeds every picture as a base64 data URI and needs no network; its only links are to
+the page's own sections and to the CSV and Markdown files written beside it. Each
 framework/model also gets a seed-style page of its own, `plots/<framework>/<model>.md`,
 whose image paths are relative to that folder (`./<model>-latency-1.png`).
 """
@@ -127,11 +129,6 @@ def _picture_html(p: Picture, run_dir: Path) -> str:
             f'title="{html.escape(p.path)}">')
 
 
-def render_html(blocks: list[Block], title: str, run_dir: Path) -> str:
-    """A self-contained HTML page of the blocks (pictures embedded)."""
-    return html_document(title, html_body(blocks, run_dir))
-
-
 def html_document(title: str, body: str) -> str:
     """The page around a body: the title and the style sheet, nothing from the network."""
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -247,10 +244,6 @@ def training_sections(tables: list[TrainingTables], cross: list[CrossTable]
     return sections
 
 
-def training_blocks(tables: list[TrainingTables], cross: list[CrossTable]) -> list[Block]:
-    return [b for _, blocks in training_sections(tables, cross) for b in blocks]
-
-
 def _group(heading: str, pictures: list[Picture]) -> list[Block]:
     return [Heading(2, heading), Pictures(pictures)] if pictures else []
 
@@ -309,10 +302,6 @@ def inference_sections(plots: InferencePlots, variant_text: Any
             sections.append((title, [Heading(1, title)] + _group("Latency Per Batch", lat)
                              + _group("Throughput Per Batch", thr)))
     return sections
-
-
-def inference_blocks(plots: InferencePlots, variant_text: Any) -> list[Block]:
-    return [b for _, blocks in inference_sections(plots, variant_text) for b in blocks]
 
 
 def failure_blocks(failures: pd.DataFrame) -> list[Block]:
@@ -387,12 +376,3 @@ def seed_page(plots: ModelPlots) -> str:
     """A framework/model's page exactly in the seeds' form, for `plots/<framework>/`."""
     front = f'---\ntitle:  "{model_title(plots.model)} ({plots.framework})"\n---\n\n'
     return front + render_markdown(model_blocks(plots), picture_prefix="./")
-
-
-def write_page(run: Run, blocks: list[Block]) -> Path:
-    """Write index.md and index.html; return the index.md path."""
-    md = run.path / "index.md"
-    md.write_text(render_markdown(blocks))
-    title = f"dlbench report: {run.info.run_id}"
-    (run.path / "index.html").write_text(render_html(blocks, title, run.path))
-    return md

@@ -5,7 +5,8 @@ thread count it says how much room is left (CONTRACT §7: training counts 3x for
 `measure_peak` runs one short child process per thread count (`python -m suite.peak`),
 pinned to the cores a point with that many threads is pinned to and with the BLAS told to
 use that many threads, and keeps the best of repeated square products (a peak is a
-maximum, not a typical figure). Each child takes about a third of a second, so the figure
+maximum, not a typical figure). Each child takes about 0.4 s (less each when a sweep has
+many thread counts: about 2 s of measuring in all, at least 0.1 s each), so the figure
 costs a second or two per run; it is stored in run.json (`environment["peak"]`) and the
 report divides every point's GFLOP/s by it.
 
@@ -23,7 +24,9 @@ import sys
 import time
 from typing import Any, Callable, Iterable
 
-MEASURE_S = 0.3           # timed seconds per thread count, shared by the sizes below
+MEASURE_S = 0.3           # timed seconds per thread count, shared by the sizes below ...
+TOTAL_S = 2.0             # ... less when many thread counts would take longer than this
+MIN_MEASURE_S = 0.1       # (but never less than this each)
 SIZES = (512, 1024)       # square sizes tried; the best result counts
 PEAK_KEY = "peak"         # environment["peak"] in run.json
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
@@ -61,15 +64,23 @@ def best_gflops(seconds: float = MEASURE_S, sizes: Iterable[int] = SIZES) -> flo
     return best
 
 
-def _child(threads: int, cpus: list[int]) -> dict[str, Any]:
+def _child(threads: int, cpus: list[int], seconds: float) -> dict[str, Any]:
     """The measurement in a child process: pinned, the BLAS thread count set before import."""
-    return {"threads": threads, "gflops": best_gflops(), "library": _blas_name(), "cpus": cpus}
+    return {"threads": threads, "gflops": best_gflops(seconds), "library": _blas_name(),
+            "cpus": cpus}
 
 
-def measure_one(threads: int, cpus: list[int], timeout_s: float = 30.0) -> dict[str, Any]:
+def seconds_each(count: int) -> float:
+    """Timed seconds per thread count: MEASURE_S, less for many counts (TOTAL_S in all)."""
+    return max(MIN_MEASURE_S, min(MEASURE_S, TOTAL_S / max(1, count)))
+
+
+def measure_one(threads: int, cpus: list[int], seconds: float = MEASURE_S,
+                timeout_s: float = 30.0) -> dict[str, Any]:
     """Run the child for one thread count; {"error": ...} when it fails."""
     env = dict(os.environ, **{v: str(threads) for v in THREAD_VARIABLES})
-    command = [sys.executable, "-m", "suite.peak", str(threads), ",".join(map(str, cpus))]
+    command = [sys.executable, "-m", "suite.peak", str(threads), ",".join(map(str, cpus)),
+               str(seconds)]
     try:
         out = subprocess.run(command, env=env, capture_output=True, text=True,
                              timeout=timeout_s)
@@ -85,15 +96,17 @@ def measure_peak(thread_counts: Iterable[int],
     by_threads: dict[str, float] = {}
     errors: dict[str, str] = {}
     library = "unknown BLAS"
-    for threads in sorted({int(t) for t in thread_counts if int(t) > 0}):
-        result = measure_one(threads, cpus_for(threads))
+    counts = sorted({int(t) for t in thread_counts if int(t) > 0})
+    seconds = seconds_each(len(counts))
+    for threads in counts:
+        result = measure_one(threads, cpus_for(threads), seconds)
         if "error" in result or not result.get("gflops", 0) > 0:
             errors[str(threads)] = str(result.get("error", "no figure"))
             continue
         by_threads[str(threads)] = round(float(result["gflops"]), 1)
         library = result.get("library", library)
     method = (f"float32 matrix product ({' and '.join(f'{n}x{n}' for n in SIZES)}) through "
-              f"numpy's BLAS ({library}), best of {MEASURE_S:g} s of repeats per thread "
+              f"numpy's BLAS ({library}), best of {seconds:g} s of repeats per thread "
               "count, pinned to the cores the points use")
     peak: dict[str, Any] = {"gflops_by_threads": by_threads, "method": method}
     if errors:
@@ -127,4 +140,4 @@ if __name__ == "__main__":
     _cpus = [int(c) for c in sys.argv[2].split(",") if c]
     if _cpus and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, _cpus)
-    print(json.dumps(_child(_threads, _cpus)))
+    print(json.dumps(_child(_threads, _cpus, float(sys.argv[3]))))

@@ -165,3 +165,9 @@ def test_console_line_shows_gflops_and_percent_of_peak():
     from suite.progress import describe
     assert ", 40.0 GFLOP/s (20% of peak), peak 100 MiB" in describe(point(), PEAK)
     assert ", 40.0 GFLOP/s, peak" in describe(point(threads=3), PEAK)   # no peak at 3 threads
+
+
+def test_peak_measuring_stays_short_for_many_thread_counts():
+    from suite.peak import MIN_MEASURE_S, seconds_each
+    assert seconds_each(2) == 0.3 and seconds_each(16) == 0.125
+    assert seconds_each(64) == MIN_MEASURE_S

@@ -122,9 +122,16 @@ def peak_text(peak: dict[str, Any] | None) -> str:
 
 
 def peak_gflops(peak: dict[str, Any] | None, threads: int) -> float | None:
-    """The stored peak at a thread count, or None where it was not measured."""
-    value = ((peak or {}).get("gflops_by_threads") or {}).get(str(int(threads)))
-    return float(value) if value else None
+    """The peak at a thread count, or None where it was not measured there.
+
+    A machine's peak does not fall with more cores: a lower figure at more threads than
+    at fewer means the machine was busy while it was measured, so the largest figure at
+    this many threads or fewer counts."""
+    figures = {int(t): float(g) for t, g in
+               ((peak or {}).get("gflops_by_threads") or {}).items() if g}
+    if int(threads) not in figures:
+        return None
+    return max(g for t, g in figures.items() if t <= int(threads))
 
 
 def percent_of_peak(achieved_gflops: float | None, peak: float | None) -> float | None:

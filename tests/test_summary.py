@@ -44,6 +44,9 @@ def lines(sections, title):
 def test_peak_lookup_and_percent():
     assert peak_gflops(PEAK, 2) == 200.0 and peak_gflops(PEAK, 4) is None
     assert peak_gflops(None, 1) is None
+    # measured lower at 2 threads than at 1 (a busy machine): the larger figure counts
+    busy = {"gflops_by_threads": {"1": 140.0, "2": 120.0}}
+    assert peak_gflops(busy, 2) == 140.0 and peak_gflops(busy, 1) == 140.0
     assert percent_of_peak(50.0, 200.0) == 25.0 and percent_of_peak(None, 200.0) is None
     assert peak_text(PEAK) == "100 GFLOP/s at 1 thread, 200 GFLOP/s at 2 threads"
     assert peak_text(None) == "not measured"
@@ -125,7 +128,7 @@ def test_precision_line_and_extra_sections():
     extra = [SummarySection("Serving", ["tune: 2 instances x 1 thread, batch 4"])]
     sections = summarize(frame(pts), CONFIG, ENV, extra)
     assert [s.title for s in sections] == ["Inference", "NUMA and hyper-threading",
-                                           "Precision", "Serving"]
+                                           "Distance to peak", "Precision", "Serving"]
     assert lines(sections, "Precision") == [
         "precision: 4 of 5 measured points reached ±2% (95% CI of median and throughput) (80%)"]
     text = summary_text(sections)
@@ -171,3 +174,12 @@ def test_peak_measuring_stays_short_for_many_thread_counts():
     from suite.peak import MIN_MEASURE_S, seconds_each
     assert seconds_each(2) == 0.3 and seconds_each(16) == 0.125
     assert seconds_each(64) == MIN_MEASURE_S
+
+
+def test_distance_to_peak_names_the_closest_point_and_warns_above_100():
+    pts = [point(step_ms=100.0), point(threads=1, step_ms=20.0)]    # 40 and 200 GFLOP/s
+    closest, warning = lines(summarize(frame(pts), CONFIG, ENV), "Distance to peak")
+    assert closest == ("closest to the machine's float32 peak: ResNet-18, pytorch (eager), "
+                       "1 thread, batch 4 (infer): 200 GFLOP/s, 200% of 100")
+    assert warning.startswith("1 point(s) exceed the measured peak: it was measured while "
+                              "the machine was busy")

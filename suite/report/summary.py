@@ -11,6 +11,8 @@ printed at the end of a sweep:
 - Training, per model and batch size: the fastest framework (mode).
 - NUMA and hyper-threading: the % change of throughput, remote vs local memory and HT on
   vs off, over matched points.
+- Distance to peak: the point closest to the machine's float32 peak (a warning where a
+  point exceeds it: the peak was measured while the machine was busy).
 - Precision: how many points reached the target.
 
 A claim is made only where the 95% CIs say so: when the winner's interval overlaps
@@ -235,6 +237,26 @@ def placement_lines(frame: pd.DataFrame, environment: dict[str, Any]) -> list[st
     ]
 
 
+def peak_lines(frame: pd.DataFrame) -> list[str]:
+    """The point closest to the machine's peak, and a warning where points exceed it (the
+    peak was then measured while the machine was busy)."""
+    ok = ok_points(frame)
+    ok = ok[ok["percent_of_peak"].notna()]
+    if ok.empty:
+        return []
+    best = ok.loc[ok["percent_of_peak"].idxmax()]
+    lines = [f"closest to the machine's float32 peak: {model_title(best['model'])}, "
+             f"{config_text(best)} ({best['task']}): {stats.significant(best['gflops_per_second'])}"
+             f" GFLOP/s, {stats.significant(best['percent_of_peak'], 2)}% of "
+             f"{best['peak_gflops_per_second']:.0f}"]
+    above = int((ok["percent_of_peak"] > 100).sum())
+    if above:
+        lines.append(f"{above} point(s) exceed the measured peak: it was measured while the "
+                     "machine was busy, so the % of peak figures are too high "
+                     "(`python -m suite env` measures it again)")
+    return lines
+
+
 def precision_line(frame: pd.DataFrame, config: dict[str, Any]) -> str:
     ok = ok_points(frame)
     reached = int(ok["precision_reached"].eq(True).sum())
@@ -253,6 +275,8 @@ def summarize(frame: pd.DataFrame, config: dict[str, Any], environment: dict[str
                 SummarySection("Training", training_lines(frame))]
     out = [s for s in sections if s.lines]
     out.append(SummarySection("NUMA and hyper-threading", placement_lines(frame, environment)))
+    if (peak := peak_lines(frame)):
+        out.append(SummarySection("Distance to peak", peak))
     out.append(SummarySection("Precision", [precision_line(frame, config)]))
     return out + list(extra)
 

@@ -4,7 +4,9 @@
 # A quick demo: one worker process per point (--processes 1), so its CIs cover step-to-step
 # noise only, as its report says; the CLI's default of 3 processes per point makes the CIs
 # cover the spread between processes too, at two to three times this script's time
-# (./run.sh --processes 3 does that here).
+# (./run.sh --processes 3 does that here). Every point runs at least --min-steps (60) timed
+# steps even past --max-time / --samples, up to --time-cap (3 x --max-time), so its CIs
+# can close; each sweep prints its estimated cost first and its summary and report last.
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/setup-env.sh

@@ -18,7 +18,8 @@ from typing import Sequence
 
 from suite.errors import DataWarning, Interrupted, Stop, UsageError
 from suite.launchers.options import add_arguments as add_scale_out_arguments
-from suite.sweep import DEFAULT_PROCESSES
+from suite.sweep import (DEFAULT_MIN_STEPS, DEFAULT_PROCESSES, EXTRA_PROCESSES,
+                         TIME_CAP_FACTOR)
 
 TRAIN_EXAMPLES = """examples:
   python -m suite train --models resnet50,vgg16 --batches 10,20,30,40
@@ -86,6 +87,13 @@ def _sweep_options(p: argparse.ArgumentParser, task: str) -> None:
                    help="minimum timed seconds per point, shared by its processes")
     m.add_argument("--max-time", type=float, default=10.0,
                    help="maximum timed seconds per point, shared by its processes")
+    m.add_argument("--min-steps", type=int, default=DEFAULT_MIN_STEPS, metavar="N",
+                   help="timed steps per point that win over --max-time and --samples (a "
+                        "large batch needs steps, not seconds, for its CIs to close), up to "
+                        f"--time-cap; shared by its processes (default {DEFAULT_MIN_STEPS})")
+    m.add_argument("--time-cap", type=float, metavar="S",
+                   help="hard limit of timed seconds per point, shared by its processes "
+                        f"(default {TIME_CAP_FACTOR:g} x --max-time)")
     m.add_argument("--processes", type=int, default=DEFAULT_PROCESSES, metavar="N",
                    help=f"measure each point in N fresh worker processes (default "
                         f"{DEFAULT_PROCESSES}). One process is one draw of process-level "
@@ -93,6 +101,10 @@ def _sweep_options(p: argparse.ArgumentParser, task: str) -> None:
                         "show how far a rerun lands. With N >= 3 the point's CI covers the "
                         "spread between processes; 1 is faster but its CI only covers "
                         "step-to-step noise")
+    m.add_argument("--max-processes", type=int, metavar="M",
+                   help="with --processes N >= 2, a point whose CIs across its N processes "
+                        "are still wider than --precision gets more fresh processes, up to "
+                        f"M (default N + {EXTRA_PROCESSES}; N turns it off)")
     m.add_argument("--timeout", type=float, default=600.0, help="seconds before a point is abandoned")
     m.add_argument("--memory-limit", type=float, help="worker RSS limit in MiB (default: 90%% of RAM)")
     m.add_argument("--no-oom-skip", action="store_true",

@@ -16,9 +16,10 @@ from suite import options as opt
 from suite import storage
 from suite.launchers import options as scale_out
 from suite.errors import Interrupted, UsageError
+from suite.peak import PEAK_KEY, peak_text
 from suite.spec import PointSpec
-from suite.sweep import SEED_BATCHES, TRAIN_BATCHES, SweepConfig, expand, loop_settings, \
-    placement_skip
+from suite.sweep import (EXTRA_PROCESSES, SEED_BATCHES, TIME_CAP_FACTOR, TRAIN_BATCHES,
+                         SweepConfig, expand, loop_settings, placement_skip)
 from suite.topology import Topology, core_list, rank_core_lists, read_topology
 
 TRAIN_FRAMEWORKS = ("pytorch", "mxnet", "tensorflow")
@@ -85,17 +86,23 @@ def resolve(args: argparse.Namespace, topo: Topology) -> SweepConfig:
         precision=opt.check_positive(args.precision, "--precision", 1.0),
         min_time=opt.check_positive(args.min_time, "--min-time"),
         max_time=opt.check_positive(args.max_time, "--max-time"),
+        min_steps=int(opt.check_range(args.min_steps, "--min-steps", 0, 10**9)),
+        time_cap=TIME_CAP_FACTOR * args.max_time if args.time_cap is None
+        else opt.check_positive(args.time_cap, "--time-cap"),
         timeout=opt.check_positive(args.timeout, "--timeout"),
         memory_limit_mib=_default_memory_limit() if args.memory_limit is None
         else opt.check_positive(args.memory_limit, "--memory-limit"),
         oom_skip=not args.no_oom_skip,
         worker_per_point=bool(args.worker_per_point),
         processes=int(opt.check_positive(args.processes, "--processes", 101)),
+        max_processes=_max_processes(args),
         seed=int(opt.check_range(args.seed, "--seed", 0, 2**32)),
         nproc_per_node=scale.nproc_per_node, nnodes=scale.nnodes, launcher=scale.launcher,
         slurm=scale.slurm)
     if cfg.max_time < cfg.min_time:
         raise UsageError(f"--max-time {cfg.max_time:g} is below --min-time {cfg.min_time:g}")
+    if cfg.time_cap is not None and cfg.time_cap < cfg.max_time:
+        raise UsageError(f"--time-cap {cfg.time_cap:g} is below --max-time {cfg.max_time:g}")
     if task == "train":
         cfg.samples = int(opt.check_positive(args.samples, "--samples"))
         cfg.optimizer = opt.parse_choice(args.optimizer, "--optimizer", ("sgd",))
@@ -103,6 +110,18 @@ def resolve(args: argparse.Namespace, topo: Topology) -> SweepConfig:
         cfg.momentum = opt.check_range(args.momentum, "--momentum", 0.0, 1.0)
         cfg.weight_decay = opt.check_range(args.weight_decay, "--weight-decay", 0.0)
     return cfg
+
+
+def _max_processes(args: argparse.Namespace) -> int:
+    """--max-processes, by default --processes + EXTRA_PROCESSES (with at least two: one
+    process has no spread between processes to narrow)."""
+    n = int(opt.check_positive(args.processes, "--processes", 101))
+    if args.max_processes is None:
+        return n + EXTRA_PROCESSES if n >= 2 else n
+    m = int(opt.check_positive(args.max_processes, "--max-processes", 101))
+    if m < n:
+        raise UsageError(f"--max-processes {m} is below --processes {n}")
+    return m
 
 
 def _given(value: str | None, default: str) -> str:
@@ -201,18 +220,29 @@ def run_sweep(args: argparse.Namespace, argv: list[str]) -> int:
     environment, now = fingerprint(topo), time.strftime("%Y-%m-%dT%H:%M:%S%z")
     done: set[str] = set()
     if args.resume:
+        # the report divides by the run's own peak: a resume keeps it, measures none
         done = resume_run(run_dir, argv, cfg.to_dict(), environment, now)
+        peak = storage.read_run_info(run_dir).environment.get(PEAK_KEY)
     elif (run_dir / storage.POINTS_FILE).exists():
         raise UsageError(f"{run_dir} already holds results; use --resume or another --out")
     else:
+        peak = _measure_peak(cfg, topo, args.quiet) if cfg.device == "cpu" else None
+        if peak is not None:
+            environment[PEAK_KEY] = peak
         storage.write_run_info(run_dir, storage.RunInfo(
             run_id=run_dir.name, task=cfg.task, command=argv, config=cfg.to_dict(),
             environment=environment, started_at=now))
+    settings = loop_settings(cfg)
+    if not args.quiet:
+        print(_estimate(cfg, specs, peak, settings, done, topo),
+              file=sys.stderr)
     launcher = launchers.create(cfg.launcher, run_dir, topo, RunOptions(
-        settings=loop_settings(cfg), timeout_s=cfg.timeout,
+        settings=settings, timeout_s=cfg.timeout,
         memory_limit_mib=cfg.memory_limit_mib, oom_skip=cfg.oom_skip,
-        worker_per_point=cfg.worker_per_point, processes=cfg.processes),
-        ConsoleReporter(quiet=args.quiet), lambda s: unsupported_reason(s, topo), cfg.slurm)
+        worker_per_point=cfg.worker_per_point, processes=cfg.processes,
+        max_processes=cfg.max_processes),
+        ConsoleReporter(quiet=args.quiet, peak=peak),
+        lambda s: unsupported_reason(s, topo), cfg.slurm)
     try:
         launcher.run(specs, done)
     except KeyboardInterrupt as e:   # Ctrl-C, or SIGTERM / SIGHUP (errors.Stop)
@@ -222,10 +252,40 @@ def run_sweep(args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
+def _estimate(cfg: SweepConfig, specs: list[PointSpec], peak: dict[str, Any] | None,
+              settings: dict[str, Any], done: set[str], topo: Topology) -> str:
+    """The sweep's cost, before it starts (points that will be skipped or are stored left out)."""
+    from suite.estimate import estimate_sweep, estimate_text
+    from suite.models import counts, zoo
+    from suite.peak import peak_gflops
+    flops: dict[tuple[str, int], float] = {}
+    points = []
+    for s in specs:
+        if s.key() in done or unsupported_reason(s, topo):
+            continue
+        if (s.model, s.input_size) not in flops:
+            flops[s.model, s.input_size] = counts.flops_per_item(
+                zoo.get_model(s.model, s.input_size), cfg.task)
+        points.append((flops[s.model, s.input_size] * s.batch_size / 1e9,
+                       peak_gflops(peak, s.threads), s.batch_size))
+    return estimate_text(estimate_sweep(points, settings["loop"], cfg.processes,
+                                        cfg.max_processes))
+
+
+def _measure_peak(cfg: SweepConfig, topo: Topology, quiet: bool) -> dict[str, Any]:
+    """This machine's float32 peak at the sweep's thread counts, pinned as its points are."""
+    from suite.peak import measure_peak
+    peak = measure_peak(cfg.threads, lambda t: core_list(topo, t, cfg.mapping, cfg.ht == "on"))
+    if not quiet:
+        print(f"machine peak (float32 matrix product): {peak_text(peak)}", file=sys.stderr)
+    return peak
+
+
 def _print_report_paths(run_dir: Path) -> None:
-    from suite.report import build_report
+    from suite.report import build_report_with_summary
+    from suite.report.summary import summary_text
     try:
-        index = build_report(run_dir)
+        index, headline = build_report_with_summary(run_dir)
     except OSError as e:   # a full disk or a read-only folder: the points stay as they are
         raise UsageError(f"cannot write the report into {run_dir}: {e.strerror or e} "
                          f"(the points are kept; rebuild with `report {run_dir}`)") from None
@@ -236,6 +296,7 @@ def _print_report_paths(run_dir: Path) -> None:
     plots = list((run_dir / "plots").rglob("*.png")) if (run_dir / "plots").exists() else []
     if plots:
         print(f"plots:    {run_dir / 'plots'} ({len(plots)} pictures)")
+    print("\nsummary:\n" + summary_text(headline) + "\n")
     print(f"report:   {index} and {index.with_suffix('.html')}")
 
 
@@ -307,6 +368,7 @@ def env(args: argparse.Namespace, argv: list[str]) -> int:
           f"{'available' if fp['cuda'] else fp['cuda_reason']}")
     print("versions:  " + ", ".join(f"{k} {v}" for k, v in fp["versions"].items()))
     print(f"git:       {fp['git_commit'] or 'unknown'}")
+    _print_env_peak()
     print("\nframeworks:")
     for name in frameworks.REGISTRY:
         status = framework_status(name)
@@ -316,6 +378,17 @@ def env(args: argparse.Namespace, argv: list[str]) -> int:
         else:
             print(f"  {name:<11} unavailable: {status['reason']} (install: {status['install']})")
     return 0
+
+
+def _print_env_peak() -> None:
+    """The float32 peak at one thread and at all physical cores (what points are measured at)."""
+    from suite.peak import measure_peak
+    topo = read_topology()
+    counts = sorted({1, topo.physical_cores})
+    peak = measure_peak(counts, lambda t: core_list(topo, t, "sequential", False))
+    print(f"peak:      {peak_text(peak)}")
+    print(f"           ({peak['method']}; `train`/`infer` measure it at their thread counts "
+          "and store it in run.json)")
 
 
 def _ranges(cpus: list[int]) -> str:

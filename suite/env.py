@@ -36,6 +36,15 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def memory_mib() -> float | None:
+    """Physical memory (MemTotal) in MiB, or None where /proc/meminfo is not readable."""
+    text = _read("/proc/meminfo") or ""
+    for line in text.splitlines():
+        if line.startswith("MemTotal:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return None
+
+
 def _read(path: str) -> str | None:
     try:
         return Path(path).read_text().strip()
@@ -112,6 +121,7 @@ def fingerprint(topo: Topology | None = None) -> dict[str, Any]:
         "physical_cores": topo.physical_cores,
         "logical_cores": topo.logical_cpus,
         "sockets": len(topo.sockets),
+        "memory_mib": memory_mib(),
         "siblings": {str(k): v for k, v in topo.sibling_map().items()},
         "numa_nodes": [{"node": n, "cpus": cpus} for n, cpus in sorted(topo.nodes.items())],
         "frequency": frequency_info(),

@@ -10,6 +10,11 @@ least `min_iterations` steps (always, even past `max_time_s`) and `min_time_s` h
 and the 95% CIs of both figures a point reports — the median step time and the throughput
 (Σ items / Σ time) — are within ±precision, or until `max_time_s` / `max_items` is reached.
 
+Budget by steps as well as by seconds: a point with fewer than `min_steps` timed steps
+when `max_time_s` or `max_items` runs out keeps going (a large batch gets too few steps in
+a fixed time for its CIs to close) until it has them, its precision is reached, or the
+hard cap `cap_time_s` of timed seconds is spent. The cap is what bounds a sweep's cost.
+
 Every decision (steadiness, stopping, the precision flag) looks at the samples chosen by
 `suite.stats.timed_samples`: the device's when the timer gives CUDA-event times, else the
 host's; and, for a timer that runs steps in windows (one synchronisation per window), at
@@ -44,6 +49,12 @@ class LoopSettings:
     warmup_window_min_s: float = 0.05        # and at least this long, so fast steps agree
     warmup_max_s: float = 10.0               # the warm-up's time budget
     warmup_min_iterations: int = 2 * MIN_WARMUP_WINDOW   # the runner asks more for training
+    min_steps: int = 0               # timed steps that win over max_time_s / max_items ...
+    cap_time_s: float | None = None  # ... up to this many timed seconds (None: max_time_s)
+
+    def cap_s(self) -> float:
+        """The hard limit of timed seconds (past `min_iterations`)."""
+        return max(self.max_time_s, self.cap_time_s or 0.0)
 
 
 @dataclass
@@ -79,10 +90,13 @@ def run_loop(step: Step, timer: Timer, items_per_step: int, s: LoopSettings) -> 
     block = max(1, s.min_iterations)
     while True:
         # The minimum iteration count comes first: no time budget until it is reached.
-        remaining_ns = 0 if count < s.min_iterations else int(s.max_time_s * NS) - spent_ns
         todo = block if count >= s.min_iterations else s.min_iterations - count
-        if s.max_items:
+        limit_s = s.max_time_s if count >= s.min_steps else s.cap_s()
+        remaining_ns = 0 if count < s.min_iterations else int(limit_s * NS) - spent_ns
+        if s.max_items and count >= s.min_steps:
             todo = min(todo, max(1, -(-(s.max_items - count * items_per_step) // items_per_step)))
+        elif count < s.min_steps and count >= s.min_iterations:
+            todo = min(todo, s.min_steps - count)
         timed = timer.run(step, todo, max(1, remaining_ns) if count >= s.min_iterations else 0)
         host.append(timed.host_ns)
         if timed.device_ns is not None:
@@ -148,11 +162,12 @@ def _stop_reason(samples: np.ndarray, windows: stats.Windows | None, spent_ns: i
                  s: LoopSettings) -> str:
     if len(samples) < s.min_iterations:
         return ""
-    if spent_ns >= s.max_time_s * NS:
-        return "max-time"
-    if s.max_items and items >= s.max_items:
-        return "samples"
+    budget = "max-time" if spent_ns >= s.max_time_s * NS else \
+        "samples" if s.max_items and items >= s.max_items else ""
+    if budget and len(samples) >= s.min_steps:
+        return budget
     if spent_ns >= s.min_time_s * NS and \
             stats.precision_reached(samples, s.precision, s.min_iterations, windows=windows):
         return "precision"
-    return ""
+    # a spent budget with too few steps for the CIs goes on, up to the hard cap
+    return "time-cap" if budget and spent_ns >= s.cap_s() * NS else ""

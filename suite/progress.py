@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TextIO
 
 from suite import stats
+from suite.peak import peak_gflops, percent_of_peak
 from suite.spec import STATUSES, Measurement, PointSpec
 
 
@@ -17,9 +18,10 @@ def _clock(seconds: float) -> str:
     return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
-def describe(m: Measurement) -> str:
+def describe(m: Measurement, peak: dict | None = None) -> str:
     """One line for a finished point: its figures with their 95% CIs, derived from the raw
-    samples by `stats.point_summary` and rounded by `stats.ci_text`, as in the tables."""
+    samples by `stats.point_summary` and rounded by `stats.ci_text`, as in the tables;
+    its achieved GFLOP/s and, with the run's `peak` (`suite.peak`), the % of it."""
     if m.status != "ok":
         return f"{m.status:<7} {m.spec.label()}: {m.message}"
     try:
@@ -32,14 +34,26 @@ def describe(m: Measurement) -> str:
     return (f"ok      {m.spec.label()}: "
             f"{stats.ci_text(s.median_ms, s.ci_low_ms, s.ci_high_ms)} ms median, "
             f"{stats.ci_text(s.items_per_second, s.items_per_second_ci_low, s.items_per_second_ci_high)}"
-            f" items/s (95% CI{processes}), peak {mem:.0f} MiB{flag}")
+            f" items/s (95% CI{processes}){_gflops(s, m, peak)}, peak {mem:.0f} MiB{flag}")
+
+
+def _gflops(s: stats.Summary, m: Measurement, peak: dict | None) -> str:
+    """", 41.2 GFLOP/s (16% of peak)" (the % where the run measured the peak)."""
+    if not s.gflops_per_second:
+        return ""
+    percent = percent_of_peak(s.gflops_per_second, peak_gflops(peak, m.spec.threads)) \
+        if m.spec.device == "cpu" else None
+    share = f" ({stats.significant(percent, 2)}% of peak)" if percent else ""
+    return f", {stats.significant(s.gflops_per_second)} GFLOP/s{share}"
 
 
 class ConsoleReporter:
     """Writes progress to `stream` (stderr by default); `quiet` keeps only the summary."""
 
-    def __init__(self, quiet: bool = False, stream: TextIO | None = None) -> None:
+    def __init__(self, quiet: bool = False, stream: TextIO | None = None,
+                 peak: dict | None = None) -> None:
         self.quiet = quiet
+        self.peak = peak
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self.total = 0
@@ -83,7 +97,7 @@ class ConsoleReporter:
         if m.status not in ("skipped",) and not m.message.startswith("not run"):
             self.measured += 1
         if not self.quiet:
-            self._write(f"[{self.done}/{self.total}] {describe(m)}")
+            self._write(f"[{self.done}/{self.total}] {describe(m, self.peak)}")
 
     def note(self, text: str) -> None:
         """A line about where points run (e.g. a Slurm job's state changing)."""

@@ -16,8 +16,9 @@ from suite.errors import UsageError
 
 # Configuration that changes what a point measures without being part of its spec (the
 # spec's own fields - batch size, dtype, threads, ... - already keep such points apart).
-MEASUREMENT_SETTINGS = ("seed", "precision", "min_time", "max_time", "samples", "optimizer",
-                        "lr", "momentum", "weight_decay", "worker_per_point", "processes")
+MEASUREMENT_SETTINGS = ("seed", "precision", "min_time", "max_time", "min_steps", "time_cap",
+                        "samples", "optimizer", "lr", "momentum", "weight_decay",
+                        "worker_per_point", "processes", "max_processes")
 # Packages that only read results (tables, plots, statistics): free to change in between.
 REPORT_ONLY_PACKAGES = ("pandas", "matplotlib", "scipy")
 

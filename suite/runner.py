@@ -49,6 +49,7 @@ class RunOptions:
     processes: int = 1                    # --processes: fresh workers per point
     point_meta: dict[str, Any] = field(default_factory=dict)   # added to every point's
     #   meta by the launcher: the host's fingerprint, a Slurm job id
+    max_processes: int = 0                # --max-processes: more for imprecise points
 
 
 class WorkerFailure(Exception):
@@ -251,7 +252,10 @@ class Runner:
     def _run_group(self, group: list[PointSpec]) -> None:
         """Run a group's points through one fresh worker; with `--processes N`, in N passes,
         each through its own fresh worker, and store each point's N parts as one point
-        (a point that fails in a pass is not run again)."""
+        (a point that fails in a pass is not run again). A point whose CIs across its N
+        processes are still wider than the precision target gets more passes, up to
+        `max_processes`: the spread between processes, not the steps, limits it, and
+        each process more narrows the t-interval of the per-process figures."""
         if self.opts.processes <= 1:
             self._run_pass(group, self._record)
             return
@@ -263,9 +267,13 @@ class Runner:
 
         todo = group
         try:
-            for _ in range(self.opts.processes):
+            for done in range(1, max(self.opts.processes, self.opts.max_processes) + 1):
                 self._run_pass(todo, keep)
                 todo = [s for s in todo if parts[s.key()][-1].status == "ok"]
+                if done >= self.opts.processes:
+                    # past --processes: only points whose CI across processes is still
+                    # too wide get another fresh process (up to --max-processes)
+                    todo = [s for s in todo if not self._combined(parts[s.key()]).precision_reached]
                 if not todo:
                     break
         except KeyboardInterrupt:

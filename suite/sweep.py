@@ -15,7 +15,16 @@ SEED_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 # degrees of freedom) says something, and --min-time/--max-time are shared among them, so
 # the default costs two extra warm-ups per point, not three times the timed time.
 DEFAULT_PROCESSES = 3
+# A point whose CIs across its --processes are still wider than --precision gets more fresh
+# processes, up to --processes + EXTRA_PROCESSES: with 5 instead of 3 the t-interval of
+# the per-process figures is half as wide (t(4)/√5 against t(2)/√3).
+EXTRA_PROCESSES = 2
 TRAIN_BATCHES = (10, 20, 30, 40)
+# Budget by steps as well as seconds (suite.measure): a point keeps going past --max-time
+# until it has DEFAULT_MIN_STEPS timed steps (shared by its processes), but never beyond
+# TIME_CAP_FACTOR x --max-time.
+DEFAULT_MIN_STEPS = 60
+TIME_CAP_FACTOR = 3.0
 
 
 @dataclass
@@ -44,11 +53,14 @@ class SweepConfig:
     precision: float = 0.02
     min_time: float = 1.0
     max_time: float = 10.0
+    min_steps: int = 0          # timed steps that win over max_time / samples ...
+    time_cap: float | None = None   # ... up to this many timed seconds (None: max_time)
     timeout: float = 600.0
     memory_limit_mib: float | None = None
     oom_skip: bool = True
     worker_per_point: bool = False
     processes: int = 1          # fresh worker processes per point (--processes)
+    max_processes: int = 1      # ... up to this many for points still imprecise
     seed: int = 0
     nproc_per_node: list[int] = field(default_factory=lambda: [1])   # data-parallel ranks
     nnodes: int = 1
@@ -96,8 +108,9 @@ def placement_skip(spec: PointSpec, topo: Topology) -> str | None:
 def loop_settings(cfg: SweepConfig) -> dict[str, Any]:
     """Settings sent to workers with every point.
 
-    --min-time, --max-time and --samples are per point: with --processes N each process
-    gets an N-th of them (so N processes cost N warm-ups, not N times the timed time).
+    --min-time, --max-time, --samples, --min-steps and --time-cap are per point: with
+    --processes N each process gets an N-th of them (so N processes cost N warm-ups, not
+    N times the timed time; a process beyond N, for a point still imprecise, gets as much).
     The warm-up budget is per process: every process must warm up fully. Training asks for
     at least TRAIN_WARMUP_STEPS warm-up steps (allocator, optimizer state, oneDNN/XLA caches).
     """
@@ -105,7 +118,8 @@ def loop_settings(cfg: SweepConfig) -> dict[str, Any]:
     n = max(1, cfg.processes)
     loop: dict[str, Any] = {
         "precision": cfg.precision, "min_time_s": cfg.min_time / n,
-        "max_time_s": cfg.max_time / n,
+        "max_time_s": cfg.max_time / n, "min_steps": -(-cfg.min_steps // n),
+        "cap_time_s": (cfg.time_cap or cfg.max_time) / n,
         "warmup_max_s": max(cfg.min_time, min(10.0, cfg.max_time))}
     if cfg.task == "train":
         loop["max_items"] = -(-cfg.samples // n)

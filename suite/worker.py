@@ -231,7 +231,7 @@ def _measure_into(m: Measurement, adapter: Any, spec: PointSpec, cfg: dict[str, 
     from suite.models import counts, zoo
 
     model = zoo.get_model(spec.model, spec.input_size)
-    m.flops_per_item = 2.0 * counts.macs_per_item(model) * (3 if spec.task == "train" else 1)
+    m.flops_per_item = counts.flops_per_item(model, spec.task)
     t0 = time.perf_counter()
     runnable = build_runnable(adapter, model, spec, cfg)
     del model  # the runnable keeps what it needs of the IR

@@ -43,6 +43,8 @@ BAD = [
     (["infer", "--memory-limit", "-5"], "--memory-limit: -5 must be a finite number above 0"),
     (["infer", "--seed", "-1"], "--seed: -1 must be a finite number at least 0"),
     (["infer", "--max-time", "inf"], "--max-time: inf must be a finite number above 0"),
+    (["infer", "--max-time", "5", "--time-cap", "2"], "--time-cap 2 is below --max-time 5"),
+    (["infer", "--min-steps", "-1"], "--min-steps: -1 must be a finite number at least 0"),
     (["models", "--image-size", "-3"], "--image-size: -3 must be a positive integer"),
     (["models", "--image-size", "0"], "--image-size: 0 must be a positive integer"),
     (["infer", "--image-size", "-3"], "image size must be a positive integer"),
@@ -144,6 +146,7 @@ def test_env_reports_machine_and_frameworks():
     assert "CUDA not available" in r.stdout or "CUDA available" in r.stdout
     for name in ("pytorch", "mxnet", "tensorflow", "onnx"):
         assert f"  {name}" in r.stdout
+    assert "GFLOP/s at 1 thread" in r.stdout       # the float32 peak (suite.peak)
 
 
 def test_models_lists_the_zoo():

@@ -144,3 +144,56 @@ def test_stopping_rule_targets_the_throughput_too():
     assert s.ci_relative_half_width <= 0.02 and throughput_half <= 0.02
     assert len(r.samples_ns) > 500
     assert stats.ci_relative_half_width(steps[50:80]) <= 0.02     # the median alone: early
+
+
+# --- budget by steps as well as seconds ----------------------------------------------
+
+def alternating_ns(spread: float, base_ms: float = 100.0) -> list[int]:
+    """Steps alternating ±spread around base_ms: precise only with many steps."""
+    return [int(base_ms * (1 + spread) * 1e6), int(base_ms * (1 - spread) * 1e6)]
+
+
+NOISY_100MS = [int(ms * 1e6) for ms in (100, 103, 97, 100, 125, 75, 100)]
+
+
+def test_min_steps_win_over_max_time_until_precise():
+    # steps of 100 ms with ±25% outliers: 10 steps (1 s) are too few for ±2%, and the
+    # 1 s --max-time would stop there; min_steps lets the point go on until precise
+    _, step = counting_step()
+    short = run_loop(step, FakeTimer(NOISY_100MS), 1,
+                     LoopSettings(min_time_s=0.1, max_time_s=1.0))
+    assert short.stop_reason == "max-time" and not short.precision_reached
+    longer = run_loop(step, FakeTimer(NOISY_100MS), 1,
+                      LoopSettings(min_time_s=0.1, max_time_s=1.0, min_steps=200,
+                                   cap_time_s=30.0))
+    assert longer.stop_reason == "precision" and longer.precision_reached
+    assert 10 < len(longer.samples_ns) < 200
+
+
+def test_min_steps_stop_at_the_cap():
+    # steps too noisy for any precision: min_steps runs past max-time, but not past the cap
+    durations = [1_000_000, 50_000_000, 3_000_000, 90_000_000, 7_000_000]
+    _, step = counting_step()
+    r = run_loop(step, FakeTimer(durations), 1,
+                 LoopSettings(precision=0.001, min_time_s=0.1, max_time_s=0.5,
+                              min_steps=10_000, cap_time_s=2.0))
+    assert r.stop_reason == "time-cap" and not r.precision_reached
+    assert 2.0e9 <= sum(r.samples_ns) <= 2.0e9 + 90_000_000
+
+
+def test_min_steps_reached_then_max_time_stops():
+    # enough steps after the extension: the point stops as before, by max-time
+    _, step = counting_step()
+    r = run_loop(step, FakeTimer([200_000_000, 100_000_000]), 1,
+                 LoopSettings(precision=0.001, min_time_s=0.1, max_time_s=1.0, min_steps=20,
+                              cap_time_s=100.0))
+    assert r.stop_reason == "max-time" and len(r.samples_ns) == 20
+
+
+def test_min_steps_win_over_the_samples_budget():
+    # training: --samples allows 5 steps of batch 10; min_steps asks 30
+    _, step = counting_step()
+    r = run_loop(step, FakeTimer(alternating_ns(0.2, 10.0)), 10,
+                 LoopSettings(precision=1e-6, min_time_s=0.01, max_time_s=100, max_items=50,
+                              min_steps=30, cap_time_s=100))
+    assert r.stop_reason == "samples" and len(r.samples_ns) == 30

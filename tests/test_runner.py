@@ -339,7 +339,7 @@ def test_processes_measure_each_point_in_fresh_workers(tmp_path):
     out = tmp_path / "run"
     r = dlbench("infer", "--frameworks", "pytorch", "--models", "resnet18", "--batches", "1,2",
                 "--threads", "1", "--opts", "none", "--out", str(out), *FAST,
-                "--processes", "3", "--no-worker-per-point")
+                "--processes", "3", "--max-processes", "3", "--no-worker-per-point")
     assert r.returncode == 0, r.stderr
     assert read_run_info(out).config["processes"] == 3
     ms = load_measurements(out)
@@ -428,3 +428,45 @@ def test_an_interrupted_processes_group_keeps_what_it_measured(tmp_path):
     assert stored[1].samples_per_process == [12, 12] and len(stored[2].samples_ns) == 12
     assert all("interrupted after" in m.message for m in stored.values())
     assert finished_keys(tmp_path) == set()          # --resume measures both again
+
+
+def test_processes_share_the_step_budget_and_its_cap():
+    from suite.sweep import SweepConfig, loop_settings
+    cfg = SweepConfig(task="infer", frameworks=["pytorch"], models=["resnet18"], batches=[4],
+                      optimizations={"pytorch": ["none"]}, threads=[1], max_time=9.0,
+                      min_steps=60, time_cap=27.0, processes=3)
+    loop = loop_settings(cfg)["loop"]
+    assert loop["min_steps"] == 20 and loop["cap_time_s"] == 9.0 and loop["max_time_s"] == 3.0
+
+
+def test_imprecise_points_get_more_processes_up_to_the_maximum(tmp_path):
+    """Past --processes 3, only a point whose CI across processes is still too wide runs in
+    a fresh process again, up to --max-processes 5; a precise one stops at 3."""
+    from suite.progress import ConsoleReporter
+    from suite.runner import Runner, RunOptions
+    from suite.spec import Measurement, PointSpec
+
+    specs = [PointSpec(task="infer", framework="pytorch", optimization="none",
+                       model="resnet18", batch_size=b, input_size=32) for b in (1, 2)]
+    step_ms = {1: [1.0, 1.1, 0.9, 1.0, 1.0], 2: [1.0] * 5}   # per pass: batch 1 disagrees
+
+    class Fake(Runner):
+        groups: list = []
+
+        def _run_pass(self, group, record):
+            self.groups.append([s.batch_size for s in group])
+            for spec in group:
+                ms = step_ms[spec.batch_size][len(self.groups) - 1]
+                record(Measurement(spec, samples_ns=[int(ms * 1e6)] * 12,
+                                   items_per_step=spec.batch_size,
+                                   memory={"peak_rss_mib": 100.0},
+                                   meta={"worker_pid": len(self.groups)}))
+
+    runner = Fake(tmp_path, read_topology(),
+                  RunOptions(settings={"loop": {"precision": 0.02}}, processes=3,
+                             max_processes=5), ConsoleReporter(quiet=True), lambda s: None)
+    runner.run(specs)
+    assert runner.groups == [[1, 2], [1, 2], [1, 2], [1], [1]]
+    stored = {m.spec.batch_size: m for m in load_measurements(tmp_path)}
+    assert stored[1].samples_per_process == [12] * 5 and not stored[1].precision_reached
+    assert stored[2].samples_per_process == [12] * 3 and stored[2].precision_reached

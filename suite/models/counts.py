@@ -39,6 +39,12 @@ def macs_per_item(model: Model) -> int:
     return sum(node_macs(n, shapes) for n, shapes in walk(model))
 
 
+def flops_per_item(model: Model, task: str) -> float:
+    """Floating-point operations per item of one step: 2 x forward MACs, x 3 for a training
+    step (forward + backward, CONTRACT §7)."""
+    return 2.0 * macs_per_item(model) * (3 if task == "train" else 1)
+
+
 def params(model: Model) -> int:
     """Parameter count as frameworks and papers report it (BN running statistics excluded)."""
     return model.param_count()

@@ -11,37 +11,55 @@
   `suite.report.plots`)
 - serving runs: `serving.csv` and `plots/serving/*.png`, a "Serving" section (see
   `suite.report.serving`)
-- `index.md` and a self-contained `index.html` (see `suite.report.page`)
+- data-parallel runs: `scaling.md` / `scaling.csv` (see `suite.report.scaleout`)
+- `plots/bars-<task>-bs<N>.png` and `plots/<model>-roofline-<task>.png`: frameworks
+  compared across models, and achieved GFLOP/s against the machine's peak (see
+  `suite.report.overview`)
+- `index.md` and a self-contained `index.html`: the summary of `suite.report.summary` on
+  top, a table of contents, collapsible sections (see `suite.report.layout`, `.page`)
 
 Rebuilding replaces what an earlier build wrote.
 """
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 from suite.errors import UsageError
 from suite.report.frames import Run, load_run
-from suite.report.page import (environment_blocks, failure_blocks, imprecise_blocks,
-                               inference_blocks, seed_page, summary_blocks, training_blocks,
-                               write_page)
+from suite.report.layout import Section, anchor, sections_from, write_sections
+from suite.report.overview import write_overview_plots
+from suite.report.page import (Bullets, Heading, Pictures, Table, environment_blocks,
+                               failure_blocks, files_blocks, fingerprint_box, headline_blocks,
+                               imprecise_blocks, inference_sections, seed_page,
+                               summary_blocks, training_sections)
 from suite.report.plots import PLOTS_DIR, variant_text, write_inference_plots
-from suite.report.serving import serving_blocks
-from suite.storage import load_measurements
 from suite.report.scaleout import scaleout_blocks
+from suite.report.serving import serving_blocks, tune_verdict, verdict_text
+from suite.report.summary import SummarySection, summarize
 from suite.report.tables import (cross_framework_tables, failures_table, imprecise_table,
                                  write_cross_tables, write_training_tables)
+from suite.storage import load_measurements
 
-__all__ = ["build_report"]
+__all__ = ["build_report", "build_report_with_summary"]
 
 
-def build_report(run_dir: Path) -> Path:
+def build_report(run_dir: Path, extra_summary: Sequence[SummarySection] = ()) -> Path:
     """(Re)build every table, plot and the report page of a run; return index.md's path.
 
-    Raises UsageError when the folder is not a readable run or cannot be written.
+    `extra_summary`: more headline sections (e.g. the serving verdict of `tune`), shown
+    after the computed ones. Raises UsageError when the folder is not a readable run or
+    cannot be written.
     """
+    return build_report_with_summary(run_dir, extra_summary)[0]
+
+
+def build_report_with_summary(run_dir: Path, extra_summary: Sequence[SummarySection] = ()
+                              ) -> tuple[Path, list[SummarySection]]:
+    """`build_report`, also returning the headline the page shows (for the console)."""
     run = load_run(Path(run_dir))
     try:
-        return _write_all(run)
+        return _write_all(run, extra_summary)
     except OSError as e:
         raise UsageError(f"cannot write the report into {run.path}: {e}") from None
 
@@ -57,7 +75,8 @@ def _remove_old_outputs(run: Run) -> None:
             path.unlink()
 
 
-def _write_all(run: Run) -> Path:
+def _write_all(run: Run, extra_summary: Sequence[SummarySection] = ()
+               ) -> tuple[Path, list[SummarySection]]:
     _remove_old_outputs(run)
     run.frame.to_csv(run.path / "points.csv", index=False)
     failures = failures_table(run)
@@ -70,9 +89,46 @@ def _write_all(run: Run) -> Path:
         if mp.pictures():
             page = run.path / PLOTS_DIR / mp.framework / f"{mp.model}.md"
             page.write_text(seed_page(mp))
-    blocks = (summary_blocks(run) + serving_blocks(load_measurements(run.path), run.path)
-              + training_blocks(training, cross) + scaleout_blocks(run)
-              + inference_blocks(plots, variant_text) + failure_blocks(failures)
-              + imprecise_blocks(imprecise_table(run))
-              + environment_blocks(run))
-    return write_page(run, blocks)
+    overview = write_overview_plots(run)
+    measurements = load_measurements(run.path)
+    verdict = tune_verdict(measurements)
+    if verdict is not None:   # the serving verdict of a `tune` run heads its summary
+        extra_summary = [SummarySection("Serving", [verdict_text(verdict)]), *extra_summary]
+    headline = summarize(run.frame, run.info.config, run.info.environment, extra_summary)
+    taken: set[str] = set()
+
+    def section(title: str, blocks: list, collapsible: bool = False) -> list[Section]:
+        return [Section(anchor(title, taken), title, blocks, collapsible)] if blocks else []
+
+    # The page, in order; a new part of the report is one more entry here.
+    sections = (
+        section("Summary", headline_blocks(headline) + [fingerprint_box(run)])
+        + section("About this run", summary_blocks(run))
+        + section("Files", files_blocks(run.path))
+        + section("Serving", serving_blocks(measurements, run.path))
+        + section("Frameworks compared and distance to peak", _overview_blocks(overview), True)
+        + sections_from(training_sections(training, cross), taken)
+        + section("Data-parallel scaling and hosts", scaleout_blocks(run), True)
+        + sections_from(inference_sections(plots, variant_text), taken)
+        + section("Failed and skipped points", failure_blocks(failures), True)
+        + section("Precision not reached", imprecise_blocks(imprecise_table(run)), True)
+        + section("Environment", environment_blocks(run), True))
+    return write_sections(run.path, f"dlbench report: {run.info.run_id}", sections), headline
+
+
+def _overview_blocks(overview) -> list:
+    blocks: list = []
+    if overview.bars:
+        blocks += [Heading(2, "Throughput per batch size (95% CI whiskers)"),
+                   Pictures(overview.bars)]
+    if overview.rooflines:
+        blocks += [Heading(2, "Achieved GFLOP/s against the machine's peak"),
+                   Pictures(overview.rooflines)]
+    for task, table in overview.peak_tables.items():
+        blocks += [Heading(2, f"Distance to peak ({task})"),
+                   Bullets(["GFLOP/s from each model's analytic FLOPs (2 x multiply-adds; "
+                            "training 3 x forward); peak: this machine's float32 matrix "
+                            "product at the same thread count (run.json); every point's "
+                            "figures are in points.csv (`gflops_per_second`, "
+                            "`percent_of_peak`)"]), Table(table)]
+    return ([Heading(1, "Frameworks compared and distance to peak")] + blocks) if blocks else []

@@ -5,9 +5,11 @@ One row per point: the PointSpec fields, status and message, then the figures of
 95% CI, ...; from the device's samples where a point has them, else the host's, as `basis`
 says), `memory_mib` (the figure the memory tables show) and `memory_source` (which figure
 that is), `model_memory_mib` (the CPU peak above the framework's idle footprint),
-cold_start_ms and precision_reached; on a GPU also `device_timing` (how its device time
-was taken), `device_used_mib` (device-wide used memory) and `allocator_peaks` (the
-framework allocator's own peaks, as text).
+cold_start_ms and precision_reached, `peak_gflops_per_second` (this machine's float32
+matrix-product peak at the point's thread count, from run.json; `suite.peak`) and
+`percent_of_peak` (the point's achieved `gflops_per_second` as a % of it); on a GPU
+also `device_timing` (how its device time was taken), `device_used_mib` (device-wide used
+memory) and `allocator_peaks` (the framework allocator's own peaks, as text).
 Figures are NaN for points that did not run (status other than ok). The cached `summary`
 stored with each point is ignored on purpose: a better estimator in `suite.stats` then
 fixes every old run.
@@ -24,6 +26,7 @@ import pandas as pd
 
 from suite import stats
 from suite.errors import UsageError
+from suite.peak import PEAK_KEY, peak_gflops, percent_of_peak
 from suite.spec import Measurement, PointSpec
 from suite.storage import RunInfo, load_measurements, read_run_info
 
@@ -34,7 +37,8 @@ SUMMARY_COLUMNS = [f.name for f in dataclasses.fields(stats.Summary)
 FIGURE_COLUMNS = SUMMARY_COLUMNS + ["basis", "device_median_ms", "memory_mib",
                                     "model_memory_mib", "cold_start_ms", "precision_reached",
                                     "device_timing", "memory_source", "device_used_mib",
-                                    "allocator_peaks"]
+                                    "allocator_peaks", "peak_gflops_per_second",
+                                    "percent_of_peak"]
 FRAME_COLUMNS = SPEC_COLUMNS + ["status", "message"] + FIGURE_COLUMNS
 
 
@@ -58,7 +62,24 @@ def load_run(run_dir: Path) -> Run:
     except (KeyError, TypeError) as e:
         raise UsageError(f"{run_dir}/points.jsonl has a malformed record: {e}") from None
     precision = info.config.get("precision") if isinstance(info.config, dict) else None
-    return Run(path=run_dir, info=info, frame=measurements_frame(measurements, precision))
+    frame = measurements_frame(measurements, precision)
+    return Run(path=run_dir, info=info, frame=with_peak(frame, info.environment.get(PEAK_KEY)))
+
+
+def with_peak(frame: pd.DataFrame, peak: dict[str, Any] | None) -> pd.DataFrame:
+    """`frame` with `peak_gflops_per_second` and `percent_of_peak` filled from a run's
+    stored peak (`suite.peak`): CPU points only (the peak is the CPU's), NaN where the
+    peak was not measured at the point's thread count or the point has no GFLOP/s."""
+    out = frame.copy()
+    peaks = [peak_gflops(peak, t) if d == "cpu" else None
+             for t, d in zip(out["threads"], out["device"])]
+    out["peak_gflops_per_second"] = pd.to_numeric(pd.Series(peaks, index=out.index,
+                                                            dtype=object), errors="coerce")
+    percent = [percent_of_peak(g if pd.notna(g) else None, p if pd.notna(p) else None)
+               for g, p in zip(out["gflops_per_second"], out["peak_gflops_per_second"])]
+    out["percent_of_peak"] = pd.to_numeric(pd.Series(percent, index=out.index, dtype=object),
+                                           errors="coerce")
+    return out
 
 
 def measurements_frame(measurements: Iterable[Measurement],
@@ -72,7 +93,8 @@ def measurements_frame(measurements: Iterable[Measurement],
     rows = [_row(m, precision) for m in measurements]
     frame = pd.DataFrame(rows, columns=FRAME_COLUMNS)
     for col in SUMMARY_COLUMNS + ["device_median_ms", "memory_mib", "model_memory_mib",
-                                  "cold_start_ms", "device_used_mib"]:
+                                  "cold_start_ms", "device_used_mib", "peak_gflops_per_second",
+                                  "percent_of_peak"]:
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
     return frame
 

@@ -1,8 +1,10 @@
-"""The report page: `index.md` laid out like the seed pages and a self-contained `index.html`.
+"""The report page's blocks: `index.md` laid out like the seed pages, a self-contained
+`index.html`.
 
-Both are rendered from one list of blocks (headings, bullet lists, tables, picture groups),
-so they never disagree. The HTML embeds every picture as a base64 data URI and needs no
-network; its only links are to the CSV and Markdown files written beside it. Each
+Both are rendered from the same blocks (headings, bullet lists, tables, picture groups,
+boxes), grouped into sections by `suite.report.layout`, so they never disagree. The HTML
+embeds every picture as a base64 data URI and needs no network; its only links are to
+the page's own sections and to the CSV and Markdown files written beside it. Each
 framework/model also gets a seed-style page of its own, `plots/<framework>/<model>.md`,
 whose image paths are relative to that folder (`./<model>-latency-1.png`).
 """
@@ -20,11 +22,15 @@ import pandas as pd
 
 from suite.report.frames import Run, item_unit, model_title, status_counts
 from suite.report.gpu import ALLOCATOR_LINE, ALLOCATOR_TITLE, gpu_notes
+from suite.peak import PEAK_KEY, peak_text
 from suite.report.plots import InferencePlots, ModelPlots, Picture
+from suite.report.summary import SummarySection
 from suite.report.tables import (MEMORY_TITLE, SPEED_TITLE, CrossTable, TrainingTables,
                                  markdown_table, speed_lines)
 
 MESSAGE_CHARS = 300
+KEY_VERSIONS = ("python", "dlbench", "torch", "tensorflow", "mxnet", "onnxruntime",
+                "onnxruntime-gpu", "numpy")
 
 
 @dataclass
@@ -54,7 +60,15 @@ class Pictures:
     pictures: list[Picture]
 
 
-Block = Union[Heading, Bullets, Links, Table, Pictures]
+@dataclass
+class Box:
+    """Facts shown framed (the environment fingerprint): a title and its lines."""
+
+    title: str
+    items: list[str]
+
+
+Block = Union[Heading, Bullets, Links, Table, Pictures, Box]
 
 
 # --- Markdown --------------------------------------------------------------------------
@@ -79,6 +93,8 @@ def render_markdown(blocks: list[Block], picture_prefix: str = "") -> str:
         elif isinstance(b, Pictures):
             imgs = "\n".join(_picture_md(p, picture_prefix) for p in b.pictures)
             out.append(f'<p float="left">\n{imgs}\n</p>\n')
+        elif isinstance(b, Box):
+            out.append(f"> **{b.title}**\n>\n" + "\n".join(f"> - {i}" for i in b.items) + "\n")
     return "\n".join(out)
 
 
@@ -88,7 +104,10 @@ CSS = """body{font-family:system-ui,sans-serif;max-width:1250px;margin:2em auto;
 color:#222}table{border-collapse:collapse;margin:1em 0;font-size:14px}
 th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}
 th:first-child,td:first-child{text-align:left}th{background:#f3f3f3}
-img{max-width:100%;display:block;margin:.5em 0}code{background:#f3f3f3;padding:0 3px}"""
+img{max-width:100%;display:block;margin:.5em 0}code{background:#f3f3f3;padding:0 3px}
+.box{border:1px solid #bbb;border-radius:6px;background:#fafafa;padding:.2em 1em;margin:1em 0}
+.box h3{margin:.5em 0 0}nav ul{columns:2}details{border-top:1px solid #ddd;margin:.5em 0}
+details>summary{cursor:pointer;font-size:1.6em;font-weight:bold;padding:.3em 0}"""
 
 
 def _inline_html(text: str) -> str:
@@ -110,8 +129,15 @@ def _picture_html(p: Picture, run_dir: Path) -> str:
             f'title="{html.escape(p.path)}">')
 
 
-def render_html(blocks: list[Block], title: str, run_dir: Path) -> str:
-    """A self-contained HTML page of the blocks (pictures embedded)."""
+def html_document(title: str, body: str) -> str:
+    """The page around a body: the title and the style sheet, nothing from the network."""
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f"<title>{html.escape(title)}</title><style>{CSS}</style></head>\n<body>\n"
+            + body + "\n</body></html>\n")
+
+
+def html_body(blocks: list[Block], run_dir: Path) -> str:
+    """The blocks as HTML elements (pictures embedded as data URIs)."""
     body: list[str] = []
     for b in blocks:
         if isinstance(b, Heading):
@@ -127,14 +153,17 @@ def render_html(blocks: list[Block], title: str, run_dir: Path) -> str:
             body.append(_table_html(b.frame))
         elif isinstance(b, Pictures):
             body.append("\n".join(_picture_html(p, run_dir) for p in b.pictures))
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f"<title>{html.escape(title)}</title><style>{CSS}</style></head>\n<body>\n"
-            + "\n".join(body) + "\n</body></html>\n")
+        elif isinstance(b, Box):
+            body.append(f'<div class="box"><h3>{_inline_html(b.title)}</h3><ul>'
+                        + "".join(f"<li>{_inline_html(i)}</li>" for i in b.items)
+                        + "</ul></div>")
+    return "\n".join(body)
 
 
 # --- the sections ----------------------------------------------------------------------
 
 def summary_blocks(run: Run) -> list[Block]:
+    """What the run was: task, command, point counts, inputs, what a ± means."""
     info = run.info
     counts = ", ".join(f"{n} {s}" for s, n in status_counts(run.frame).items()) or "none"
     items = [f"task: {info.task}", f"started: {info.started_at}",
@@ -142,8 +171,43 @@ def summary_blocks(run: Run) -> list[Block]:
              "inputs: synthetic; each point creates one batch (and labels) on its device "
              "before timing, and every timed step reuses that same batch: no data loading "
              "or host-to-device copy is timed", _ci_line(info.config), *gpu_notes(run.frame)]
-    return [Heading(1, f"dlbench report: {info.run_id}"), Bullets(items),
+    return [Heading(1, "About this run"), Bullets(items),
             Links([("every point with its figures (CSV)", "points.csv")])]
+
+
+def headline_blocks(sections: list[SummarySection]) -> list[Block]:
+    """The summary of `suite.report.summary`: a heading and bullets per section."""
+    blocks: list[Block] = [Heading(1, "Summary")]
+    for section in sections:
+        blocks += [Heading(2, section.title), Bullets(section.lines)]
+    return blocks
+
+
+def fingerprint_box(run: Run) -> Box:
+    """The machine and software in a few lines: CPU, cores, memory, peak, versions, commit."""
+    env = run.info.environment
+    memory = env.get("memory_mib")
+    versions = env.get("versions") or {}
+    shown = ", ".join(f"{k} {versions[k]}" for k in KEY_VERSIONS if k in versions)
+    peak = env.get(PEAK_KEY)
+    items = [f"CPU: {env.get('cpu_model', 'unknown')}, {env.get('physical_cores', '?')} "
+             f"physical cores, {env.get('logical_cores', '?')} logical, "
+             f"{len(env.get('numa_nodes') or []) or '?'} NUMA node(s)",
+             "memory: " + (f"{float(memory) / 1024:.1f} GiB" if memory else "unknown"),
+             "GPU: " + ("; ".join(str(g.get("name")) for g in env.get("gpus") or []) or "none"),
+             f"float32 peak: {peak_text(peak)}" + (f" ({peak['method']})" if peak else ""),
+             f"versions: {shown or 'unknown'}",
+             f"git commit: `{env.get('git_commit') or 'unknown'}`"]
+    return Box("Environment fingerprint", items)
+
+
+def files_blocks(run_dir: Path) -> list[Block]:
+    """Links to every CSV of the run folder, and the raw records."""
+    csvs = sorted(p.name for p in run_dir.glob("*.csv"))
+    links = [(name, name) for name in csvs]
+    links += [(f"{name} (raw)", name) for name in ("points.jsonl", "run.json")
+              if (run_dir / name).is_file()]
+    return [Heading(1, "Files"), Links(links)]
 
 
 def _ci_line(config: dict) -> str:
@@ -157,22 +221,27 @@ def _ci_line(config: dict) -> str:
             f"digits it supports, derived from the raw samples; {spread}")
 
 
-def training_blocks(tables: list[TrainingTables], cross: list[CrossTable]) -> list[Block]:
-    blocks: list[Block] = []
+def training_sections(tables: list[TrainingTables], cross: list[CrossTable]
+                      ) -> list[tuple[str, list[Block]]]:
+    """(title, blocks) per training group, then the frameworks compared."""
+    sections: list[tuple[str, list[Block]]] = []
     for t in tables:
-        blocks += [Heading(1, f"Training: {t.group.label}"),
-                   Heading(2, SPEED_TITLE), Bullets(speed_lines(t.lines)), Table(t.speed),
-                   Heading(2, MEMORY_TITLE), Bullets(t.lines), Table(t.memory)]
+        blocks: list[Block] = [Heading(1, f"Training: {t.group.label}"),
+                               Heading(2, SPEED_TITLE), Bullets(speed_lines(t.lines)),
+                               Table(t.speed), Heading(2, MEMORY_TITLE), Bullets(t.lines),
+                               Table(t.memory)]
         if t.allocator is not None:
             blocks += [Heading(3, ALLOCATOR_TITLE), Bullets([ALLOCATOR_LINE]),
                        Table(t.allocator)]
         blocks.append(Links([(f, f) for f in t.files]))
+        sections.append((f"Training: {t.group.label}", blocks))
     if cross:
-        blocks.append(Heading(1, "Training: frameworks compared"))
-    for c in cross:
-        blocks += [Heading(2, f"{SPEED_TITLE}, batch size {c.batch_size}"), Bullets(c.lines),
-                   Table(c.table), Links([(f, f) for f in c.files])]
-    return blocks
+        blocks = [Heading(1, "Training: frameworks compared")]
+        for c in cross:
+            blocks += [Heading(2, f"{SPEED_TITLE}, batch size {c.batch_size}"),
+                       Bullets(c.lines), Table(c.table), Links([(f, f) for f in c.files])]
+        sections.append(("Training: frameworks compared", blocks))
+    return sections
 
 
 def _group(heading: str, pictures: list[Picture]) -> list[Block]:
@@ -210,23 +279,29 @@ def model_blocks(plots: ModelPlots) -> list[Block]:
     return blocks
 
 
-def inference_blocks(plots: InferencePlots, variant_text: Any) -> list[Block]:
-    blocks: list[Block] = []
+def inference_sections(plots: InferencePlots, variant_text: Any
+                       ) -> list[tuple[str, list[Block]]]:
+    """(title, blocks) per framework and model, then per model across frameworks."""
+    sections: list[tuple[str, list[Block]]] = []
     for mp in plots.models:
-        blocks += [Heading(1, f"{model_title(mp.model)} ({mp.framework})"),
-                   Bullets([f"shown: {variant_text(mp.framework, mp.variant)}",
-                            "latency = median time per batch (ms); throughput = "
-                            f"{item_unit(mp.model)}/s (items processed / total timed time)"])]
+        title = f"{model_title(mp.model)} ({mp.framework})"
+        blocks: list[Block] = [
+            Heading(1, title),
+            Bullets([f"shown: {variant_text(mp.framework, mp.variant)}",
+                     "latency = median time per batch (ms); throughput = "
+                     f"{item_unit(mp.model)}/s (items processed / total timed time)"])]
         inner = model_blocks(mp)
         blocks += inner or [Bullets(["no picture: the run swept no dimension to plot "
                                      "(one thread count and one batch size)"])]
+        sections.append((title, blocks))
     for model, pictures in plots.cross.items():
         if pictures:
             lat = [p for p in pictures if "-frameworks-latency-" in p.path]
             thr = [p for p in pictures if "-frameworks-throughput-" in p.path]
-            blocks += ([Heading(1, f"{model_title(model)}: frameworks compared")]
-                       + _group("Latency Per Batch", lat) + _group("Throughput Per Batch", thr))
-    return blocks
+            title = f"{model_title(model)}: frameworks compared"
+            sections.append((title, [Heading(1, title)] + _group("Latency Per Batch", lat)
+                             + _group("Throughput Per Batch", thr)))
+    return sections
 
 
 def failure_blocks(failures: pd.DataFrame) -> list[Block]:
@@ -278,6 +353,7 @@ def environment_blocks(run: Run) -> list[Block]:
     gpus = env.get("gpus") or []
     items = [f"host: {env.get('hostname', 'unknown')}",
              f"CPU: {env.get('cpu_model', 'unknown')}",
+             "memory: " + (f"{env['memory_mib']:.0f} MiB" if env.get("memory_mib") else "unknown"),
              f"cores: {env.get('physical_cores', '?')} physical, "
              f"{env.get('logical_cores', '?')} logical",
              "NUMA nodes: " + ("; ".join(f"node {n.get('node')}: CPUs {_cpus(n.get('cpus', []))}"
@@ -300,12 +376,3 @@ def seed_page(plots: ModelPlots) -> str:
     """A framework/model's page exactly in the seeds' form, for `plots/<framework>/`."""
     front = f'---\ntitle:  "{model_title(plots.model)} ({plots.framework})"\n---\n\n'
     return front + render_markdown(model_blocks(plots), picture_prefix="./")
-
-
-def write_page(run: Run, blocks: list[Block]) -> Path:
-    """Write index.md and index.html; return the index.md path."""
-    md = run.path / "index.md"
-    md.write_text(render_markdown(blocks))
-    title = f"dlbench report: {run.info.run_id}"
-    (run.path / "index.html").write_text(render_html(blocks, title, run.path))
-    return md

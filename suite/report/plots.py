@@ -23,7 +23,7 @@ Within a framework, an optimization is labelled with its mode too: "opt=SCRIPT (
 
 Latency is the median time per batch in ms; throughput is items/s (Σ items / Σ step time),
 both recomputed from the raw samples, each drawn with its 95% CI as error bars (speedup
-lines carry each point's own CI, scaled; % loss lines carry none). Base views show the
+lines carry each point's own CI, scaled; % loss lines the range both CIs allow). Base views show the
 sequential-mapping, local-memory, HT-off variant (or what the run swept instead). A
 picture is drawn only from ok points and only for a dimension the run swept: x = threads
 needs two thread counts, x = batch size two batch sizes, remote/local both memory
@@ -129,7 +129,8 @@ def _enough(chart: Chart) -> bool:
 
 # The 95% CI columns of the figures the plots show: drawn as error bars.
 CI_COLUMNS = {"median_ms": ("ci_low_ms", "ci_high_ms"),
-              "items_per_second": ("items_per_second_ci_low", "items_per_second_ci_high")}
+              "items_per_second": ("items_per_second_ci_low", "items_per_second_ci_high"),
+              "loss": ("loss_low", "loss_high")}
 
 
 def _lines(points: pd.DataFrame, x: str, by: str, y: str,
@@ -279,14 +280,23 @@ def _both(t: _Target, part: pd.DataFrame, bs: int, metric: tuple[str, str, str])
 def _loss(t: _Target, part: pd.DataFrame, bs: int, metric: tuple[str, str, str]) -> Picture | None:
     """% loss of remote versus local per thread count: slower latency, lower throughput."""
     col, _, word = metric
+    low_col, high_col = CI_COLUMNS[col]
     keys = ["optimization", "threads"]
-    local = part[part["memory"] == "local"].set_index(keys)[col]
-    remote = part[part["memory"] == "remote"].set_index(keys)[col]
-    both = pd.concat({"local": local, "remote": remote}, axis=1).dropna().reset_index()
+    frames = {}
+    for memory in ("local", "remote"):
+        part_m = part[part["memory"] == memory].set_index(keys)
+        frames[memory] = part_m[col]
+        frames[memory + "_low"], frames[memory + "_high"] = part_m[low_col], part_m[high_col]
+    both = pd.concat(frames, axis=1).dropna(subset=["local", "remote"]).reset_index()
+    # the loss's error bars: the extreme ratios the two 95% CIs allow (interval arithmetic)
     if word == "Latency":
         both["loss"] = (both["remote"] / both["local"] - 1.0) * 100.0
+        both["loss_low"] = (both["remote_low"] / both["local_high"] - 1.0) * 100.0
+        both["loss_high"] = (both["remote_high"] / both["local_low"] - 1.0) * 100.0
     else:
         both["loss"] = (1.0 - both["remote"] / both["local"]) * 100.0
+        both["loss_low"] = (1.0 - both["remote_high"] / both["local_low"]) * 100.0
+        both["loss_high"] = (1.0 - both["remote_low"] / both["local_high"]) * 100.0
     chart = Chart(f"{model_title(t.model)}: % {word} Loss, remote vs local memory (BS={bs})",
                   t.subtitle("memory"), THREADS_LABEL, f"% {word} Loss (remote vs local)",
                   _lines(both, "threads", "optimization", "loss", lambda o: f"opt={t.opt(o)}"),

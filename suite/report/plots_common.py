@@ -6,6 +6,7 @@ Matplotlib runs headless (Agg); this module knows nothing about runs or framewor
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -149,5 +150,82 @@ def draw(chart: Chart, path: Path) -> None:
     fig.suptitle(chart.title + ("\n" + chart.subtitle if chart.subtitle else ""),
                  fontsize=14, color="#333333", y=0.985, va="top")
     _layout(fig, ax, -(-n_labels // columns))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI, facecolor="white")
+
+
+# --- grouped bars ----------------------------------------------------------------------
+
+@dataclass
+class Bars:
+    """One series of a grouped bar chart: a legend label and one value per group (NaN
+    where not measured), with the 95% CI of each (drawn as whiskers) where known."""
+
+    label: str
+    values: list[float]
+    low: list[float] | None = None
+    high: list[float] | None = None
+
+
+@dataclass
+class BarChart:
+    """Groups on the x axis (e.g. models), one bar per series in each group."""
+
+    title: str
+    subtitle: str
+    ylabel: str
+    groups: list[str]
+    series: list[Bars]
+    log_y: bool = False
+
+
+def _bar_labels(ax: Axes, bars: Bars, xs: list[float], colour: object) -> None:
+    for i, (x, y) in enumerate(zip(xs, bars.values)):
+        if not math.isfinite(y):
+            continue
+        wide = bars.low is None or bars.high is None or \
+            not bars.high[i] - bars.low[i] < y       # an interval wider than the value
+        text = format_value(y) if wide else stats.rounded_to_ci(y, bars.low[i], bars.high[i])[0]
+        top = y if bars.high is None or not math.isfinite(bars.high[i]) else bars.high[i]
+        ax.annotate(text, (x, top), textcoords="offset points", xytext=(0, 3), ha="center",
+                    fontsize=9, color=colour)
+
+
+def draw_bars(chart: BarChart, path: Path) -> None:
+    """Render a grouped bar chart with CI whiskers to a PNG at `path`."""
+    if not chart.groups or not any(math.isfinite(v) for b in chart.series for v in b.values):
+        raise ValueError(f"refusing to draw {path.name}: no data")
+    fig = Figure(figsize=FIGSIZE_IN, dpi=DPI)
+    ax = fig.add_subplot()
+    n = len(chart.series)
+    width = 0.8 / max(1, n)
+    for k, (bars, colour) in enumerate(zip(chart.series, colours(n))):
+        xs = [g - 0.4 + width * (k + 0.5) for g in range(len(chart.groups))]
+        ax.bar(xs, [v if math.isfinite(v) else 0.0 for v in bars.values], width * 0.92,
+               color=colour, label=bars.label)
+        if bars.low is not None and bars.high is not None:
+            below = [max(0.0, y - lo) if math.isfinite(y) else 0.0
+                     for y, lo in zip(bars.values, bars.low)]
+            above = [max(0.0, hi - y) if math.isfinite(y) else 0.0
+                     for y, hi in zip(bars.values, bars.high)]
+            ax.errorbar(xs, [v if math.isfinite(v) else 0.0 for v in bars.values],
+                        yerr=[below, above], fmt="none", ecolor="#333333", elinewidth=1.2,
+                        capsize=4)
+        _bar_labels(ax, bars, xs, colour)
+    if chart.log_y:
+        ax.set_yscale("log")
+    ax.set_xticks(range(len(chart.groups)), chart.groups)
+    ax.grid(True, axis="y", color=GRID_COLOUR, linewidth=0.8)
+    ax.set_axisbelow(True)
+    for side in ("top", "right", "left", "bottom"):
+        ax.spines[side].set_visible(False)
+    ax.tick_params(length=0, labelsize=12, colors="#444444")
+    ax.set_ylabel(chart.ylabel, fontsize=12, color="#333333")
+    columns = min(n, LEGEND_COLUMNS)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.01), frameon=False, ncol=columns,
+              fontsize=10)
+    fig.suptitle(chart.title + ("\n" + chart.subtitle if chart.subtitle else ""),
+                 fontsize=14, color="#333333", y=0.985, va="top")
+    _layout(fig, ax, -(-n // columns))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=DPI, facecolor="white")

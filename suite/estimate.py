@@ -1,0 +1,103 @@
+"""What a sweep will cost, said before it starts. Pure functions; no framework imports.
+
+A point's step time is guessed from its model's analytic FLOPs and the machine's measured
+float32 peak at its thread count (`suite.peak`), at an assumed efficiency (real networks
+reach a fraction of a matrix product's peak) plus a fixed overhead per step. From the
+step time and the loop's budgets (`suite.measure.LoopSettings`, per process) follow:
+
+- likely: start-up, warm-up (its minimum steps and one window more, within its budget),
+  then the timed part: at least `--min-time` and the minimum steps, at most `--max-time`
+  unless the minimum steps need longer (up to `--time-cap`);
+- at most: start-up, the whole warm-up budget, then the cap (or the minimum iterations,
+  which always run).
+
+It is a guess (the efficiency varies by framework and batch), so the console prints it
+as "about"; the upper figure is a bound from the budgets, not from the guess, except
+where the minimum iterations of a very slow step exceed the cap.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+# Fraction of the matrix-product peak a network step reaches: ONNX Runtime's ResNet-50 at
+# 224 px comes close to the whole peak here, small models at 64 px far less (the fixed
+# overhead below covers what they lose to dispatch).
+ASSUMED_EFFICIENCY = 0.5
+STEP_OVERHEAD_S = 0.002       # framework dispatch per step, even for a tiny model
+STARTUP_S = 4.0               # a fresh worker: import the framework, build the model
+WARMUP_EXTRA_STEPS = 5        # a warm-up runs its minimum steps and about one window more
+UNKNOWN_PEAK_GFLOPS = 50.0    # when no peak was measured (GPU runs, failed measurement)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The cost of a sweep in seconds: a likely figure and a bound from the budgets."""
+
+    points: int
+    processes: int
+    likely_s: float
+    at_most_s: float
+
+
+def step_seconds(gflop_per_step: float, peak_gflops: float | None,
+                 efficiency: float = ASSUMED_EFFICIENCY) -> float:
+    """A guessed step time: the step's FLOPs at `efficiency` of the peak, plus overhead."""
+    peak = peak_gflops if peak_gflops and peak_gflops > 0 else UNKNOWN_PEAK_GFLOPS
+    return gflop_per_step / (peak * efficiency) + STEP_OVERHEAD_S
+
+
+def process_seconds(step_s: float, loop: Mapping[str, Any],
+                    batch_size: int = 1) -> tuple[float, float]:
+    """(likely, at most) seconds of one worker process for one point under `loop`
+    (the per-process settings sent to workers, `suite.sweep.loop_settings()["loop"]`)."""
+    min_time = float(loop.get("min_time_s", 1.0))
+    max_time = float(loop.get("max_time_s", 10.0))
+    cap = max(max_time, float(loop.get("cap_time_s") or max_time))
+    min_iterations = int(loop.get("min_iterations", 10))
+    min_steps = int(loop.get("min_steps", 0))
+    warmup_budget = float(loop.get("warmup_max_s", 10.0))
+    max_items = loop.get("max_items")                  # training: --samples, in items
+    max_items_steps = -(-int(max_items) // max(1, batch_size)) if max_items else None
+    floor = min_iterations * step_s                    # always run, past every budget
+    timed = max(min_time, min(max_time, floor))
+    if max_items_steps:
+        timed = min(timed, max(floor, max_items_steps * step_s))
+    timed = max(timed, min(cap, min_steps * step_s), floor)
+    warmup_steps = max(10, int(loop.get("warmup_min_iterations", 10))) + WARMUP_EXTRA_STEPS
+    warmup = min(warmup_budget, warmup_steps * step_s)
+    likely = STARTUP_S + warmup + step_s + timed
+    at_most = STARTUP_S + warmup_budget + step_s + max(cap, floor)
+    return likely, at_most
+
+
+def estimate_sweep(points: Iterable[tuple[float, float | None, int]],
+                   loop: Mapping[str, Any], processes: int,
+                   max_processes: int | None = None) -> Estimate:
+    """The cost of running points given as (GFLOP per step, peak GFLOP/s at its thread
+    count or None, batch size); the bound counts `max_processes` per point (imprecise
+    points get more processes, `suite.runner`)."""
+    likely = at_most = 0.0
+    count = 0
+    for gflop, peak, batch_size in points:
+        one, most = process_seconds(step_seconds(gflop, peak), loop, batch_size)
+        likely += processes * one
+        at_most += max(processes, max_processes or 0) * most
+        count += 1
+    return Estimate(count, processes, likely, at_most)
+
+
+def duration_text(seconds: float) -> str:
+    """"45 s", "4 min", "1 h 20 min"."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
+
+
+def estimate_text(e: Estimate) -> str:
+    """One console line: the cost before the sweep starts."""
+    per = f" x {e.processes} processes" if e.processes > 1 else ""
+    return (f"estimate: {e.points} points{per}, about {duration_text(e.likely_s)}, at most "
+            f"{duration_text(e.at_most_s)} by the time limits (step times guessed from "
+            f"each model's FLOPs at {ASSUMED_EFFICIENCY:.0%} of the measured peak)")

@@ -1,0 +1,63 @@
+"""The cost printed before a sweep starts (suite.estimate), and what it is built from."""
+import pytest
+
+from suite.estimate import (STARTUP_S, STEP_OVERHEAD_S, Estimate, duration_text,
+                            estimate_sweep, estimate_text, process_seconds, step_seconds)
+
+LOOP = {"min_time_s": 1.0, "max_time_s": 10.0, "cap_time_s": 30.0, "min_steps": 20,
+        "warmup_max_s": 10.0}
+
+
+def test_step_time_comes_from_flops_and_peak():
+    # 10 GFLOP at 50% of a 200 GFLOP/s peak: 0.1 s, plus the fixed overhead
+    assert step_seconds(10.0, 200.0) == pytest.approx(0.1 + STEP_OVERHEAD_S)
+    assert step_seconds(10.0, None) > step_seconds(10.0, 200.0)   # unknown peak: a low guess
+
+
+def test_fast_steps_cost_the_minimum_time():
+    likely, at_most = process_seconds(0.001, LOOP)
+    # start-up, 15 warm-up steps, the cold step, then --min-time (the steps are done sooner)
+    assert likely == pytest.approx(STARTUP_S + 0.015 + 0.001 + 1.0)
+    assert at_most == pytest.approx(STARTUP_S + 10.0 + 0.001 + 30.0)
+
+
+def test_slow_steps_run_min_steps_up_to_the_cap():
+    # 1 s steps: 20 min steps take 20 s, past the 10 s --max-time but within the 30 s cap
+    likely, _ = process_seconds(1.0, LOOP)
+    assert likely == pytest.approx(STARTUP_S + 10.0 + 1.0 + 20.0)
+    # 2 s steps: the cap (30 s) stops the min steps (40 s)
+    likely, _ = process_seconds(2.0, LOOP)
+    assert likely == pytest.approx(STARTUP_S + 10.0 + 2.0 + 30.0)
+
+
+def test_min_iterations_run_past_every_budget():
+    # 5 s steps: 10 steps always run (50 s), beyond the cap; the bound says so too
+    likely, at_most = process_seconds(5.0, LOOP)
+    assert likely == pytest.approx(STARTUP_S + 10.0 + 5.0 + 50.0)
+    assert at_most == pytest.approx(STARTUP_S + 10.0 + 5.0 + 50.0)
+
+
+def test_training_samples_limit_the_timed_part():
+    # 100 samples at batch 10 = 10 steps of 0.5 s = 5 s, below --max-time
+    # (training warms up for at least 20 steps: 25 x 0.5 s, beyond the 10 s budget)
+    loop = dict(LOOP, max_items=100, min_steps=0, warmup_min_iterations=20)
+    likely, _ = process_seconds(0.5, loop, batch_size=10)
+    assert likely == pytest.approx(STARTUP_S + 10.0 + 0.5 + 5.0)
+    likely, _ = process_seconds(0.1, loop, batch_size=10)
+    assert likely == pytest.approx(STARTUP_S + 2.5 + 0.1 + 1.0)
+
+
+def test_sweep_estimate_sums_points_and_processes():
+    e = estimate_sweep([(1e-3, 100.0, 1), (1e-3, 100.0, 2)], LOOP, processes=3)
+    one, most = process_seconds(step_seconds(1e-3, 100.0), LOOP)
+    assert e == Estimate(2, 3, pytest.approx(6 * one), pytest.approx(6 * most))
+    # imprecise points may get up to 5 processes: the bound counts them
+    assert estimate_sweep([(1e-3, 100.0, 1)], LOOP, 3, 5).at_most_s == pytest.approx(5 * most)
+    text = estimate_text(e)
+    assert text.startswith("estimate: 2 points x 3 processes, about ")
+    assert "at most" in text and "50% of the measured peak" in text
+
+
+@pytest.mark.parametrize("seconds,text", [(45, "45 s"), (240, "4 min"), (4800, "1 h 20 min")])
+def test_durations_read_well(seconds, text):
+    assert duration_text(seconds) == text

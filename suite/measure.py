@@ -13,7 +13,11 @@ and the 95% CIs of both figures a point reports — the median step time and the
 Budget by steps as well as by seconds: a point with fewer than `min_steps` timed steps
 when `max_time_s` or `max_items` runs out keeps going (a large batch gets too few steps in
 a fixed time for its CIs to close) until it has them, its precision is reached, or the
-hard cap `cap_time_s` of timed seconds is spent. The cap is what bounds a sweep's cost.
+hard cap `cap_time_s` of timed seconds is spent. A point that has its `min_steps` but not
+its precision when the budget runs out goes on too, but only when the steps its CIs need
+(they narrow as 1/sqrt(steps)) fit under the cap at its step time so far: a point that
+will get there is given the time, a hopeless one stops at the budget. The cap is what
+bounds a sweep's cost.
 
 Every decision (steadiness, stopping, the precision flag) looks at the samples chosen by
 `suite.stats.timed_samples`: the device's when the timer gives CUDA-event times, else the
@@ -91,9 +95,11 @@ def run_loop(step: Step, timer: Timer, items_per_step: int, s: LoopSettings) -> 
     while True:
         # The minimum iteration count comes first: no time budget until it is reached.
         todo = block if count >= s.min_iterations else s.min_iterations - count
-        limit_s = s.max_time_s if count >= s.min_steps else s.cap_s()
+        # past the budget (or short of min_steps) only the cap limits a block
+        extended = count < s.min_steps or bool(_budget(spent_ns, count * items_per_step, s))
+        limit_s = s.cap_s() if extended else s.max_time_s
         remaining_ns = 0 if count < s.min_iterations else int(limit_s * NS) - spent_ns
-        if s.max_items and count >= s.min_steps:
+        if s.max_items and not extended:
             todo = min(todo, max(1, -(-(s.max_items - count * items_per_step) // items_per_step)))
         elif count < s.min_steps and count >= s.min_iterations:
             todo = min(todo, s.min_steps - count)
@@ -158,16 +164,33 @@ def _warm_up(step: Step, timer: Timer, s: LoopSettings, result: LoopResult) -> N
     result.warmup_iterations = count
 
 
+def _budget(spent_ns: int, items: int, s: LoopSettings) -> str:
+    """Which of the time and items budgets is spent ("" for neither)."""
+    return "max-time" if spent_ns >= s.max_time_s * NS else \
+        "samples" if s.max_items and items >= s.max_items else ""
+
+
 def _stop_reason(samples: np.ndarray, windows: stats.Windows | None, spent_ns: int, items: int,
                  s: LoopSettings) -> str:
     if len(samples) < s.min_iterations:
         return ""
-    budget = "max-time" if spent_ns >= s.max_time_s * NS else \
-        "samples" if s.max_items and items >= s.max_items else ""
-    if budget and len(samples) >= s.min_steps:
-        return budget
     if spent_ns >= s.min_time_s * NS and \
             stats.precision_reached(samples, s.precision, s.min_iterations, windows=windows):
         return "precision"
-    # a spent budget with too few steps for the CIs goes on, up to the hard cap
-    return "time-cap" if budget and spent_ns >= s.cap_s() * NS else ""
+    budget = _budget(spent_ns, items, s)
+    if not budget:
+        return ""
+    if len(samples) >= s.min_steps and not _precision_fits_under_cap(samples, windows,
+                                                                      spent_ns, s):
+        return budget
+    # too few steps for the CIs, or a precision within reach: on, up to the hard cap
+    return "time-cap" if spent_ns >= s.cap_s() * NS else ""
+
+
+def _precision_fits_under_cap(samples: np.ndarray, windows: stats.Windows | None,
+                              spent_ns: int, s: LoopSettings) -> bool:
+    """Would the steps the CIs need to reach the precision fit under the cap, at the time
+    per step so far?"""
+    achieved = stats.achieved_precision(samples, windows=windows)
+    needed = stats.steps_for_precision(len(samples), achieved, s.precision)
+    return spent_ns / len(samples) * needed <= s.cap_s() * NS

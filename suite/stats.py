@@ -253,6 +253,15 @@ def achieved_precision(samples_ns: Sequence[float],
     return max(_relative_half(median, lo, hi), throughput_half)
 
 
+def steps_for_precision(steps: int, achieved: float, target: float) -> float:
+    """Timed steps a point needs for its CIs to narrow from the relative half-width
+    `achieved` (after `steps` steps) to `target`, as CIs narrow with 1/sqrt(steps);
+    inf when no number of steps can tell."""
+    if not target > 0 or not math.isfinite(achieved):
+        return math.inf
+    return steps * max(1.0, (achieved / target) ** 2)
+
+
 def ci_relative_half_width(samples: Sequence[float], confidence: float = 0.95) -> float:
     """Largest distance from the median to a bound of its CI, relative to the median."""
     lo, hi = median_ci(samples, confidence)

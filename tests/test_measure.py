@@ -59,7 +59,7 @@ def test_step_exception_propagates():
 
 def test_min_iterations_win_over_max_time():
     _, step = counting_step()
-    r = run_loop(step, FakeTimer([200_000_000]), 1,
+    r = run_loop(step, FakeTimer([200_000_000, 100_000_000]), 1,
                  LoopSettings(min_time_s=0.01, max_time_s=0.3, min_iterations=10))
     assert len(r.samples_ns) == 10 and r.stop_reason == "max-time"
 
@@ -197,3 +197,32 @@ def test_min_steps_win_over_the_samples_budget():
                  LoopSettings(precision=1e-6, min_time_s=0.01, max_time_s=100, max_items=50,
                               min_steps=30, cap_time_s=100))
     assert r.stop_reason == "samples" and len(r.samples_ns) == 30
+
+
+SPREAD_100MS = [int(ms * 1e6) for ms in (100, 102, 98, 101, 99, 103, 97)]
+
+
+def test_a_precision_within_reach_gets_the_time_up_to_the_cap():
+    # ±3% steps: 10 steps (the 1 s budget) leave the CIs just too wide; the steps they
+    # need fit under a 30 s cap, so the point goes on and stops precise
+    _, step = counting_step()
+    r = run_loop(step, FakeTimer(SPREAD_100MS), 1,
+                 LoopSettings(min_time_s=0.1, max_time_s=1.0, cap_time_s=30.0))
+    assert r.stop_reason == "precision" and r.precision_reached
+    assert 11 < len(r.samples_ns) < 60
+
+
+def test_a_precision_out_of_reach_stops_at_the_budget_not_the_cap():
+    # the same steps with a 1.2 s cap: the projected ~2 s do not fit, so no time is spent
+    # past the budget hoping for it
+    _, step = counting_step()
+    r = run_loop(step, FakeTimer(SPREAD_100MS), 1,
+                 LoopSettings(min_time_s=0.1, max_time_s=1.0, cap_time_s=1.2))
+    assert r.stop_reason == "max-time" and not r.precision_reached
+    assert len(r.samples_ns) == 11
+
+
+def test_steps_for_precision_scales_with_the_square_of_the_ratio():
+    assert stats.steps_for_precision(60, 0.04, 0.02) == pytest.approx(240)
+    assert stats.steps_for_precision(60, 0.01, 0.02) == 60       # already there
+    assert stats.steps_for_precision(60, float("inf"), 0.02) == float("inf")

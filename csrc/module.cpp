@@ -9,6 +9,7 @@
 #include "clock.hpp"
 #include "cuda_driver.hpp"
 #include "cuda_timing.hpp"
+#include "fma_peak.hpp"
 #include "memory.hpp"
 #include "nvml.hpp"
 #include "placement.hpp"
@@ -177,6 +178,12 @@ void bind_placement(py::module_& m) {
     m.def("set_affinity", &dlb::set_affinity, "cpus"_a,
           "Pin this thread (and threads created after) to `cpus` (sched_setaffinity).");
     m.def("get_affinity", &dlb::get_affinity, "CPUs this thread may run on.");
+    m.def("fma_peak", [](int threads, double seconds) {
+              dlb::FmaPeak p = dlb::fma_peak(threads, seconds);   // no GIL: plain values
+              return std::make_pair(p.gflops, p.isa);
+          }, "threads"_a, "seconds"_a = 0.2, NoGil(),
+          "(GFLOP/s, ISA): the FMA units' float32 limit with `threads` threads (inheriting "
+          "this thread's affinity) over about `seconds`, the best of short rounds.");
     m.def("numa_node_count", &dlb::numa_node_count, "Number of NUMA nodes (sysfs).");
     m.def("set_membind", &dlb::set_membind, "nodes"_a,
           "Bind future allocations of this thread to NUMA `nodes` (set_mempolicy MPOL_BIND).");

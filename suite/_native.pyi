@@ -112,6 +112,10 @@ def set_affinity(cpus: list[int]) -> None:
     """Pin this thread (and threads created after) to `cpus` (sched_setaffinity)."""
 def get_affinity() -> list[int]:
     """CPUs this thread may run on."""
+def fma_peak(threads: int, seconds: float = 0.2) -> tuple[float, str]:
+    """(GFLOP/s, ISA): the FMA units' float32 limit with `threads` threads (inheriting this
+    thread's affinity) over about `seconds`, the best of short rounds. ISA is "avx512f",
+    "avx2+fma" or "generic". Releases the GIL."""
 def numa_node_count() -> int:
     """Number of NUMA nodes (sysfs)."""
 def set_membind(nodes: list[int]) -> None:

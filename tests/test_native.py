@@ -5,6 +5,7 @@ preemption could break a bound, the bound is checked on the best of a few attemp
 systematic error still fails every attempt), while "never below" bounds hold always.
 """
 import ast
+import math
 import os
 import shutil
 import subprocess
@@ -625,3 +626,28 @@ def test_builds_from_a_clean_copy(tmp_path):
     """, cwd=src, PYTHONPATH=str(src))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_fma_peak_measures_the_fma_units():
+    from suite import _native
+    gflops, isa = _native.fma_peak(1, 0.05)
+    assert isa in ("avx512f", "avx2+fma", "generic")
+    assert math.isfinite(gflops) and gflops > 0.5   # any CPU of this century
+    # the GIL is released while it runs: another Python thread makes progress meanwhile
+    ticks = []
+    stop = threading.Event()
+    ticker = threading.Thread(target=lambda: [ticks.append(1) or time.sleep(0.001)
+                                              for _ in iter(stop.is_set, True)])
+    ticker.start()
+    _native.fma_peak(1, 0.2)
+    stop.set()
+    ticker.join()
+    assert len(ticks) > 10
+
+
+def test_measured_peak_is_the_fma_limit_with_the_blas_figure_beside_it():
+    from suite.peak import measure_peak
+    peak = measure_peak([1], lambda t: sorted(os.sched_getaffinity(0))[:t])
+    assert float(peak["gflops_by_threads"]["1"]) > 0
+    assert float(peak["blas_gflops_by_threads"]["1"]) > 0
+    assert "fused multiply-add" in peak["method"] and "BLAS" in peak["method"]

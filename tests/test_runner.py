@@ -81,7 +81,12 @@ def test_train_sweep_skips_what_does_not_exist(tmp_path):
             assert m.status == "skipped" and "image classifiers" in m.message
         elif installed(m.spec.framework):
             assert m.status == "ok", m.message
-            assert sum(m.samples_ns) > 0 and len(m.samples_ns) * m.spec.batch_size <= 40 + 4
+            # --samples 40 bounds the images, unless the point went on for its minimum
+            # steps or a precision within reach, which the time cap (3 x --max-time)
+            # bounds (plus the step that crossed it)
+            assert sum(m.samples_ns) > 0
+            assert len(m.samples_ns) * m.spec.batch_size <= 40 + 4 or \
+                sum(m.samples_ns) <= 3 * 0.3e9 + max(m.samples_ns)
         else:
             assert m.spec.framework not in required_frameworks(), m.message
 
@@ -260,6 +265,9 @@ def test_full_disk_mid_sweep_is_one_line_and_keeps_measured_points(tmp_path, mon
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", fsync)
+    # children from earlier tests in this process (multiprocessing's resource tracker,
+    # started by torch's spawn in the DDP tests) are not this sweep's
+    before = set(children(os.getpid()))
     code = cli.main([*SMALL, "--batches", "1,2,4", "--out", str(out), *FAST])
     monkeypatch.undo()
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
@@ -268,7 +276,7 @@ def test_full_disk_mid_sweep_is_one_line_and_keeps_measured_points(tmp_path, mon
                    f"device; the points before this one are kept: continue with --resume "
                    f"--out {out}"]
     assert [m.spec.batch_size for m in load_measurements(out)] == [1]
-    assert not children(os.getpid())       # the worker was stopped
+    assert not set(children(os.getpid())) - before      # the worker was stopped
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["TERM", "HUP"])

@@ -285,12 +285,19 @@ def _memory_figures(mem: dict[str, Any], framework: dict[str, float],
     return figures
 
 
-def main() -> int:
-    """Serve one runner over stdin / a private stdout until told to stop or stdin closes."""
+def protocol_channel() -> tuple[IO[str], dict[str, Any]]:
+    """The runner's channel and its first message (the init): a private copy of stdout for
+    the JSON lines, with fd 1 and sys.stdout sent to stderr so that nothing a library
+    prints can corrupt them."""
     out = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    init = json.loads(sys.stdin.readline())
+    return out, json.loads(sys.stdin.readline())
+
+
+def main() -> int:
+    """Serve one runner over stdin / a private stdout until told to stop or stdin closes."""
+    out, init = protocol_channel()
     placement = apply_placement(init)
     from frameworks import get_adapter
     adapter = get_adapter(init["framework"])

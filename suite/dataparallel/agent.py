@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from suite.spec import Measurement, PointSpec
-from suite.worker import send
+from suite.worker import protocol_channel, send
 
 
 def run_point(spec: PointSpec, settings: dict[str, Any], init: dict[str, Any]) -> Measurement:
@@ -45,10 +45,7 @@ def run_point(spec: PointSpec, settings: dict[str, Any], init: dict[str, Any]) -
 
 def main() -> int:
     """Serve one runner over stdin / a private stdout until told to stop or stdin closes."""
-    out = os.fdopen(os.dup(1), "w", buffering=1)
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    init = json.loads(sys.stdin.readline())
+    out, init = protocol_channel()
     from frameworks import get_adapter
     avail = get_adapter(init["framework"]).availability()
     send(out, "ready", {"ok": avail.ok, "version": avail.version, "reason": avail.reason,

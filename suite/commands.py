@@ -277,7 +277,7 @@ def _measure_peak(cfg: SweepConfig, topo: Topology, quiet: bool) -> dict[str, An
     from suite.peak import measure_peak
     peak = measure_peak(cfg.threads, lambda t: core_list(topo, t, cfg.mapping, cfg.ht == "on"))
     if not quiet:
-        print(f"machine peak (float32 matrix product): {peak_text(peak)}", file=sys.stderr)
+        print(f"machine peak (float32 FMA limit): {peak_text(peak)}", file=sys.stderr)
     return peak
 
 

@@ -127,8 +127,9 @@ def _overview_blocks(overview) -> list:
     for task, table in overview.peak_tables.items():
         blocks += [Heading(2, f"Distance to peak ({task})"),
                    Bullets(["GFLOP/s from each model's analytic FLOPs (2 x multiply-adds; "
-                            "training 3 x forward); peak: this machine's float32 matrix "
-                            "product at the same thread count (run.json); every point's "
+                            "training 3 x forward); peak: this machine's float32 FMA "
+                            "limit at the same thread count (run.json, where the BLAS "
+                            "matrix product's figure is too); every point's "
                             "figures are in points.csv (`gflops_per_second`, "
                             "`percent_of_peak`)"]), Table(table)]
     return ([Heading(1, "Frameworks compared and distance to peak")] + blocks) if blocks else []

@@ -104,7 +104,7 @@ def roofline_chart(points: pd.DataFrame, task: str, model: str,
     ideal = None
     if peak:
         span = batches if len(batches) > 1 else [batches[0] / 2, batches[0] * 2]
-        ideal = Line(f"machine peak (float32 matrix product): {peak:.0f} GFLOP/s",
+        ideal = Line(f"machine peak (float32 FMA limit): {peak:.0f} GFLOP/s",
                      [span[0], span[-1]], [peak, peak])
     word = "training (3x forward)" if task == "train" else "inference"
     return Chart(f"{model_title(model)}: achieved GFLOP/s vs batch size, {word}",

@@ -174,23 +174,26 @@ def _stop_reason(samples: np.ndarray, windows: stats.Windows | None, spent_ns: i
                  s: LoopSettings) -> str:
     if len(samples) < s.min_iterations:
         return ""
-    if spent_ns >= s.min_time_s * NS and \
-            stats.precision_reached(samples, s.precision, s.min_iterations, windows=windows):
-        return "precision"
     budget = _budget(spent_ns, items, s)
+    timed_enough = spent_ns >= s.min_time_s * NS
+    if not timed_enough and not budget:
+        return ""
+    # one CI computation serves both decisions: precise yet, and within reach of the cap
+    achieved = stats.achieved_precision(samples, windows=windows)
+    if timed_enough and achieved <= s.precision:
+        return "precision"
     if not budget:
         return ""
-    if len(samples) >= s.min_steps and not _precision_fits_under_cap(samples, windows,
+    if len(samples) >= s.min_steps and not _precision_fits_under_cap(len(samples), achieved,
                                                                       spent_ns, s):
         return budget
     # too few steps for the CIs, or a precision within reach: on, up to the hard cap
     return "time-cap" if spent_ns >= s.cap_s() * NS else ""
 
 
-def _precision_fits_under_cap(samples: np.ndarray, windows: stats.Windows | None,
-                              spent_ns: int, s: LoopSettings) -> bool:
-    """Would the steps the CIs need to reach the precision fit under the cap, at the time
-    per step so far?"""
-    achieved = stats.achieved_precision(samples, windows=windows)
-    needed = stats.steps_for_precision(len(samples), achieved, s.precision)
-    return spent_ns / len(samples) * needed <= s.cap_s() * NS
+def _precision_fits_under_cap(steps: int, achieved: float, spent_ns: int,
+                              s: LoopSettings) -> bool:
+    """Would the steps the CIs need to narrow from `achieved` to the precision fit under the
+    cap, at the time per step so far?"""
+    needed = stats.steps_for_precision(steps, achieved, s.precision)
+    return spent_ns / steps * needed <= s.cap_s() * NS

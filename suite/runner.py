@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import selectors
 import signal
@@ -254,7 +255,8 @@ class Runner:
         each through its own fresh worker, and store each point's N parts as one point
         (a point that fails in a pass is not run again). A point whose CIs across its N
         processes are still wider than the precision target gets more passes, up to
-        `max_processes`: the spread between processes, not the steps, limits it, and
+        `max_processes`, while the processes its spread needs fit within that maximum
+        (`_wants_another`): the spread between processes, not the steps, limits it, and
         each process more narrows the t-interval of the per-process figures."""
         if self.opts.processes <= 1:
             self._run_pass(group, self._record)
@@ -271,9 +273,9 @@ class Runner:
                 self._run_pass(todo, keep)
                 todo = [s for s in todo if parts[s.key()][-1].status == "ok"]
                 if done >= self.opts.processes:
-                    # past --processes: only points whose CI across processes is still
-                    # too wide get another fresh process (up to --max-processes)
-                    todo = [s for s in todo if not self._combined(parts[s.key()]).precision_reached]
+                    # past --processes: only points whose CI across processes is still too
+                    # wide, and that more processes can narrow in time, get another one
+                    todo = [s for s in todo if self._wants_another(parts[s.key()])]
                 if not todo:
                     break
         except KeyboardInterrupt:
@@ -296,6 +298,17 @@ class Runner:
 
     def _combined(self, parts: list[Measurement]) -> Measurement:
         return combined_point(parts, self.opts.settings)
+
+    def _wants_another(self, parts: list[Measurement]) -> bool:
+        """Whether a point past --processes gets another fresh process: its CIs across
+        the processes so far are wider than the precision, and the processes the
+        precision needs at their spread (`stats.processes_for_precision`) fit within
+        --max-processes. A point whose processes disagree by more than that stops here
+        instead of spending processes that cannot bring it to its precision."""
+        m = self._combined(parts)
+        if m.precision_reached:
+            return False
+        return processes_needed(m, self.opts.settings) <= self.opts.max_processes
 
     def _run_pass(self, group: list[PointSpec], record: Callable[[Measurement], None]) -> None:
         """Each point of the group through one worker (a fresh one after a failure)."""
@@ -382,11 +395,27 @@ def combined_point(parts: list[Measurement], settings: dict[str, Any]) -> Measur
     m = combine_processes(parts)
     if m.status != "ok" or len(parts) < 2:
         return m
-    precision = float(settings.get("loop", {}).get("precision", 0.02))
+    precision = _precision(settings)
     summary = stats.point_summary(m)
     m.summary = summary.to_dict()
     m.precision_reached = stats.meets_precision(summary, precision)
-    m.message = "" if m.precision_reached else (
-        f"precision ±{precision:.1%} not reached across {len(parts)} processes "
-        f"(95% CI ±{summary.achieved_precision:.1%})")
+    if m.precision_reached:
+        m.message = ""
+        return m
+    spread = stats.point_process_spread(m)
+    needed = stats.processes_for_precision(spread, precision)
+    m.message = (f"precision ±{precision:.1%} not reached across {len(parts)} processes "
+                 f"(95% CI ±{summary.achieved_precision:.1%}; the processes differ by "
+                 f"{spread:.1%} (sd)" + (f", about {needed:.0f} processes would reach it)"
+                                         if math.isfinite(needed) else ")"))
     return m
+
+
+def _precision(settings: dict[str, Any]) -> float:
+    return float(settings.get("loop", {}).get("precision", 0.02))
+
+
+def processes_needed(m: Measurement, settings: dict[str, Any]) -> float:
+    """Fresh processes a combined point needs for its precision at the spread its
+    processes show so far (inf when no number within reason will do)."""
+    return stats.processes_for_precision(stats.point_process_spread(m), _precision(settings))

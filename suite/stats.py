@@ -262,6 +262,37 @@ def steps_for_precision(steps: int, achieved: float, target: float) -> float:
     return steps * max(1.0, (achieved / target) ** 2)
 
 
+def process_spread(samples_ns: Sequence[float], samples_per_process: Sequence[int] | None,
+                   windows: Windows | None = None) -> float:
+    """The relative standard deviation of the per-process figures behind a point's CIs
+    (the larger of the medians' and the times per step's); 0 for one process."""
+    x = np.asarray(samples_ns, dtype=np.float64)
+    parts = split_processes(x, samples_per_process)
+    if len(parts) < 2:
+        return 0.0
+    usable = usable_windows(windows, x.size)
+    steps = [pw.sum() / pn.sum() for pw, pn in split_windows(*usable, samples_per_process)] \
+        if usable is not None else []
+    if len(steps) != len(parts):
+        steps = [p.mean() for p in parts]
+    return max(float(np.std(v, ddof=1) / np.mean(v))
+               for v in ([np.median(p) for p in parts], steps))
+
+
+def processes_for_precision(spread: float, target: float, confidence: float = 0.95,
+                            limit: int = 1000) -> float:
+    """The fewest processes whose t-interval of the per-process figures, t(k-1)·spread/√k,
+    is within `target` when the processes spread by `spread` (both relative); inf beyond
+    `limit`. The between-process part of a point's CI narrows only with more processes,
+    never with more steps in each."""
+    if not target > 0 or not math.isfinite(spread):
+        return math.inf
+    for k in range(2, limit + 1):
+        if _sp.t.ppf(0.5 + confidence / 2, k - 1) * spread / math.sqrt(k) <= target:
+            return k
+    return math.inf
+
+
 def ci_relative_half_width(samples: Sequence[float], confidence: float = 0.95) -> float:
     """Largest distance from the median to a bound of its CI, relative to the median."""
     lo, hi = median_ci(samples, confidence)
@@ -375,6 +406,13 @@ def point_summary(m: Any) -> Summary:
     windows = (getattr(m, "window_ns", None), getattr(m, "window_steps", None))
     return summarize(samples, m.items_per_step or m.spec.batch_size, m.flops_per_item,
                      getattr(m, "samples_per_process", None), basis, windows)
+
+
+def point_process_spread(m: Any) -> float:
+    """`process_spread` of a stored point, on the samples `timed_samples` picks."""
+    samples, _ = timed_samples(m.samples_ns, m.device_samples_ns)
+    return process_spread(samples, getattr(m, "samples_per_process", None),
+                          (getattr(m, "window_ns", None), getattr(m, "window_steps", None)))
 
 
 def meets_precision(s: Summary, precision: float, min_iterations: int = 10) -> bool:

@@ -447,16 +447,19 @@ def test_processes_share_the_step_budget_and_its_cap():
     assert loop["min_steps"] == 20 and loop["cap_time_s"] == 9.0 and loop["max_time_s"] == 3.0
 
 
-def test_imprecise_points_get_more_processes_up_to_the_maximum(tmp_path):
-    """Past --processes 3, only a point whose CI across processes is still too wide runs in
-    a fresh process again, up to --max-processes 5; a precise one stops at 3."""
+def test_imprecise_points_get_more_processes_while_they_can_reach_the_precision(tmp_path):
+    """Past --processes 3, a point whose CI across processes is still too wide runs in a
+    fresh process again while the processes its spread needs fit within --max-processes 5
+    (batch 1: 1.5% spread, 5 needed); a point whose processes disagree by 10% (batch 2: 7+
+    needed) stops at 3 and says so, as does a precise one (batch 4)."""
     from suite.progress import ConsoleReporter
     from suite.runner import Runner, RunOptions
     from suite.spec import Measurement, PointSpec
 
     specs = [PointSpec(task="infer", framework="pytorch", optimization="none",
-                       model="resnet18", batch_size=b, input_size=32) for b in (1, 2)]
-    step_ms = {1: [1.0, 1.1, 0.9, 1.0, 1.0], 2: [1.0] * 5}   # per pass: batch 1 disagrees
+                       model="resnet18", batch_size=b, input_size=32) for b in (1, 2, 4)]
+    step_ms = {1: [1.0, 1.025, 0.995, 1.0, 1.0], 2: [1.0, 1.1, 0.9, 1.0, 1.0],
+               4: [1.0] * 5}
 
     class Fake(Runner):
         groups: list = []
@@ -474,7 +477,9 @@ def test_imprecise_points_get_more_processes_up_to_the_maximum(tmp_path):
                   RunOptions(settings={"loop": {"precision": 0.02}}, processes=3,
                              max_processes=5), ConsoleReporter(quiet=True), lambda s: None)
     runner.run(specs)
-    assert runner.groups == [[1, 2], [1, 2], [1, 2], [1], [1]]
+    assert runner.groups == [[1, 2, 4], [1, 2, 4], [1, 2, 4], [1], [1]]
     stored = {m.spec.batch_size: m for m in load_measurements(tmp_path)}
-    assert stored[1].samples_per_process == [12] * 5 and not stored[1].precision_reached
-    assert stored[2].samples_per_process == [12] * 3 and stored[2].precision_reached
+    assert stored[1].samples_per_process == [12] * 5 and stored[1].precision_reached
+    assert stored[2].samples_per_process == [12] * 3 and not stored[2].precision_reached
+    assert "the processes differ by 10.0% (sd)" in stored[2].message
+    assert stored[4].samples_per_process == [12] * 3 and stored[4].precision_reached

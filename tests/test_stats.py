@@ -154,6 +154,38 @@ def test_process_spread_widens_every_interval():
     assert b[0] <= a[0] and b[1] >= a[1]
 
 
+def test_process_spread_is_the_larger_of_the_medians_and_the_step_times_spread():
+    levels = [10e6, 10.6e6, 9.7e6]
+    x = np.concatenate([np.full(20, lv) for lv in levels])
+    expected = np.std(levels, ddof=1) / np.mean(levels)
+    assert stats.process_spread(x, [20, 20, 20]) == pytest.approx(expected)
+    assert stats.process_spread(x, None) == 0.0
+    # one slow step in the first process moves its mean, not its median
+    y = x.copy()
+    y[0] = 40e6
+    means = [y[:20].mean(), 10.6e6, 9.7e6]
+    assert stats.process_spread(y, [20, 20, 20]) == pytest.approx(
+        np.std(means, ddof=1) / np.mean(means))
+    # with windows, the step time is each process's Σ window time / Σ steps
+    windows = ([4 * 10e6] * 5 + [4 * 10.6e6] * 5 + [4 * 9.7e6] * 5, [4] * 15)
+    assert stats.process_spread(x, [20, 20, 20], windows) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("spread, target, expected", [
+    (0.0, 0.02, 2), (0.01, 0.02, 4), (0.015, 0.02, 5), (0.03, 0.02, 12)])
+def test_processes_for_precision_is_the_fewest_whose_t_interval_fits(spread, target, expected):
+    k = stats.processes_for_precision(spread, target)
+    assert k == expected
+    half = lambda n: sp.t.ppf(0.975, n - 1) * spread / np.sqrt(n)  # noqa: E731
+    assert half(k) <= target and (k == 2 or half(k - 1) > target)
+
+
+def test_processes_for_precision_has_no_answer_for_a_hopeless_spread():
+    assert stats.processes_for_precision(0.5, 0.001, limit=50) == float("inf")
+    assert stats.processes_for_precision(float("nan"), 0.02) == float("inf")
+    assert stats.processes_for_precision(0.01, 0.0) == float("inf")
+
+
 @pytest.mark.parametrize("value, low, high, text", [
     (123.456, 119.3, 127.5, "123 ± 4"),
     (1234.5, 1197.0, 1270.0, "1230 ± 40"),

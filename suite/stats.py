@@ -316,7 +316,8 @@ class Summary:
 
     Every figure shown has its 95% CI: the median (ci_low_ms/ci_high_ms), p90 and p99, and
     the throughput. `achieved_precision` is the larger relative half-width of the median's
-    and the throughput's CI, the number `--precision` is compared with.
+    and the throughput's CI, the number `--precision` is compared with; `process_spread`
+    how far the processes of a `--processes N` point disagree (`process_spread`).
     """
 
     iterations: int
@@ -342,6 +343,7 @@ class Summary:
     achieved_precision: float
     gflops_per_second: float | None
     processes: int = 1
+    process_spread: float = 0.0             # relative sd of the per-process figures
     windows: int = 0                        # windows the throughput came from (0: the samples)
     basis: str = "host"                     # which samples: "device" (CUDA events) or "host"
     percentile_method: str = PERCENTILE_METHOD
@@ -392,6 +394,7 @@ def summarize(samples_ns: Sequence[int], items_per_step: int,
         achieved_precision=achieved_precision(x, per_process, windows),
         gflops_per_second=None if not flops_per_item else flops_per_item * items / total_s / 1e9,
         processes=len(per_process) if per_process else 1,
+        process_spread=process_spread(x, per_process, windows),
         windows=0 if usable is None else int(usable[0].size), basis=basis,
     )
     _check_sane(s)

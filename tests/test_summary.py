@@ -135,6 +135,21 @@ def test_precision_line_and_extra_sections():
     assert "**" not in text and "`" not in text and "  - tune: 2 instances" in text
 
 
+def test_precision_line_names_points_held_back_by_their_processes_spread():
+    """Three processes at 90, 100 and 110 ms (10% apart) cannot average to ±2% within 8;
+    a point imprecise from step noise alone (one process) is not counted as held back."""
+    pts = inference_points()
+    pts[0].samples_ns = [int(v * 1e6) for v in [90] * 20 + [100] * 20 + [110] * 20]
+    pts[0].samples_per_process = [20, 20, 20]
+    pts[1].samples_ns = [int(v * 1e6) for v in (80, 120) * 20]
+    line, = lines(summarize(frame(pts), dict(CONFIG, max_processes=8), ENV), "Precision")
+    assert line == ("precision: 3 of 5 measured points reached ±2% (95% CI of median and "
+                    "throughput) (60%); 1 of the 2 short were held back by the spread between "
+                    "their processes (10.0% to 10.0% sd), more than 8 processes can average "
+                    "to ±2%: the machine's own run-to-run noise, not too few steps")
+    assert frame(pts)["process_spread"].iloc[0] == pytest.approx(0.1)
+
+
 def write_run(path: Path, points, environment=ENV) -> Path:
     write_run_info(path, RunInfo(run_id=path.name, task="infer", command=["dlbench", "infer"],
                                  config=CONFIG, environment=environment,

@@ -258,12 +258,26 @@ def peak_lines(frame: pd.DataFrame) -> list[str]:
 
 
 def precision_line(frame: pd.DataFrame, config: dict[str, Any]) -> str:
+    """How many points reached the precision, and for those short of it with several
+    processes, how many were held back by the spread between their processes: more than
+    --max-processes can average to the target (`stats.processes_for_precision`)."""
     ok = ok_points(frame)
     reached = int(ok["precision_reached"].eq(True).sum())
-    target = float(config.get("precision") or 0.02) * 100
+    precision = float(config.get("precision") or 0.02)
     share = f" ({100 * reached / len(ok):.0f}%)" if len(ok) else ""
-    return (f"precision: {reached} of {len(ok)} measured points reached ±{target:g}% "
+    target = f"±{precision * 100:g}%"
+    line = (f"precision: {reached} of {len(ok)} measured points reached {target} "
             f"(95% CI of median and throughput){share}")
+    short = ok[ok["precision_reached"].ne(True) & ok["processes"].gt(1)]
+    most = int(config.get("max_processes") or 0)
+    spread = short["process_spread"][[stats.processes_for_precision(v, precision) > most
+                                      for v in short["process_spread"]]]
+    if len(spread):
+        line += (f"; {len(spread)} of the {len(ok) - reached} short were held back by the "
+                 f"spread between their processes ({spread.min():.1%} to {spread.max():.1%} "
+                 f"sd), more than {most} processes can average to {target}: the "
+                 "machine's own run-to-run noise, not too few steps")
+    return line
 
 
 # --- the whole headline ----------------------------------------------------------------

@@ -122,6 +122,9 @@ def _sweep_options(p: argparse.ArgumentParser, task: str) -> None:
                    "(default: the latest run of this task)")
     o.add_argument("--no-report", action="store_true", help="skip tables, plots and the report")
     o.add_argument("--quiet", action="store_true", help="print only the final summary")
+    o.add_argument("--dry-run", action="store_true",
+                   help="print the points and the estimated cost, then stop: nothing is "
+                        "measured (but the machine's peak) and nothing is written")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -216,6 +216,8 @@ def run_sweep(args: argparse.Namespace, argv: list[str]) -> int:
     topo = read_topology()
     cfg = resolve(args, topo)
     specs = expand(cfg, input_sizes(cfg))
+    if args.dry_run:
+        return _dry_run(cfg, specs, topo)
     run_dir = _run_dir(args, cfg.task)
     environment, now = fingerprint(topo), time.strftime("%Y-%m-%dT%H:%M:%S%z")
     done: set[str] = set()
@@ -252,22 +254,36 @@ def run_sweep(args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
+def _dry_run(cfg: SweepConfig, specs: list[PointSpec], topo: Topology) -> int:
+    """--dry-run: the points a sweep would run and what it would cost; nothing is
+    measured or written, except the peak the estimate needs (about a second per thread
+    count)."""
+    peak = _measure_peak(cfg, topo, quiet=False) if cfg.device == "cpu" else None
+    for spec in specs:
+        reason = unsupported_reason(spec, topo)
+        print(f"{spec.label()}" + (f"  (skipped: {reason})" if reason else ""))
+    print(_estimate(cfg, specs, peak, loop_settings(cfg), set(), topo))
+    return 0
+
+
 def _estimate(cfg: SweepConfig, specs: list[PointSpec], peak: dict[str, Any] | None,
               settings: dict[str, Any], done: set[str], topo: Topology) -> str:
     """The sweep's cost, before it starts (points that will be skipped or are stored left out)."""
-    from suite.estimate import estimate_sweep, estimate_text
+    from suite.estimate import PointCost, estimate_sweep, estimate_text
     from suite.models import counts, zoo
     from suite.peak import peak_gflops
-    flops: dict[tuple[str, int], float] = {}
+    models: dict[tuple[str, int], tuple[float, int]] = {}   # FLOPs per item, parameters
     points = []
     for s in specs:
         if s.key() in done or unsupported_reason(s, topo):
             continue
-        if (s.model, s.input_size) not in flops:
-            flops[s.model, s.input_size] = counts.flops_per_item(
-                zoo.get_model(s.model, s.input_size), cfg.task)
-        points.append((flops[s.model, s.input_size] * s.batch_size / 1e9,
-                       peak_gflops(peak, s.threads), s.batch_size))
+        if (s.model, s.input_size) not in models:
+            model = zoo.get_model(s.model, s.input_size)
+            models[s.model, s.input_size] = (counts.flops_per_item(model, cfg.task),
+                                             counts.params(model))
+        flops, params = models[s.model, s.input_size]
+        points.append(PointCost(flops * s.batch_size / 1e9, peak_gflops(peak, s.threads),
+                                s.batch_size, params if cfg.task == "train" else 0))
     return estimate_text(estimate_sweep(points, settings["loop"], cfg.processes,
                                         cfg.max_processes))
 

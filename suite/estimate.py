@@ -2,7 +2,9 @@
 
 A point's step time is guessed from its model's analytic FLOPs and the machine's measured
 float32 peak at its thread count (`suite.peak`), at an assumed efficiency (real networks
-reach a fraction of a matrix product's peak) plus a fixed overhead per step. From the
+reach a fraction of a matrix product's peak) plus a fixed overhead per step; a training
+step also pays for every parameter it updates (the weight gradients and the SGD update
+stream the weights several times, which small inputs cannot hide). From the
 step time and the loop's budgets (`suite.measure.LoopSettings`, per process) follow:
 
 - likely: start-up, warm-up (its minimum steps and one window more, within its budget),
@@ -18,13 +20,18 @@ where the minimum iterations of a very slow step exceed the cap.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, NamedTuple
 
 # Fraction of the matrix-product peak a network step reaches: ONNX Runtime's ResNet-50 at
 # 224 px comes close to the whole peak here, small models at 64 px far less (the fixed
 # overhead below covers what they lose to dispatch).
 ASSUMED_EFFICIENCY = 0.5
 STEP_OVERHEAD_S = 0.002       # framework dispatch per step, even for a tiny model
+# Seconds per updated parameter in a training step, 1 thread: fitted on ResNet-18 (11.7 M
+# parameters, 80-98 ms) and SqueezeNet (1.2 M, 13-21 ms) at 32 px, batch 2, in PyTorch,
+# MXNet and TensorFlow (./run.sh's training sweep on the 2-core VM), where FLOPs
+# alone guessed 7 and 3 ms.
+TRAIN_S_PER_PARAM = 6.5e-9
 STARTUP_S = 4.0               # a fresh worker: import the framework, build the model
 WARMUP_EXTRA_STEPS = 5        # a warm-up runs its minimum steps and about one window more
 UNKNOWN_PEAK_GFLOPS = 50.0    # when no peak was measured (GPU runs, failed measurement)
@@ -40,11 +47,22 @@ class Estimate:
     at_most_s: float
 
 
+class PointCost(NamedTuple):
+    """What a point's cost is guessed from."""
+
+    gflop_per_step: float
+    peak_gflops: float | None        # at its thread count; None where none was measured
+    batch_size: int
+    trained_params: int = 0          # parameters a training step updates (0: inference)
+
+
 def step_seconds(gflop_per_step: float, peak_gflops: float | None,
-                 efficiency: float = ASSUMED_EFFICIENCY) -> float:
-    """A guessed step time: the step's FLOPs at `efficiency` of the peak, plus overhead."""
+                 efficiency: float = ASSUMED_EFFICIENCY, trained_params: int = 0) -> float:
+    """A guessed step time: the step's FLOPs at `efficiency` of the peak, plus overhead,
+    plus `trained_params` x TRAIN_S_PER_PARAM for a training step."""
     peak = peak_gflops if peak_gflops and peak_gflops > 0 else UNKNOWN_PEAK_GFLOPS
-    return gflop_per_step / (peak * efficiency) + STEP_OVERHEAD_S
+    return gflop_per_step / (peak * efficiency) + STEP_OVERHEAD_S + \
+        trained_params * TRAIN_S_PER_PARAM
 
 
 def process_seconds(step_s: float, loop: Mapping[str, Any],
@@ -71,16 +89,17 @@ def process_seconds(step_s: float, loop: Mapping[str, Any],
     return likely, at_most
 
 
-def estimate_sweep(points: Iterable[tuple[float, float | None, int]],
-                   loop: Mapping[str, Any], processes: int,
-                   max_processes: int | None = None) -> Estimate:
-    """The cost of running points given as (GFLOP per step, peak GFLOP/s at its thread
-    count or None, batch size); the bound counts `max_processes` per point (imprecise
-    points get more processes, `suite.runner`)."""
+def estimate_sweep(points: Iterable[PointCost | tuple], loop: Mapping[str, Any],
+                   processes: int, max_processes: int | None = None) -> Estimate:
+    """The cost of running points (`PointCost`s, or tuples of its fields); the bound counts
+    `max_processes` per point (imprecise points get more processes, `suite.runner`)."""
     likely = at_most = 0.0
     count = 0
-    for gflop, peak, batch_size in points:
-        one, most = process_seconds(step_seconds(gflop, peak), loop, batch_size)
+    for point in points:
+        p = PointCost(*point)
+        one, most = process_seconds(step_seconds(p.gflop_per_step, p.peak_gflops,
+                                                 trained_params=p.trained_params),
+                                    loop, p.batch_size)
         likely += processes * one
         at_most += max(processes, max_processes or 0) * most
         count += 1
@@ -100,4 +119,5 @@ def estimate_text(e: Estimate) -> str:
     per = f" x {e.processes} processes" if e.processes > 1 else ""
     return (f"estimate: {e.points} points{per}, about {duration_text(e.likely_s)}, at most "
             f"{duration_text(e.at_most_s)} by the time limits (step times guessed from "
-            f"each model's FLOPs at {ASSUMED_EFFICIENCY:.0%} of the measured peak)")
+            f"each model's FLOPs at {ASSUMED_EFFICIENCY:.0%} of the measured peak, plus the "
+            f"parameters' update in training)")

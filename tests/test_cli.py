@@ -247,3 +247,18 @@ def test_extra_models_run_when_named_and_stay_out_of_all():
     every = {s.model for s in sweep_specs("infer", "--models", "all", "--frameworks", "pytorch",
                                           "--batches", "1", "--threads", "1")}
     assert every == set(zoo.MODEL_NAMES) and not every & set(zoo.EXTRA_MODEL_NAMES)
+
+
+def test_dry_run_lists_the_points_and_their_cost_and_writes_nothing(tmp_path):
+    out = tmp_path / "run"
+    r = dlbench("train", "--frameworks", "pytorch", "--models", "resnet18,squeezenet",
+                "--batches", "2,4", "--image-size", "32", "--threads", "1", "--out", str(out),
+                "--dry-run", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[:4] == ["train pytorch/none resnet18@32 bs=2 thr=1 cpu",
+                         "train pytorch/none resnet18@32 bs=4 thr=1 cpu",
+                         "train pytorch/none squeezenet@32 bs=2 thr=1 cpu",
+                         "train pytorch/none squeezenet@32 bs=4 thr=1 cpu"]
+    assert lines[4].startswith("estimate: 4 points x 3 processes, about ")
+    assert not out.exists() and not (tmp_path / "results").exists()

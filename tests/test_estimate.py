@@ -1,8 +1,9 @@
 """The cost printed before a sweep starts (suite.estimate), and what it is built from."""
 import pytest
 
-from suite.estimate import (STARTUP_S, STEP_OVERHEAD_S, Estimate, duration_text,
-                            estimate_sweep, estimate_text, process_seconds, step_seconds)
+from suite.estimate import (STARTUP_S, STEP_OVERHEAD_S, TRAIN_S_PER_PARAM, Estimate,
+                            PointCost, duration_text, estimate_sweep, estimate_text,
+                            process_seconds, step_seconds)
 
 LOOP = {"min_time_s": 1.0, "max_time_s": 10.0, "cap_time_s": 30.0, "min_steps": 20,
         "warmup_max_s": 10.0}
@@ -12,6 +13,18 @@ def test_step_time_comes_from_flops_and_peak():
     # 10 GFLOP at 50% of a 200 GFLOP/s peak: 0.1 s, plus the fixed overhead
     assert step_seconds(10.0, 200.0) == pytest.approx(0.1 + STEP_OVERHEAD_S)
     assert step_seconds(10.0, None) > step_seconds(10.0, 200.0)   # unknown peak: a low guess
+
+
+def test_a_training_step_pays_for_the_parameters_it_updates():
+    # ResNet-18 (11.7 M parameters) at 32 px, batch 2: 0.45 GFLOP alone guess 6.6 ms on a
+    # 196 GFLOP/s core; the update makes it about 83 ms, as measured (80-98 ms)
+    flops_only = step_seconds(0.45, 196.0)
+    trained = step_seconds(0.45, 196.0, trained_params=11_689_512)
+    assert flops_only == pytest.approx(0.0066, abs=1e-4)
+    assert trained == pytest.approx(flops_only + 11_689_512 * TRAIN_S_PER_PARAM)
+    assert 0.080 <= trained <= 0.098
+    e = estimate_sweep([PointCost(0.45, 196.0, 2, 11_689_512)], LOOP, processes=1)
+    assert e.likely_s == pytest.approx(process_seconds(trained, LOOP, 2)[0])
 
 
 def test_fast_steps_cost_the_minimum_time():

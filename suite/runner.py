@@ -404,10 +404,12 @@ def combined_point(parts: list[Measurement], settings: dict[str, Any]) -> Measur
         return m
     spread = stats.point_process_spread(m)
     needed = stats.processes_for_precision(spread, precision)
+    why = (f"the processes agree ({spread:.1%} sd): their steps scatter too much"
+           if needed <= len(parts) else
+           f"the processes differ by {spread:.1%} (sd)" +
+           (f", about {needed:.0f} processes would reach it" if math.isfinite(needed) else ""))
     m.message = (f"precision ±{precision:.1%} not reached across {len(parts)} processes "
-                 f"(95% CI ±{summary.achieved_precision:.1%}; the processes differ by "
-                 f"{spread:.1%} (sd)" + (f", about {needed:.0f} processes would reach it)"
-                                         if math.isfinite(needed) else ")"))
+                 f"(95% CI ±{summary.achieved_precision:.1%}; {why})")
     return m
 
 

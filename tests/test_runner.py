@@ -483,3 +483,24 @@ def test_imprecise_points_get_more_processes_while_they_can_reach_the_precision(
     assert stored[2].samples_per_process == [12] * 3 and not stored[2].precision_reached
     assert "the processes differ by 10.0% (sd)" in stored[2].message
     assert stored[4].samples_per_process == [12] * 3 and stored[4].precision_reached
+
+
+def test_an_imprecise_point_says_whether_its_processes_or_its_steps_hold_it_back():
+    from suite.runner import combined_point
+    from suite.spec import Measurement, PointSpec
+    spec = PointSpec(task="infer", framework="pytorch", optimization="none",
+                     model="resnet18", batch_size=1, input_size=32)
+    settings = {"loop": {"precision": 0.02}}
+
+    def part(ms):
+        return Measurement(spec, samples_ns=[int(v * 1e6) for v in ms],
+                           items_per_step=1, memory={"peak_rss_mib": 100.0})
+
+    scattered = combined_point([part([80, 120] * 6) for _ in range(3)], settings)
+    assert not scattered.precision_reached
+    assert scattered.message.endswith("the processes agree (0.0% sd): their steps scatter "
+                                      "too much)")
+    apart = combined_point([part([v] * 12) for v in (95, 100, 105)], settings)
+    assert not apart.precision_reached
+    assert apart.message.endswith("the processes differ by 5.0% (sd), about 27 processes "
+                                  "would reach it)")

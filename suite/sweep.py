@@ -17,7 +17,7 @@ SEED_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 DEFAULT_PROCESSES = 3
 # A point whose CIs across its --processes are still wider than --precision gets more fresh
 # processes, up to --processes + EXTRA_PROCESSES, while the processes its spread needs
-# fit within that (suite.stats.processes_for_precision): 8 processes reach ±2% at a 2.4%
+# fit within that (suite.stats.processes_for_precision): 8 processes reach ±2% up to a 2.3%
 # spread between processes (t(7)/√8 = 0.84), 3 only at 0.8%; a point whose processes
 # disagree by more stops at --processes instead of spending processes in vain.
 EXTRA_PROCESSES = 5

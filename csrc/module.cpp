@@ -5,6 +5,9 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "clock.hpp"
 #include "cuda_driver.hpp"
@@ -107,6 +110,43 @@ void bind_clock(py::module_& m) {
     m.attr("noop") = py::reinterpret_steal<py::object>(dlb::new_noop_function());
 }
 
+py::list nvml_gpus() {
+    std::vector<dlb::nvml::GpuFacts> gpus;
+    dlb::nvml::SystemFacts system;
+    {
+        py::gil_scoped_release release;  // the first call loads and initialises NVML
+        gpus = dlb::nvml::gpus();
+        system = dlb::nvml::system();
+    }
+    py::list out;
+    for (const auto& g : gpus) {
+        out.append(py::dict("index"_a = g.index, "name"_a = g.name, "uuid"_a = g.uuid,
+                            "memory_total_bytes"_a = g.memory_total_bytes,
+                            "mig_enabled"_a = g.mig_enabled,
+                            "driver_version"_a = system.driver_version,
+                            "cuda_driver_version"_a = system.cuda_driver_version));
+    }
+    return out;
+}
+
+std::pair<int64_t, std::string> nvml_total_energy(int device) {
+    dlb::nvml::EnergyReading e = dlb::nvml::total_energy(device);
+    return {e.millijoules, e.reason};
+}
+
+void bind_nvml(py::module_& m) {
+    m.def("nvml_unavailable_reason", &dlb::nvml::unavailable_reason, NoGil(),
+          "One line saying why NVML is unusable ('' when libnvidia-ml.so.1 loaded and\n"
+          "nvmlInit_v2 succeeded).");
+    m.def("nvml_gpus", &nvml_gpus,
+          "Every GPU NVML sees, in NVML (PCI bus) order, as dicts: index, name, uuid,\n"
+          "memory_total_bytes, mig_enabled, driver_version, cuda_driver_version (e.g.\n"
+          "12040); a field whose query failed is None. Empty without NVML.");
+    m.def("nvml_total_energy_mj", &nvml_total_energy, "device"_a = 0, NoGil(),
+          "(millijoules, '') from NVML's total-energy counter of CUDA device `device`\n"
+          "(since the driver loaded; Volta and later), or (-1, why it cannot be read).");
+}
+
 void bind_cuda(py::module_& m) {
     namespace cu = dlb::cuda;
     m.def("cuda_available", &cu::available,
@@ -203,6 +243,7 @@ PYBIND11_MODULE(_native, m) {
     m.doc() = "dlbench native timing, memory sampling and CPU placement";
     bind_clock(m);
     bind_cuda(m);
+    bind_nvml(m);
     bind_memory(m);
     bind_placement(m);
 }

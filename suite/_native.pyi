@@ -1,4 +1,5 @@
-"""suite._native: the pybind11 C++ extension (csrc/). Timing, memory sampling, CPU placement."""
+"""suite._native: the pybind11 C++ extension (csrc/). Timing, memory sampling, NVML facts,
+CPU placement."""
 from typing import Callable, Sequence
 
 import numpy as np
@@ -67,6 +68,18 @@ def time_calls_cuda(fn: Callable[[], object], iterations: int, stream: int = 0,
 def cuda_stream_create(device: int = 0, non_blocking: bool = True) -> int:
     """A new CUDA stream in `device`'s primary context, as an integer CUstream handle
     (never destroyed: it lives as long as the process)."""
+
+# ---- NVML (libnvidia-ml.so.1 loaded at run time; never raises: failures are data)
+def nvml_unavailable_reason() -> str:
+    """One line saying why NVML is unusable ('' when libnvidia-ml.so.1 loaded and
+    nvmlInit_v2 succeeded)."""
+def nvml_gpus() -> list[dict]:
+    """Every GPU NVML sees, in NVML (PCI bus) order, as dicts: index, name, uuid,
+    memory_total_bytes, mig_enabled, driver_version, cuda_driver_version (e.g.
+    12040); a field whose query failed is None. Empty without NVML."""
+def nvml_total_energy_mj(device: int = 0) -> tuple[int, str]:
+    """(millijoules, '') from NVML's total-energy counter of CUDA device `device`
+    (since the driver loaded; Volta and later), or (-1, why it cannot be read)."""
 
 # ---- memory
 def rss_bytes() -> int:

@@ -82,20 +82,94 @@ def native_status() -> dict[str, Any]:
     return {"native": True, "cuda": ok, "cuda_reason": reason}
 
 
-def gpu_info() -> list[dict[str, Any]]:
-    """GPUs as nvidia-smi reports them (empty without a driver)."""
+MIB = 1 << 20
+SMI_FIELDS = ("name", "memory.total", "driver_version", "uuid")   # valid on every driver
+_SMI_MISSING = {"n/a", "not supported", "unknown error", "insufficient permissions", ""}
+
+
+def smi_value(text: str) -> str | None:
+    """One nvidia-smi CSV field, None where it is a placeholder: "[N/A]", "N/A",
+    "[Not Supported]", or any other bracketed note (MIG, vGPU, a GPU needing reset)."""
+    value = text.strip()
+    if value.startswith("[") and value.endswith("]"):
+        return None
+    return None if value.lower() in _SMI_MISSING else value
+
+
+def _float_or_none(text: str | None) -> float | None:
+    try:
+        return float(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def parse_nvidia_smi(text: str) -> list[dict[str, Any]]:
+    """GPUs from `nvidia-smi --query-gpu=name,memory.total,driver_version,uuid
+    --format=csv,noheader,nounits` output; a missing field becomes None, never an error."""
+    gpus = []
+    for line in text.strip().splitlines():
+        parts = line.split(",")
+        if len(parts) < len(SMI_FIELDS):
+            continue
+        # a comma inside the name (the first field) is the only ambiguity: rejoin it
+        name = ",".join(parts[:len(parts) - len(SMI_FIELDS) + 1])
+        memory, driver, uuid = parts[len(parts) - len(SMI_FIELDS) + 1:]
+        gpus.append({"name": smi_value(name), "memory_mib": _float_or_none(smi_value(memory)),
+                     "driver": smi_value(driver), "uuid": smi_value(uuid),
+                     "cuda_driver": None, "mig": None, "source": "nvidia-smi"})
+    return gpus
+
+
+def cuda_version_text(version: int | None) -> str | None:
+    """12040 -> "12.4" (the CUDA driver API version as NVML and cuDriverGetVersion give it)."""
+    if not isinstance(version, int) or version <= 0:
+        return None
+    return f"{version // 1000}.{version % 1000 // 10}"
+
+
+def gpu_from_nvml(raw: dict[str, Any]) -> dict[str, Any]:
+    """One GPU of `_native.nvml_gpus()` in the fingerprint's keys (None where NVML failed)."""
+    total = raw.get("memory_total_bytes")
+    return {"name": raw.get("name"),
+            "memory_mib": round(total / MIB, 1) if isinstance(total, int) and total > 0 else None,
+            "driver": raw.get("driver_version"), "uuid": raw.get("uuid"),
+            "cuda_driver": cuda_version_text(raw.get("cuda_driver_version")),
+            "mig": raw.get("mig_enabled"), "source": "nvml"}
+
+
+def nvml_gpu_info() -> tuple[list[dict[str, Any]], str]:
+    """GPUs from NVML through the native extension, and "" or why NVML is unusable (then
+    the list is empty)."""
+    try:
+        from suite import _native
+    except ImportError as e:
+        return [], f"native extension not built: {e}"
+    reason_of = getattr(_native, "nvml_unavailable_reason", None)
+    if reason_of is None:
+        return [], "native extension built without NVML facts: rebuild it"
+    reason = reason_of()
+    if reason:
+        return [], reason
+    return [gpu_from_nvml(g) for g in _native.nvml_gpus()], ""
+
+
+def smi_gpu_info() -> list[dict[str, Any]]:
+    """GPUs as nvidia-smi reports them (empty without nvidia-smi)."""
     try:
         out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name,memory.total,driver_version",
+            ["nvidia-smi", f"--query-gpu={','.join(SMI_FIELDS)}",
              "--format=csv,noheader,nounits"], capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.SubprocessError):
         return []
-    gpus = []
-    for line in out.stdout.strip().splitlines():
-        parts = [p.strip() for p in line.split(",")]
-        if len(parts) == 3:
-            gpus.append({"name": parts[0], "memory_mib": float(parts[1]), "driver": parts[2]})
-    return gpus
+    return parse_nvidia_smi(out.stdout) if out.returncode == 0 else []
+
+
+def gpu_info() -> list[dict[str, Any]]:
+    """GPUs from NVML, else from nvidia-smi (empty without a driver). Keys: name,
+    memory_mib, driver, uuid, cuda_driver, mig, source ("nvml" | "nvidia-smi"); any but
+    source may be None (e.g. memory on MIG or vGPU), so nothing here raises."""
+    gpus, reason = nvml_gpu_info()
+    return smi_gpu_info() if reason else gpus
 
 
 def git_commit() -> str | None:
@@ -144,7 +218,8 @@ def host_fingerprint(topo: Topology | None = None) -> dict[str, Any]:
     topo = topo or read_topology()
     return {"hostname": socket.gethostname(), "cpu_model": cpu_model(),
             "physical_cores": topo.physical_cores, "logical_cores": topo.logical_cpus,
-            "sockets": len(topo.sockets), "gpus": [g["name"] for g in gpu_info()]}
+            "sockets": len(topo.sockets),
+            "gpus": [g.get("name") or "unknown GPU" for g in gpu_info()]}
 
 
 def hardware_key(host: dict[str, Any]) -> str:

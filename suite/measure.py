@@ -29,11 +29,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from suite import stats
 from suite.timing import Step, Timed, Timer
+
+if TYPE_CHECKING:
+    from suite.energy import Meter
 
 NS = 1_000_000_000
 MIN_WARMUP_WINDOW = 5
@@ -72,6 +76,9 @@ class LoopResult:
     warmup_steady: bool = False
     precision_reached: bool = False
     stop_reason: str = ""
+    energy_joules: float | None = None   # the meter's joules over the timed blocks (None:
+    energy_seconds: float = 0.0          #   no meter, or not readable) and the timer's
+    #   seconds between its two readings (see run_loop)
 
 
 def _basis(timed: Timed) -> np.ndarray:
@@ -79,13 +86,23 @@ def _basis(timed: Timed) -> np.ndarray:
     return np.asarray(stats.timed_samples(timed.host_ns, timed.device_ns)[0])
 
 
-def run_loop(step: Step, timer: Timer, items_per_step: int, s: LoopSettings) -> LoopResult:
-    """Measure `step` (already synchronous or synchronised by the timer) under rules `s`."""
+def run_loop(step: Step, timer: Timer, items_per_step: int, s: LoopSettings,
+             meter: Meter | None = None) -> LoopResult:
+    """Measure `step` (already synchronous or synchronised by the timer) under rules `s`.
+
+    With a `meter`, its cumulative joules are read right before the first timed block and
+    right after the last (every block ends synchronised, so the device's work is done):
+    cold start and warm-up are not counted. The seconds are the timer's clock between the
+    two readings, so they cover the same interval as the joules, the few checks between
+    blocks included.
+    """
     result = LoopResult()
     # Cold start is what a caller waits for the first step: host time (with windows, the
     # one-step window's wall time: the step and its synchronisation), as documented.
     result.cold_start_ns = timer.run(step, 1).wall_ns()
     _warm_up(step, timer, s, result)
+    start_j = meter.joules() if meter is not None else None
+    start_ns = timer.now_ns() if meter is not None else 0
     host: list[np.ndarray] = []
     device: list[np.ndarray] = []
     windows: list[Timed] = []
@@ -118,6 +135,11 @@ def run_loop(step: Step, timer: Timer, items_per_step: int, s: LoopSettings) -> 
             break
         # Grow blocks geometrically so checking the CI stays cheap for fast steps.
         block = min(max(block, count // 2), 100_000)
+    if meter is not None:
+        result.energy_seconds = (timer.now_ns() - start_ns) / NS
+        end_j = meter.joules()
+        if start_j is not None and end_j is not None:
+            result.energy_joules = end_j - start_j
     result.samples_ns = [int(v) for v in np.concatenate(host)]
     if device:
         result.device_samples_ns = [int(v) for v in np.concatenate(device)]

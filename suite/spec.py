@@ -98,6 +98,8 @@ class Measurement:
     summary: dict[str, Any] = field(default_factory=dict)      # derived; cached for readers
     rank_samples_ns: list[list[int]] | None = None             # data-parallel: each rank's own
     #   timed step times (samples_ns are the slowest rank's; see suite.dataparallel)
+    energy: dict[str, Any] | None = None                       # suite.energy's record: joules
+    #   and watts over the timed loop, or why not (method "unavailable"); None: not measured
 
     def to_record(self) -> dict[str, Any]:
         rec = dataclasses.asdict(self)
@@ -155,9 +157,17 @@ def combine_processes(parts: list[Measurement]) -> Measurement:
         window_ns=[v for p in parts for v in p.window_ns or []] if windowed else None,
         window_steps=[v for p in parts for v in p.window_steps or []] if windowed else None,
         warmup_iterations=first.warmup_iterations, memory=memory, summary={},
-        rank_samples_ns=rank_samples,
+        rank_samples_ns=rank_samples, energy=_combined_energy(parts),
         meta=dict(first.meta, processes=[_process_record(p) for p in parts],
                   wall_s=sum(float(p.meta.get("wall_s", 0.0)) for p in parts)))
+
+
+def _combined_energy(parts: list[Measurement]) -> dict[str, Any] | None:
+    """The processes' energy records as one (suite.energy, imported only when needed)."""
+    if not any(p.energy for p in parts):
+        return None
+    from suite.energy import combine_energy
+    return combine_energy([p.energy for p in parts])
 
 
 def _process_record(m: Measurement) -> dict[str, Any]:

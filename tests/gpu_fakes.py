@@ -34,6 +34,10 @@ class FakeCuda:
         monkeypatch.setattr(_native, "CudaEventTimer", self._event_timer_class())
         monkeypatch.setattr(_native, "time_calls_cuda", self.time_calls_cuda)
         monkeypatch.setattr(_native, "MemorySampler", self._sampler_class())
+        # On a machine with a real GPU the energy meter would read the real NVML counter
+        # (and synchronise the fake runnable once more for its idle baseline).
+        monkeypatch.setattr(_native, "nvml_total_energy_mj",
+                            lambda device=0: (-1, "fake CUDA: no energy counter"))
         return self
 
     def time_calls_cuda(self, fn: Any, iterations: int, stream: int = 0,

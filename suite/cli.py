@@ -19,7 +19,7 @@ from typing import Sequence
 from suite.errors import DataWarning, Interrupted, Stop, UsageError
 from suite.launchers.options import add_arguments as add_scale_out_arguments
 from suite.sweep import (DEFAULT_MIN_STEPS, DEFAULT_PROCESSES, EXTRA_PROCESSES,
-                         TIME_CAP_FACTOR)
+                         GPU_HOST_THREADS, TIME_CAP_FACTOR)
 
 TRAIN_EXAMPLES = """examples:
   python -m suite train --models resnet50,vgg16 --batches 10,20,30,40
@@ -63,11 +63,15 @@ def _sweep_options(p: argparse.ArgumentParser, task: str) -> None:
     g.add_argument("--opts", help=_opts_help(task))
     g.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     g.add_argument("--dtype", default="float32",
-                   help="float32 (default), bfloat16, float16 (framework permitting)")
+                   help="comma list of float32 (default), bfloat16, float16, e.g. "
+                        "float32,bfloat16: every point is measured in each (a dtype a "
+                        "framework lacks is recorded as skipped)")
     g.add_argument("--image-size", type=int, help="image side in pixels (default: the model's)")
     g.add_argument("--seq-len", type=int, help="sequence length for text models (default 128)")
-    g.add_argument("--threads", help="intra-op thread counts, e.g. 1-8 or 1,2,4 "
-                   "(default: " + ("all physical cores" if task == "train" else "1 to physical cores") + ")")
+    g.add_argument("--threads", help="intra-op thread counts, e.g. 1-8 or 1,2,4 (default: "
+                   + ("all physical cores" if task == "train" else "1 to physical cores")
+                   + f"; with --device cuda one setting, min(physical cores, "
+                   f"{GPU_HOST_THREADS}), shared by a node's data-parallel ranks)")
     g.add_argument("--interop-threads", type=int, default=1, help="inter-op threads (default 1)")
     g.add_argument("--mapping", default="sequential", help="sequential or interleave core order")
     g.add_argument("--ht", default="off", help="hyper-thread siblings: off, on or both")

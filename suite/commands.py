@@ -19,7 +19,8 @@ from suite.errors import Interrupted, UsageError
 from suite.peak import PEAK_KEY, peak_text
 from suite.spec import PointSpec
 from suite.sweep import (EXTRA_PROCESSES, SEED_BATCHES, TIME_CAP_FACTOR, TRAIN_BATCHES,
-                         SweepConfig, expand, loop_settings, placement_skip)
+                         SweepConfig, check_placement, default_memory_limit_mib, expand,
+                         gpu_host_threads, loop_settings, placement_skip)
 from suite.topology import Topology, core_list, rank_core_lists, read_topology
 
 TRAIN_FRAMEWORKS = ("pytorch", "mxnet", "tensorflow")
@@ -65,11 +66,13 @@ def resolve(args: argparse.Namespace, topo: Topology) -> SweepConfig:
     ht = opt.parse_choice(args.ht, "--ht", ("off", "on", "both"))
     memory = opt.parse_choice(args.memory, "--memory", ("local", "remote", "both"))
     mapping = opt.parse_choice(args.mapping, "--mapping", ("sequential", "interleave"))
-    _check_placement(topo, ht, memory)
+    check_placement(topo, ht, memory)
     scale = scale_out.resolve(args)
     ranks = max(scale.nproc_per_node)
     if args.threads is not None:
         threads = opt.parse_ints(args.threads, "--threads")
+    elif device == "cuda":
+        threads = [gpu_host_threads(topo, ranks)]   # one setting: see GPU_HOST_THREADS
     else:   # training: all physical cores, shared among a node's data-parallel ranks
         threads = [max(1, topo.physical_cores // ranks)] if task == "train" \
             else list(range(1, topo.physical_cores + 1))
@@ -79,7 +82,7 @@ def resolve(args: argparse.Namespace, topo: Topology) -> SweepConfig:
     cfg = SweepConfig(
         task=task, frameworks=fws, models=models, batches=batches,
         optimizations=framework_optimizations(fws, opts, task),
-        threads=threads, device=device, dtype=opt.parse_choice(args.dtype, "--dtype", DTYPES),
+        threads=threads, device=device, dtypes=opt.parse_names(args.dtype, "--dtype", DTYPES),
         input_size=args.image_size, seq_len=args.seq_len,
         interop_threads=int(opt.check_positive(args.interop_threads, "--interop-threads")),
         mapping=mapping, ht=ht, memory=memory,
@@ -90,7 +93,7 @@ def resolve(args: argparse.Namespace, topo: Topology) -> SweepConfig:
         time_cap=TIME_CAP_FACTOR * args.max_time if args.time_cap is None
         else opt.check_positive(args.time_cap, "--time-cap"),
         timeout=opt.check_positive(args.timeout, "--timeout"),
-        memory_limit_mib=_default_memory_limit() if args.memory_limit is None
+        memory_limit_mib=default_memory_limit_mib() if args.memory_limit is None
         else opt.check_positive(args.memory_limit, "--memory-limit"),
         oom_skip=not args.no_oom_skip,
         worker_per_point=bool(args.worker_per_point),
@@ -147,24 +150,6 @@ def _require_cuda() -> None:
     from suite import _native
     if not _native.cuda_available():
         raise UsageError(f"--device cuda: {_native.cuda_unavailable_reason()} (valid here: cpu)")
-
-
-def _check_placement(topo: Topology, ht: str, memory: str) -> None:
-    from suite.topology import has_hyperthreading
-    if memory == "remote" and len(topo.nodes) < 2:
-        raise UsageError("--memory remote needs a second NUMA node; this machine has one "
-                         "(valid here: local; 'both' records remote as skipped)")
-    if ht == "on" and not has_hyperthreading(topo):
-        raise UsageError("--ht on: this machine has no hyper-thread siblings "
-                         "(valid here: off; 'both' records on as skipped)")
-
-
-def _default_memory_limit() -> float | None:
-    """90% of physical RAM, so a runaway worker is stopped before the machine swaps."""
-    try:
-        return 0.9 * os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / (1 << 20)
-    except (ValueError, OSError):
-        return None
 
 
 def input_sizes(cfg: SweepConfig) -> dict[str, int]:
@@ -228,9 +213,8 @@ def run_sweep(args: argparse.Namespace, argv: list[str]) -> int:
     elif (run_dir / storage.POINTS_FILE).exists():
         raise UsageError(f"{run_dir} already holds results; use --resume or another --out")
     else:
-        peak = _measure_peak(cfg, topo, args.quiet) if cfg.device == "cpu" else None
-        if peak is not None:
-            environment[PEAK_KEY] = peak
+        peak = _measure_peak(cfg, topo, args.quiet)
+        environment[PEAK_KEY] = peak
         storage.write_run_info(run_dir, storage.RunInfo(
             run_id=run_dir.name, task=cfg.task, command=argv, config=cfg.to_dict(),
             environment=environment, started_at=now))
@@ -257,11 +241,12 @@ def run_sweep(args: argparse.Namespace, argv: list[str]) -> int:
 def _dry_run(cfg: SweepConfig, specs: list[PointSpec], topo: Topology) -> int:
     """--dry-run: the points a sweep would run and what it would cost; nothing is
     measured or written, except the peak the estimate needs (about a second per thread
-    count)."""
-    peak = _measure_peak(cfg, topo, quiet=False) if cfg.device == "cpu" else None
+    count; on a GPU a few seconds, in a child that imports torch or cupy)."""
+    from suite.progress import point_label
+    peak = _measure_peak(cfg, topo, quiet=False)
     for spec in specs:
         reason = unsupported_reason(spec, topo)
-        print(f"{spec.label()}" + (f"  (skipped: {reason})" if reason else ""))
+        print(point_label(spec) + (f"  (skipped: {reason})" if reason else ""))
     print(_estimate(cfg, specs, peak, loop_settings(cfg), set(), topo))
     return 0
 
@@ -269,31 +254,19 @@ def _dry_run(cfg: SweepConfig, specs: list[PointSpec], topo: Topology) -> int:
 def _estimate(cfg: SweepConfig, specs: list[PointSpec], peak: dict[str, Any] | None,
               settings: dict[str, Any], done: set[str], topo: Topology) -> str:
     """The sweep's cost, before it starts (points that will be skipped or are stored left out)."""
-    from suite.estimate import PointCost, estimate_sweep, estimate_text
-    from suite.models import counts, zoo
-    from suite.peak import peak_gflops
-    models: dict[tuple[str, int], tuple[float, int]] = {}   # FLOPs per item, parameters
-    points = []
-    for s in specs:
-        if s.key() in done or unsupported_reason(s, topo):
-            continue
-        if (s.model, s.input_size) not in models:
-            model = zoo.get_model(s.model, s.input_size)
-            models[s.model, s.input_size] = (counts.flops_per_item(model, cfg.task),
-                                             counts.params(model))
-        flops, params = models[s.model, s.input_size]
-        points.append(PointCost(flops * s.batch_size / 1e9, peak_gflops(peak, s.threads),
-                                s.batch_size, params if cfg.task == "train" else 0))
-    return estimate_text(estimate_sweep(points, settings["loop"], cfg.processes,
-                                        cfg.max_processes))
+    from suite.cost import sweep_estimate
+    return sweep_estimate(cfg, [s for s in specs if s.key() not in done
+                                and not unsupported_reason(s, topo)], peak, settings)
 
 
 def _measure_peak(cfg: SweepConfig, topo: Topology, quiet: bool) -> dict[str, Any]:
-    """This machine's float32 peak at the sweep's thread counts, pinned as its points are."""
-    from suite.peak import measure_peak
-    peak = measure_peak(cfg.threads, lambda t: core_list(topo, t, cfg.mapping, cfg.ht == "on"))
+    """The peak the sweep's points are divided by (`suite.cost.measure_sweep_peak`)."""
+    from suite.cost import measure_sweep_peak
+    peak = measure_sweep_peak(cfg, topo)
     if not quiet:
-        print(f"machine peak (float32 FMA limit): {peak_text(peak)}", file=sys.stderr)
+        what = "GPU peak (dense matrix product)" if cfg.device == "cuda" else \
+            "machine peak (float32 FMA limit)"
+        print(f"{what}: {peak_text(peak)}", file=sys.stderr)
     return peak
 
 
@@ -377,7 +350,10 @@ def env(args: argparse.Namespace, argv: list[str]) -> int:
     print(f"frequency: governor {freq['governor'] or 'not readable'}, turbo "
           f"{ {True: 'on', False: 'off', None: 'not readable'}[freq['turbo']] }")
     for gpu in fp["gpus"] or []:
-        print(f"GPU:       {gpu['name']} ({gpu['memory_mib']:.0f} MiB, driver {gpu['driver']})")
+        memory = "memory unknown" if gpu.get("memory_mib") is None \
+            else f"{gpu['memory_mib']:.0f} MiB"
+        print(f"GPU:       {gpu.get('name') or 'unknown GPU'} ({memory}, "
+              f"driver {gpu.get('driver') or 'unknown'})")
     if not fp["gpus"]:
         print("GPU:       none found")
     print(f"native:    {'built' if fp['native'] else 'NOT BUILT'}; CUDA "

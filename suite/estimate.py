@@ -16,6 +16,10 @@ step time and the loop's budgets (`suite.measure.LoopSettings`, per process) fol
 It is a guess (the efficiency varies by framework and batch), so the console prints it
 as "about"; the upper figure is a bound from the budgets, not from the guess, except
 where the minimum iterations of a very slow step exceed the cap.
+
+A `--device cuda` point is guessed from the GPU's measured peak of its dtype (the one its
+% of peak is of, `suite.peak.point_peak_gflops`), at GPU_COSTS' lower efficiency, with a
+per-step overhead for kernel launches and a start-up that includes CUDA initialisation.
 """
 from __future__ import annotations
 
@@ -34,7 +38,30 @@ STEP_OVERHEAD_S = 0.002       # framework dispatch per step, even for a tiny mod
 TRAIN_S_PER_PARAM = 6.5e-9
 STARTUP_S = 4.0               # a fresh worker: import the framework, build the model
 WARMUP_EXTRA_STEPS = 5        # a warm-up runs its minimum steps and about one window more
-UNKNOWN_PEAK_GFLOPS = 50.0    # when no peak was measured (GPU runs, failed measurement)
+UNKNOWN_PEAK_GFLOPS = 50.0    # when no peak was measured (failed measurement)
+
+
+class DeviceCosts(NamedTuple):
+    """What a step and a worker cost on one kind of device."""
+
+    efficiency: float
+    step_overhead_s: float
+    train_s_per_param: float
+    startup_s: float
+    unknown_peak_gflops: float
+
+
+CPU_COSTS = DeviceCosts(ASSUMED_EFFICIENCY, STEP_OVERHEAD_S, TRAIN_S_PER_PARAM, STARTUP_S,
+                        UNKNOWN_PEAK_GFLOPS)
+# A GPU step: networks reach a fifth or less of the tensor cores' matrix-product peak
+# (ResNet-50 training in mixed precision: about 10-15% of an A100's); eager frameworks
+# launch a few hundred kernels per step at 5-10 us each (5 ms, most of a small batch's
+# step); the SGD update streams weights, gradients and momentum once (about 20 bytes per
+# parameter at a few TB/s); a worker also creates its CUDA context and loads cuBLAS/cuDNN
+# (about 3 s more than a CPU worker). Unknown peak: 100 TFLOP/s, a modest tensor-core rate.
+CUDA_INIT_S = 3.0
+GPU_COSTS = DeviceCosts(0.2, 0.005, 1e-11, STARTUP_S + CUDA_INIT_S, 100_000.0)
+DEVICE_COSTS = {"cpu": CPU_COSTS, "cuda": GPU_COSTS}
 
 
 @dataclass(frozen=True)
@@ -45,6 +72,7 @@ class Estimate:
     processes: int
     likely_s: float
     at_most_s: float
+    gpu: bool = False       # some points run on a GPU (the text says how those are guessed)
 
 
 class PointCost(NamedTuple):
@@ -54,21 +82,25 @@ class PointCost(NamedTuple):
     peak_gflops: float | None        # at its thread count; None where none was measured
     batch_size: int
     trained_params: int = 0          # parameters a training step updates (0: inference)
+    device: str = "cpu"              # cpu | cuda (DEVICE_COSTS)
 
 
 def step_seconds(gflop_per_step: float, peak_gflops: float | None,
-                 efficiency: float = ASSUMED_EFFICIENCY, trained_params: int = 0) -> float:
-    """A guessed step time: the step's FLOPs at `efficiency` of the peak, plus overhead,
-    plus `trained_params` x TRAIN_S_PER_PARAM for a training step."""
-    peak = peak_gflops if peak_gflops and peak_gflops > 0 else UNKNOWN_PEAK_GFLOPS
-    return gflop_per_step / (peak * efficiency) + STEP_OVERHEAD_S + \
-        trained_params * TRAIN_S_PER_PARAM
+                 efficiency: float | None = None, trained_params: int = 0,
+                 device: str = "cpu") -> float:
+    """A guessed step time: the step's FLOPs at `efficiency` of the peak (default: the
+    device's), plus the device's overhead per step and per trained parameter."""
+    costs = DEVICE_COSTS.get(device, CPU_COSTS)
+    peak = peak_gflops if peak_gflops and peak_gflops > 0 else costs.unknown_peak_gflops
+    return gflop_per_step / (peak * (efficiency or costs.efficiency)) + \
+        costs.step_overhead_s + trained_params * costs.train_s_per_param
 
 
 def process_seconds(step_s: float, loop: Mapping[str, Any],
-                    batch_size: int = 1) -> tuple[float, float]:
+                    batch_size: int = 1, device: str = "cpu") -> tuple[float, float]:
     """(likely, at most) seconds of one worker process for one point under `loop`
     (the per-process settings sent to workers, `suite.sweep.loop_settings()["loop"]`)."""
+    startup_s = DEVICE_COSTS.get(device, CPU_COSTS).startup_s
     min_time = float(loop.get("min_time_s", 1.0))
     max_time = float(loop.get("max_time_s", 10.0))
     cap = max(max_time, float(loop.get("cap_time_s") or max_time))
@@ -84,8 +116,8 @@ def process_seconds(step_s: float, loop: Mapping[str, Any],
     timed = max(timed, min(cap, min_steps * step_s), floor)
     warmup_steps = max(10, int(loop.get("warmup_min_iterations", 10))) + WARMUP_EXTRA_STEPS
     warmup = min(warmup_budget, warmup_steps * step_s)
-    likely = STARTUP_S + warmup + step_s + timed
-    at_most = STARTUP_S + warmup_budget + step_s + max(cap, floor)
+    likely = startup_s + warmup + step_s + timed
+    at_most = startup_s + warmup_budget + step_s + max(cap, floor)
     return likely, at_most
 
 
@@ -94,16 +126,18 @@ def estimate_sweep(points: Iterable[PointCost | tuple], loop: Mapping[str, Any],
     """The cost of running points (`PointCost`s, or tuples of its fields); the bound counts
     `max_processes` per point (imprecise points get more processes, `suite.runner`)."""
     likely = at_most = 0.0
-    count = 0
+    count, gpu = 0, False
     for point in points:
         p = PointCost(*point)
         one, most = process_seconds(step_seconds(p.gflop_per_step, p.peak_gflops,
-                                                 trained_params=p.trained_params),
-                                    loop, p.batch_size)
+                                                 trained_params=p.trained_params,
+                                                 device=p.device),
+                                    loop, p.batch_size, p.device)
         likely += processes * one
         at_most += max(processes, max_processes or 0) * most
         count += 1
-    return Estimate(count, processes, likely, at_most)
+        gpu = gpu or p.device == "cuda"
+    return Estimate(count, processes, likely, at_most, gpu)
 
 
 def duration_text(seconds: float) -> str:
@@ -117,7 +151,11 @@ def duration_text(seconds: float) -> str:
 def estimate_text(e: Estimate) -> str:
     """One console line: the cost before the sweep starts."""
     per = f" x {e.processes} processes" if e.processes > 1 else ""
+    basis = (f"at {GPU_COSTS.efficiency:.0%} of the GPU's measured peak of each point's "
+             f"dtype (float32: TF32's), plus {GPU_COSTS.step_overhead_s * 1e3:g} ms of kernel "
+             f"launches per step and {GPU_COSTS.startup_s:g} s of start-up per worker "
+             f"including CUDA initialisation" if e.gpu
+             else f"at {ASSUMED_EFFICIENCY:.0%} of the measured peak")
     return (f"estimate: {e.points} points{per}, about {duration_text(e.likely_s)}, at most "
             f"{duration_text(e.at_most_s)} by the time limits (step times guessed from "
-            f"each model's FLOPs at {ASSUMED_EFFICIENCY:.0%} of the measured peak, plus the "
-            f"parameters' update in training)")
+            f"each model's FLOPs {basis}, plus the parameters' update in training)")

@@ -18,6 +18,11 @@ Each child takes about 0.4 s (less each when a sweep has many thread counts: abo
 measuring in all, at least 0.1 s each), so the figure costs a second or two per run; it is
 stored in run.json (`environment["peak"]`) and the report divides every point's GFLOP/s by
 it.
+
+The same key holds a GPU's peak on a `--device cuda` run (`suite.gpu_peak`, shape
+{"kind": "gpu", "gflops_by_dtype": {...}, ...}). Every % of peak - the report's, the
+console's, the estimate's step times - comes from `point_peak_gflops`, which picks the
+figure a point is divided by (its device, dtype and ranks) or says why there is none.
 """
 from __future__ import annotations
 
@@ -26,13 +31,21 @@ import os
 import subprocess
 import sys
 import time
-from typing import Any, Callable, Iterable
+from pathlib import Path
+from typing import Any, Callable, Iterable, NamedTuple
+
+from suite.spec import PointSpec
 
 MEASURE_S = 0.3           # timed seconds per thread count, shared by the sizes below ...
 TOTAL_S = 2.0             # ... less when many thread counts would take longer than this
 MIN_MEASURE_S = 0.1       # (but never less than this each)
 SIZES = (512, 1024)       # square sizes tried; the best result counts
 PEAK_KEY = "peak"         # environment["peak"] in run.json
+CPU_KIND, GPU_KIND = "cpu", "gpu"   # peak["kind"]; a peak without one (older runs) is a CPU's
+# The CPU instructions that run a dtype faster than the float32 FMA units: where a CPU has
+# them, the float32 limit bounds nothing for that dtype (stored in the peak as "cpu_flags").
+DTYPE_CPU_FLAGS = {"bfloat16": ("avx512_bf16", "amx_bf16"),
+                   "float16": ("avx512_fp16", "amx_fp16")}
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
                     "BLIS_NUM_THREADS")
 
@@ -125,16 +138,38 @@ def measure_peak(thread_counts: Iterable[int],
               f"rounds per thread count, pinned to the cores the points use; for reference, "
               f"numpy's BLAS ({library}) float32 matrix product reaches "
               f"{_figures_text(blas_by_threads)}")
-    peak: dict[str, Any] = {"gflops_by_threads": by_threads, "method": method,
-                            "blas_gflops_by_threads": blas_by_threads}
+    peak: dict[str, Any] = {"kind": CPU_KIND, "gflops_by_threads": by_threads,
+                            "method": method, "blas_gflops_by_threads": blas_by_threads,
+                            "cpu_flags": cpu_dtype_flags()}
     if errors:
         peak["errors"] = errors
     return peak
 
 
+def cpu_dtype_flags(cpuinfo: str | None = None) -> list[str]:
+    """Which of DTYPE_CPU_FLAGS' instructions this CPU has (from /proc/cpuinfo's flags)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return []
+    line = next((x for x in cpuinfo.splitlines() if x.startswith("flags")), "")
+    present = set(line.partition(":")[2].split())
+    return [f for flags in DTYPE_CPU_FLAGS.values() for f in flags if f in present]
+
+
 def peak_text(peak: dict[str, Any] | None) -> str:
-    """"148.6 GFLOP/s at 1 thread, 225.1 GFLOP/s at 2 threads" (or "not measured")."""
+    """"148.6 GFLOP/s at 1 thread, 225.1 GFLOP/s at 2 threads" (or "not measured"); for a
+    GPU's peak, its figure per dtype (`suite.gpu_peak.gpu_peak_text`)."""
+    if is_gpu_peak(peak):
+        from suite.gpu_peak import gpu_peak_text
+        return gpu_peak_text(peak)
     return _figures_text((peak or {}).get("gflops_by_threads") or {})
+
+
+def is_gpu_peak(peak: dict[str, Any] | None) -> bool:
+    """Whether a stored peak is a GPU's (`suite.gpu_peak`) rather than the CPU's."""
+    return bool(peak) and peak.get("kind") == GPU_KIND   # type: ignore[union-attr]
 
 
 def _figures_text(by_threads: dict[str, float]) -> str:
@@ -160,6 +195,81 @@ def percent_of_peak(achieved_gflops: float | None, peak: float | None) -> float 
     if not achieved_gflops or not peak or peak <= 0:
         return None
     return 100.0 * float(achieved_gflops) / float(peak)
+
+
+class PointPeak(NamedTuple):
+    """The peak a point's GFLOP/s is divided by, and what it is ("the TF32 tensor-core
+    peak") - or, where `gflops` is None, why there is none."""
+
+    gflops: float | None
+    basis: str
+
+
+# The GPU peak each dtype's points are divided by. float32 points: TF32's. PyTorch's cuDNN
+# convolutions run float32 on TF32 tensor cores by default (TensorFlow's and ONNX Runtime's
+# matrix products too), so a float32 network can beat the strict float32 peak and show
+# over 100%; a peak is an upper bound, and the TF32 one bounds every float32 kernel.
+GPU_PEAK_OF_DTYPE = {"float32": "tf32", "bfloat16": "bfloat16", "float16": "float16"}
+GPU_PEAK_NAMES = {"float32": "strict float32 (TF32 off)", "tf32": "TF32 tensor-core",
+                  "bfloat16": "bfloat16 tensor-core", "float16": "float16 tensor-core"}
+
+
+def point_peak_gflops(peak: dict[str, Any] | None, spec: PointSpec) -> PointPeak:
+    """The peak a point's achieved GFLOP/s is divided by, for every place a % of peak shows.
+
+    CUDA points: the GPU peak of their dtype (float32: TF32's, see GPU_PEAK_OF_DTYPE), times
+    their ranks (one GPU each). CPU float32 points: the FMA limit at threads x local ranks
+    (a data-parallel point's GFLOP/s counts every rank's items), times its nodes. CPU
+    bfloat16/float16 points: none - dlbench measures no such peak on a CPU, and the float32
+    limit is no bound where the CPU has instructions for them (AVX512-BF16, AMX)."""
+    if spec.device == "cuda":
+        return _gpu_point_peak(peak, spec)
+    if spec.dtype != "float32":
+        return PointPeak(None, _no_cpu_dtype_peak(peak, spec.dtype))
+    if is_gpu_peak(peak):
+        return PointPeak(None, "no CPU peak: the run measured its GPU's")
+    threads = int(spec.threads) * int(spec.nproc_per_node)
+    figure = peak_gflops(peak, threads)
+    if figure is None:
+        return PointPeak(None, f"no peak measured at {threads} thread{_s(threads)}")
+    nodes = int(spec.nnodes)
+    return PointPeak(figure * nodes, f"the float32 FMA limit at {threads} thread{_s(threads)}"
+                     + (f" x {nodes} nodes" if nodes > 1 else ""))
+
+
+def _s(count: int) -> str:
+    return "" if count == 1 else "s"
+
+
+def _gpu_point_peak(peak: dict[str, Any] | None, spec: PointSpec) -> PointPeak:
+    if not is_gpu_peak(peak):
+        return PointPeak(None, "no GPU peak measured")
+    key = GPU_PEAK_OF_DTYPE.get(spec.dtype)
+    if key is None:
+        return PointPeak(None, f"no GPU peak for {spec.dtype}")
+    figure = ((peak or {}).get("gflops_by_dtype") or {}).get(key)
+    if not figure or float(figure) <= 0:
+        why = ((peak or {}).get("errors") or {}).get(key) or (peak or {}).get("error") \
+            or "not measured"
+        return PointPeak(None, f"no {GPU_PEAK_NAMES[key]} peak: {why}")
+    gpus = int(spec.nproc_per_node) * int(spec.nnodes)
+    return PointPeak(float(figure) * gpus, f"the {GPU_PEAK_NAMES[key]} peak"
+                     + (f" x {gpus} GPUs" if gpus > 1 else ""))
+
+
+def _no_cpu_dtype_peak(peak: dict[str, Any] | None, dtype: str) -> str:
+    """Why a CPU point of another dtype than float32 gets no % of peak."""
+    flags = DTYPE_CPU_FLAGS.get(dtype)
+    if not flags:
+        return f"no {dtype} peak on a CPU"
+    names = "/".join(f for f in flags if not f.startswith("amx")) + "/AMX"
+    stored = (peak or {}).get("cpu_flags")
+    if peak is None or is_gpu_peak(peak) or stored is None:
+        return f"no {dtype} peak measured (the float32 FMA limit bounds float32 only)"
+    if any(f in stored for f in flags):
+        return (f"no {dtype} peak: this CPU has {names}, which the float32 FMA limit does "
+                f"not bound, and dlbench measures no {dtype} peak")
+    return f"no {dtype} peak: this CPU lacks {names}"
 
 
 if __name__ == "__main__":

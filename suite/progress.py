@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TextIO
 
 from suite import stats
-from suite.peak import peak_gflops, percent_of_peak
+from suite.peak import percent_of_peak, point_peak_gflops
 from suite.spec import STATUSES, Measurement, PointSpec
 
 
@@ -18,32 +18,45 @@ def _clock(seconds: float) -> str:
     return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
+def point_label(spec: PointSpec) -> str:
+    """The spec's label, with its dtype where it is not float32 (a sweep of several dtypes
+    would otherwise print identical lines)."""
+    return spec.label() + ("" if spec.dtype == "float32" else f" {spec.dtype}")
+
+
 def describe(m: Measurement, peak: dict | None = None) -> str:
     """One line for a finished point: its figures with their 95% CIs, derived from the raw
     samples by `stats.point_summary` and rounded by `stats.ci_text`, as in the tables;
     its achieved GFLOP/s and, with the run's `peak` (`suite.peak`), the % of it."""
     if m.status != "ok":
-        return f"{m.status:<7} {m.spec.label()}: {m.message}"
+        return f"{m.status:<7} {point_label(m.spec)}: {m.message}"
     try:
         s = stats.point_summary(m)
     except ValueError as e:
-        return f"ok      {m.spec.label()}: samples unusable: {e}"
+        return f"ok      {point_label(m.spec)}: samples unusable: {e}"
     mem = m.memory.get("peak_device_mib") or m.memory.get("peak_rss_mib", 0.0)
     flag = "" if m.precision_reached else " (precision not reached)"
     processes = f", {s.processes} processes" if s.processes > 1 else ""
-    return (f"ok      {m.spec.label()}: "
+    return (f"ok      {point_label(m.spec)}: "
             f"{stats.ci_text(s.median_ms, s.ci_low_ms, s.ci_high_ms)} ms median, "
             f"{stats.ci_text(s.items_per_second, s.items_per_second_ci_low, s.items_per_second_ci_high)}"
             f" items/s (95% CI{processes}){_gflops(s, m, peak)}, peak {mem:.0f} MiB{flag}")
 
 
 def _gflops(s: stats.Summary, m: Measurement, peak: dict | None) -> str:
-    """", 41.2 GFLOP/s (16% of peak)" (the % where the run measured the peak)."""
+    """", 41.2 GFLOP/s (16% of peak)": the % where the run measured the peak the point is
+    divided by (`suite.peak.point_peak_gflops`), named on a GPU ("of the TF32 tensor-core
+    peak"); where the run has a peak but none for this point's dtype or device, the reason
+    instead (a CPU float32 point without a figure at its thread count gets neither)."""
     if not s.gflops_per_second:
         return ""
-    percent = percent_of_peak(s.gflops_per_second, peak_gflops(peak, m.spec.threads)) \
-        if m.spec.device == "cpu" else None
-    share = f" ({stats.significant(percent, 2)}% of peak)" if percent else ""
+    figure, basis = point_peak_gflops(peak, m.spec)
+    percent = percent_of_peak(s.gflops_per_second, figure)
+    cpu_float32 = m.spec.device == "cpu" and m.spec.dtype == "float32"
+    if percent:
+        share = f" ({stats.significant(percent, 2)}% of {'peak' if cpu_float32 else basis})"
+    else:
+        share = f" ({basis})" if peak is not None and not cpu_float32 else ""
     return f", {stats.significant(s.gflops_per_second)} GFLOP/s{share}"
 
 
@@ -87,7 +100,7 @@ class ConsoleReporter:
         width = 24
         filled = int(width * self.done / max(1, self.total))
         bar = f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}"
-        text = f"{bar} {_clock(elapsed)} elapsed{left} | {spec.label()}"
+        text = f"{bar} {_clock(elapsed)} elapsed{left} | {point_label(spec)}"
         if self.tty:
             self.stream.write("\r\033[K" + text[:200])
             self.stream.flush()

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from suite.errors import UsageError
 from suite.spec import PointSpec
 from suite.topology import Topology, has_hyperthreading
 
@@ -28,6 +30,20 @@ TRAIN_BATCHES = (10, 20, 30, 40)
 DEFAULT_MIN_STEPS = 60
 TIME_CAP_FACTOR = 3.0
 
+# Host threads of a --device cuda point: one setting, not a sweep (the GPU does the work).
+# The host still wants a few cores: the Python thread that launches kernels, autograd's
+# device thread in training, the CUDA driver's threads, and torch.compile's compile
+# workers (in the warm-up, which is never timed); intra-op threads matter only for the
+# little the CPU computes. More than 8 buys nothing a GPU step waits for, and on big hosts
+# spreads the worker over more cores (and NUMA nodes) than it can use; each data-parallel
+# rank of a node gets its share of the cores. --threads still overrides.
+GPU_HOST_THREADS = 8
+
+
+def gpu_host_threads(topo: Topology, ranks: int = 1) -> int:
+    """The default host threads of a --device cuda point (see GPU_HOST_THREADS)."""
+    return max(1, min(GPU_HOST_THREADS, topo.physical_cores // max(1, ranks)))
+
 
 @dataclass
 class SweepConfig:
@@ -40,7 +56,7 @@ class SweepConfig:
     optimizations: dict[str, list[str]]     # framework -> the optimizations it runs
     threads: list[int]
     device: str = "cpu"
-    dtype: str = "float32"
+    dtypes: list[str] = field(default_factory=lambda: ["float32"])   # --dtype, a comma list
     input_size: int | None = None
     seq_len: int | None = None
     interop_threads: int = 1
@@ -71,7 +87,18 @@ class SweepConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The configuration for run.json; also "dtype", the dtypes as one comma-joined
+        string, which readers from before `dtypes` expect."""
+        return dict(dataclasses.asdict(self), dtype=",".join(self.dtypes))
+
+
+def config_dtypes(config: dict[str, Any]) -> list[str]:
+    """A stored configuration's dtypes: its "dtypes", or the single "dtype" string that
+    older run.json files have (both default to float32)."""
+    dtypes = config.get("dtypes")
+    if isinstance(dtypes, list) and dtypes:
+        return [str(d) for d in dtypes]
+    return [d for d in str(config.get("dtype") or "float32").split(",") if d]
 
 
 def _variants(choice: str) -> list[bool]:
@@ -86,12 +113,12 @@ def expand(cfg: SweepConfig, sizes: dict[str, int]) -> list[PointSpec]:
     memories = ["local", "remote"] if cfg.memory == "both" else [cfg.memory]
     specs = []
     for fw in cfg.frameworks:
-        for model, opt, ht, mem, threads, nproc, bs in itertools.product(
-                cfg.models, cfg.optimizations[fw], _variants(cfg.ht), memories,
+        for model, opt, dtype, ht, mem, threads, nproc, bs in itertools.product(
+                cfg.models, cfg.optimizations[fw], cfg.dtypes, _variants(cfg.ht), memories,
                 cfg.threads, cfg.nproc_per_node, cfg.batches):
             specs.append(PointSpec(task=cfg.task, framework=fw, optimization=opt, model=model,
                                    batch_size=bs, input_size=sizes[model], device=cfg.device,
-                                   dtype=cfg.dtype, threads=threads,
+                                   dtype=dtype, threads=threads,
                                    interop_threads=cfg.interop_threads, mapping=cfg.mapping,
                                    ht=ht, memory=mem, nproc_per_node=nproc,
                                    nnodes=cfg.nnodes))
@@ -105,6 +132,24 @@ def placement_skip(spec: PointSpec, topo: Topology) -> str | None:
     if spec.ht and not has_hyperthreading(topo):
         return "hyper-threading is not available on this machine (no sibling threads)"
     return None
+
+
+def check_placement(topo: Topology, ht: str, memory: str) -> None:
+    """UsageError where --ht on / --memory remote cannot exist on this machine."""
+    if memory == "remote" and len(topo.nodes) < 2:
+        raise UsageError("--memory remote needs a second NUMA node; this machine has one "
+                         "(valid here: local; 'both' records remote as skipped)")
+    if ht == "on" and not has_hyperthreading(topo):
+        raise UsageError("--ht on: this machine has no hyper-thread siblings "
+                         "(valid here: off; 'both' records on as skipped)")
+
+
+def default_memory_limit_mib() -> float | None:
+    """90% of physical RAM, so a runaway worker is stopped before the machine swaps."""
+    try:
+        return 0.9 * os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / (1 << 20)
+    except (ValueError, OSError):
+        return None
 
 
 def loop_settings(cfg: SweepConfig) -> dict[str, Any]:

@@ -25,6 +25,10 @@ BAD = [
     (["infer", "--opts", "none,turbo"], "valid: none, script, compile"),
     (["infer", "--device", "tpu"], "valid: cpu, cuda"),
     (["infer", "--device", "cuda"], "CUDA not available"),
+    (["infer", "--device", "cuda", "--dry-run"], "--device cuda: CUDA not available: "),
+    (["infer", "--dtype", "float32,fp8"],
+     "--dtype: unknown value 'fp8'; valid: float32, bfloat16, float16"),
+    (["infer", "--dtype", "float32,"], "--dtype: malformed list 'float32,'"),
     (["infer", "--batches", "1,,4"], "malformed list"),
     (["infer", "--batches", "1-x"], "malformed list"),
     (["train", "--batches", "0,10"], "below the minimum 1"),
@@ -262,3 +266,73 @@ def test_dry_run_lists_the_points_and_their_cost_and_writes_nothing(tmp_path):
                          "train pytorch/none squeezenet@32 bs=4 thr=1 cpu"]
     assert lines[4].startswith("estimate: 4 points x 3 processes, about ")
     assert not out.exists() and not (tmp_path / "results").exists()
+
+
+# --- GPU sweeps and dtypes -------------------------------------------------------------
+
+def resolve_task(topo: Topology, task: str, *argv: str):
+    from suite import commands
+    from suite.cli import build_parser
+    return commands.resolve(build_parser().parse_args([task, "--models", "resnet18", *argv]),
+                            topo)
+
+
+def test_a_cuda_sweep_runs_one_host_thread_setting_and_every_batch(monkeypatch):
+    from suite import commands
+    from suite.sweep import GPU_HOST_THREADS, SEED_BATCHES
+    monkeypatch.setattr(commands, "_require_cuda", lambda: None)
+    big, small = machine(2, 16), machine(1, 4)             # 32 and 4 physical cores
+    cfg = resolve_task(big, "infer", "--device", "cuda")
+    assert cfg.threads == [GPU_HOST_THREADS] == [8]        # not 1..32
+    assert cfg.batches == list(SEED_BATCHES)               # 1..1024, as on the CPU
+    assert resolve_task(small, "infer", "--device", "cuda").threads == [4]
+    assert resolve_task(big, "infer", "--device", "cuda", "--threads", "1,2").threads == [1, 2]
+    # training: each of a node's data-parallel ranks gets its share
+    assert resolve_task(big, "train", "--device", "cuda", "--nproc-per-node", "8"
+                        ).threads == [4]
+    assert resolve_task(big, "train", "--device", "cuda").threads == [8]
+    assert resolve_task(small, "infer").threads == [1, 2, 3, 4]   # the CPU still sweeps
+
+
+def test_dtype_takes_a_comma_list_and_every_point_carries_its_dtype():
+    from suite.sweep import config_dtypes
+    specs = sweep_specs("infer", *SMALL, "--batches", "1,2", "--dtype", "float32,bfloat16")
+    assert [(s.dtype, s.batch_size) for s in specs] == [
+        ("float32", 1), ("float32", 2), ("bfloat16", 1), ("bfloat16", 2)]
+    cfg = resolve_task(machine(1, 2), "infer", "--dtype", "bfloat16,float32,bfloat16")
+    assert cfg.dtypes == ["bfloat16", "float32"]
+    stored = cfg.to_dict()
+    # older readers read one "dtype" string; this one reads "dtypes", or an older "dtype"
+    assert stored["dtypes"] == ["bfloat16", "float32"]
+    assert stored["dtype"] == "bfloat16,float32"
+    assert config_dtypes(stored) == ["bfloat16", "float32"]
+    assert config_dtypes({"dtype": "float16"}) == ["float16"]
+    assert config_dtypes({}) == ["float32"]
+
+
+def test_a_cuda_dry_run_costs_minutes_and_says_how_it_guessed(monkeypatch, capsys):
+    """The bare `infer --device cuda` estimated about 100 hours (1..N threads); with one
+    thread setting and the GPU's peak it is minutes. CUDA and its peak are faked here."""
+    import re
+
+    import suite.gpu_peak as gpu_peak
+    from suite import commands
+    from suite.cli import build_parser
+    monkeypatch.setattr(commands, "_require_cuda", lambda: None)
+    peak = gpu_peak.gpu_peak_record({"device_name": "NVIDIA H200", "library": "torch",
+                                     "gflops": {"float32": 5e4, "tf32": 4e5,
+                                                "bfloat16": 7.6e5, "float16": 7.7e5}})
+    monkeypatch.setattr(gpu_peak, "measure_gpu_peak", lambda: peak)
+    args = build_parser().parse_args(["infer", "--device", "cuda", "--dtype",
+                                      "float32,bfloat16", "--dry-run"])
+    assert commands.run_sweep(args, []) == 0
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    threads = min(8, read_topology().physical_cores)
+    assert lines[0] == f"infer pytorch/none resnet50@224 bs=1 thr={threads} cuda"
+    assert lines[11] == f"infer pytorch/none resnet50@224 bs=1 thr={threads} cuda bfloat16"
+    assert len(lines) == 23 and lines[22].startswith("estimate: 22 points x 3 processes")
+    assert "including CUDA initialisation" in lines[22]
+    minutes = re.search(r"about (?:(\d+) h )?(\d+) min", lines[22])
+    assert minutes and not minutes.group(1), lines[22]        # under an hour
+    assert "GPU peak (dense matrix product): NVIDIA H200: strict float32 50, TF32 400" in err

@@ -74,3 +74,23 @@ def test_sweep_estimate_sums_points_and_processes():
 @pytest.mark.parametrize("seconds,text", [(45, "45 s"), (240, "4 min"), (4800, "1 h 20 min")])
 def test_durations_read_well(seconds, text):
     assert duration_text(seconds) == text
+
+
+def test_a_cuda_point_is_guessed_from_the_gpu_peak_with_launch_and_cuda_start_up():
+    from suite.estimate import CUDA_INIT_S, GPU_COSTS
+    # 100 GFLOP at 20% of a 400 TFLOP/s peak: 1.25 ms, plus 5 ms of kernel launches
+    assert step_seconds(100.0, 400_000.0, device="cuda") == \
+        pytest.approx(100.0 / (400_000.0 * GPU_COSTS.efficiency) + GPU_COSTS.step_overhead_s)
+    assert GPU_COSTS.step_overhead_s > STEP_OVERHEAD_S       # launches, not dispatch
+    # an unmeasured GPU peak is guessed as a GPU's, not as a CPU core's 50 GFLOP/s
+    assert step_seconds(100.0, None, device="cuda") < 0.05 < step_seconds(100.0, None)
+    likely, _ = process_seconds(0.001, LOOP, device="cuda")
+    assert likely == pytest.approx(STARTUP_S + CUDA_INIT_S + 0.015 + 0.001 + 1.0)
+    e = estimate_sweep([PointCost(100.0, 400_000.0, 64, 0, "cuda")], LOOP, processes=3)
+    assert e.gpu and e.likely_s == pytest.approx(3 * process_seconds(
+        step_seconds(100.0, 400_000.0, device="cuda"), LOOP, 64, "cuda")[0])
+    text = estimate_text(e)
+    assert "20% of the GPU's measured peak of each point's dtype (float32: TF32's)" in text
+    assert "5 ms of kernel launches per step" in text
+    assert "start-up per worker including CUDA initialisation" in text
+    assert "CUDA" not in estimate_text(estimate_sweep([(1e-3, 100.0, 1)], LOOP, 1))

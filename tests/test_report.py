@@ -671,3 +671,98 @@ def test_page_says_what_the_intervals_cover(tmp_path):
     assert "CIs cover step-to-step noise only" in single.read_text()
     three = build_report(write_run(tmp_path / "three", dict(TRAIN_CONFIG, processes=3), pts))
     assert "ran in 3 fresh worker processes and its CIs cover the spread" in three.read_text()
+
+
+# --- several dtypes and the GPU's peak ---------------------------------------------------
+
+def in_dtype(m: Measurement, dtype: str) -> Measurement:
+    """`m` measured in another dtype."""
+    import dataclasses
+    return dataclasses.replace(m, spec=dataclasses.replace(m.spec, dtype=dtype))
+
+
+def test_training_tables_keep_dtypes_apart_and_name_them(tmp_path):
+    pts = [point(model="resnet18", step_ms=100.0), point(model="resnet18", batch_size=20),
+           in_dtype(point(model="resnet18", step_ms=50.0), "bfloat16"),
+           in_dtype(point(model="resnet18", batch_size=20, step_ms=40.0), "bfloat16"),
+           point("tensorflow", "script", model="resnet18", step_ms=125.0)]
+    config = dict(TRAIN_CONFIG, models=["resnet18"], dtypes=["float32", "bfloat16"],
+                  dtype="float32,bfloat16")
+    run = write_run(tmp_path / "dtypes", config, pts)
+    build_report(run)
+    float32 = (run / "train-speed-pytorch-none-float32.md").read_text()
+    bfloat16 = (run / "train-speed-pytorch-none-bfloat16.md").read_text()
+    assert float32.splitlines()[-1].split("|")[1:4] == ["ResNet-18", "100          ",
+                                                        "200          "]
+    assert bfloat16.splitlines()[-1].split("|")[1:4] == ["ResNet-18", "200          ",
+                                                         "500          "]
+    assert "precision: bfloat16" in bfloat16 and "precision: float32" in float32
+    md = (run / "index.md").read_text()
+    assert "# Training: pytorch (eager) float32" in md
+    assert "# Training: pytorch (eager) bfloat16" in md
+    # tensorflow ran float32 only, but in a run of two dtypes its label says which
+    assert "# Training: tensorflow (tf.function) float32" in md
+    cross = (run / "train-frameworks-bs10.md").read_text().splitlines()
+    header = next(line for line in cross if line.startswith("|model"))
+    assert [c.strip() for c in header.split("|")[2:5]] == [
+        "pytorch (eager) float32", "pytorch (eager) bfloat16",
+        "tensorflow (tf.function) float32"]
+
+
+def test_a_run_of_one_other_dtype_says_it_in_headings_keeps_its_file_names(tmp_path):
+    pts = [in_dtype(point(model="resnet18"), "bfloat16"),
+           in_dtype(point("tensorflow", "script", model="resnet18"), "bfloat16")]
+    config = dict(TRAIN_CONFIG, models=["resnet18"], batches=[10], dtype="bfloat16")
+    run = write_run(tmp_path / "bf16", config, pts)   # an older run.json: one "dtype"
+    build_report(run)
+    assert (run / "train-speed-pytorch-none.md").is_file()
+    md = (run / "index.md").read_text()
+    assert "# Training: pytorch (eager) bfloat16" in md
+    cross = (run / "train-frameworks-bs10.md").read_text()
+    assert "pytorch (eager) bfloat16" in cross and "tensorflow (tf.function) bfloat16" in cross
+    f32 = write_run(tmp_path / "f32", dict(TRAIN_CONFIG, models=["resnet18"], batches=[10]),
+                    [point(model="resnet18")])
+    build_report(f32)
+    assert "# Training: pytorch (eager)\n" in (f32 / "index.md").read_text()
+
+
+def test_inference_lines_of_several_dtypes_are_apart_and_labelled(tmp_path, charts):
+    f32 = infer_points(opts=("none",), memories=("local",), hts=(False,), batches=(1,))
+    bf16 = [in_dtype(m, "bfloat16") for m in f32]
+    onnx = infer_points("onnx", opts=("script",), memories=("local",), hts=(False,),
+                        batches=(1,))
+    config = dict(INFER_CONFIG, frameworks=["pytorch", "onnx"], dtypes=["float32", "bfloat16"],
+                  dtype="float32,bfloat16")
+    build_report(write_run(tmp_path / "dtypes", config, f32 + bf16 + onnx))
+    within = charts["pytorch/resnet50-latency-1.png"]
+    assert [line.label for line in within.lines] == ["opt=NONE (eager) bfloat16",
+                                                     "opt=NONE (eager) float32"]
+    assert "float32" not in within.subtitle          # the lines say it, not the subtitle
+    assert "pytorch/resnet50-latency-none-bfloat16.png" in charts
+    assert "pytorch/resnet50-latency-none-float32.png" in charts
+    assert "pytorch/resnet50-latency-none.png" not in charts     # never both in one line
+    cross = charts["resnet50-frameworks-throughput-1.png"]
+    assert sorted(line.label for line in cross.lines) == [
+        "onnx (ORT optimized) float32", "pytorch (eager) bfloat16", "pytorch (eager) float32"]
+
+
+GPU_PEAK_ENV = dict(GPU_ENV, peak={
+    "kind": "gpu", "device_name": "Maxwell TITAN X", "device_index": 0, "library": "torch",
+    "method": "test", "gflops_by_dtype": {"float32": 6000.0, "tf32": 8000.0,
+                                          "bfloat16": 20000.0}})
+
+
+def test_gpu_points_get_the_percent_of_their_dtypes_peak(tmp_path):
+    pts = [point(model="resnet18", device="cuda", mem={"peak_device_mib": 100.0}),
+           in_dtype(point(model="resnet18", device="cuda", batch_size=20,
+                          mem={"peak_device_mib": 100.0}), "bfloat16")]
+    run = write_run(tmp_path / "gpu", dict(TRAIN_CONFIG, device="cuda", models=["resnet18"],
+                                           dtypes=["float32", "bfloat16"]), pts, GPU_PEAK_ENV)
+    build_report(run)
+    points = pd.read_csv(run / "points.csv").set_index("dtype")
+    # 100 images/s x 1 GFLOP: 100 GFLOP/s of TF32's 8000; 200 of bfloat16's 20000
+    assert points.loc["float32", "peak_gflops_per_second"] == 8000.0
+    assert points.loc["float32", "percent_of_peak"] == pytest.approx(1.25)
+    assert points.loc["float32", "peak_basis"] == "the TF32 tensor-core peak"
+    assert points.loc["bfloat16", "percent_of_peak"] == pytest.approx(1.0)
+    assert points.loc["bfloat16", "peak_basis"] == "the bfloat16 tensor-core peak"

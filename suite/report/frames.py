@@ -5,9 +5,11 @@ One row per point: the PointSpec fields, status and message, then the figures of
 95% CI, ...; from the device's samples where a point has them, else the host's, as `basis`
 says), `memory_mib` (the figure the memory tables show) and `memory_source` (which figure
 that is), `model_memory_mib` (the CPU peak above the framework's idle footprint),
-cold_start_ms and precision_reached, `peak_gflops_per_second` (this machine's float32
-matrix-product peak at the point's thread count, from run.json; `suite.peak`) and
-`percent_of_peak` (the point's achieved `gflops_per_second` as a % of it); on a GPU
+cold_start_ms and precision_reached, `peak_gflops_per_second` (the peak the point is
+divided by, from run.json: `suite.peak.point_peak_gflops` - the CPU's float32 FMA limit at
+its threads x local ranks, or the GPU's peak of its dtype), `percent_of_peak` (the point's
+achieved `gflops_per_second` as a % of it) and `peak_basis` (what that peak is, e.g. "the
+TF32 tensor-core peak", or why there is none, e.g. "no bfloat16 peak: ..."); on a GPU
 also `device_timing` (how its device time was taken), `device_used_mib` (device-wide used
 memory) and `allocator_peaks` (the framework allocator's own peaks, as text).
 Figures are NaN for points that did not run (status other than ok). The cached `summary`
@@ -26,11 +28,17 @@ import pandas as pd
 
 from suite import stats
 from suite.errors import UsageError
-from suite.peak import PEAK_KEY, peak_gflops, percent_of_peak
+from suite.peak import PEAK_KEY, percent_of_peak, point_peak_gflops
 from suite.spec import Measurement, PointSpec
 from suite.storage import RunInfo, load_measurements, read_run_info
 
 SPEC_COLUMNS = [f.name for f in dataclasses.fields(PointSpec)]
+# suite.energy's record, per point: how it was measured, totals and net of the idle baseline
+ENERGY_COLUMNS = ["energy_method", "joules_per_item", "net_joules_per_item", "avg_watts",
+                  "idle_watts", "energy_precise", "energy_note"]
+ENERGY_FIELDS = {"energy_method": "method", "joules_per_item": "joules_per_item",
+                 "net_joules_per_item": "net_joules_per_item", "avg_watts": "avg_watts",
+                 "idle_watts": "idle_watts", "energy_precise": "precise"}
 TEXT_SUMMARY_FIELDS = ("percentile_method", "basis")
 SUMMARY_COLUMNS = [f.name for f in dataclasses.fields(stats.Summary)
                    if f.name not in TEXT_SUMMARY_FIELDS]
@@ -38,7 +46,7 @@ FIGURE_COLUMNS = SUMMARY_COLUMNS + ["basis", "device_median_ms", "memory_mib",
                                     "model_memory_mib", "cold_start_ms", "precision_reached",
                                     "device_timing", "memory_source", "device_used_mib",
                                     "allocator_peaks", "peak_gflops_per_second",
-                                    "percent_of_peak"]
+                                    "percent_of_peak", "peak_basis"] + ENERGY_COLUMNS
 FRAME_COLUMNS = SPEC_COLUMNS + ["status", "message"] + FIGURE_COLUMNS
 
 
@@ -67,14 +75,15 @@ def load_run(run_dir: Path) -> Run:
 
 
 def with_peak(frame: pd.DataFrame, peak: dict[str, Any] | None) -> pd.DataFrame:
-    """`frame` with `peak_gflops_per_second` and `percent_of_peak` filled from a run's
-    stored peak (`suite.peak`): CPU points only (the peak is the CPU's), NaN where the
-    peak was not measured at the point's thread count or the point has no GFLOP/s."""
+    """`frame` with `peak_gflops_per_second`, `percent_of_peak` and `peak_basis` filled
+    from a run's stored peak by `suite.peak.point_peak_gflops` (NaN where the point has no
+    peak - `peak_basis` says why - or no GFLOP/s)."""
     out = frame.copy()
-    peaks = [peak_gflops(peak, t) if d == "cpu" else None
-             for t, d in zip(out["threads"], out["device"])]
-    out["peak_gflops_per_second"] = pd.to_numeric(pd.Series(peaks, index=out.index,
-                                                            dtype=object), errors="coerce")
+    peaks = [point_peak_gflops(peak, PointSpec.from_dict(row))
+             for row in out[SPEC_COLUMNS].to_dict("records")]
+    out["peak_gflops_per_second"] = pd.to_numeric(
+        pd.Series([p.gflops for p in peaks], index=out.index, dtype=object), errors="coerce")
+    out["peak_basis"] = pd.Series([p.basis for p in peaks], index=out.index, dtype=object)
     percent = [percent_of_peak(g if pd.notna(g) else None, p if pd.notna(p) else None)
                for g, p in zip(out["gflops_per_second"], out["peak_gflops_per_second"])]
     out["percent_of_peak"] = pd.to_numeric(pd.Series(percent, index=out.index, dtype=object),
@@ -94,7 +103,8 @@ def measurements_frame(measurements: Iterable[Measurement],
     frame = pd.DataFrame(rows, columns=FRAME_COLUMNS)
     for col in SUMMARY_COLUMNS + ["device_median_ms", "memory_mib", "model_memory_mib",
                                   "cold_start_ms", "device_used_mib", "peak_gflops_per_second",
-                                  "percent_of_peak"]:
+                                  "percent_of_peak", "joules_per_item", "net_joules_per_item",
+                                  "avg_watts", "idle_watts"]:
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
     return frame
 
@@ -128,8 +138,19 @@ def _row(m: Measurement, precision: float | None = None) -> dict[str, Any]:
         row["allocator_peaks"] = allocator_peaks(m)
     if m.cold_start_ns:
         row["cold_start_ms"] = m.cold_start_ns / stats.NS_PER_MS
+    row.update(energy_columns(m.energy))
     row["precision_reached"] = bool(m.precision_reached) if not precision else \
         stats.meets_precision(summary, float(precision))
+    return row
+
+
+def energy_columns(energy: dict[str, Any] | None) -> dict[str, Any]:
+    """A point's energy record (`suite.energy`) as frame columns; the note holds the
+    reason where there is no figure. Records of older dlbench versions have none."""
+    if not energy:
+        return {"energy_method": "not recorded"}
+    row = {col: energy.get(key) for col, key in ENERGY_FIELDS.items()}
+    row["energy_note"] = energy.get("reason") or energy.get("note") or ""
     return row
 
 
@@ -265,6 +286,21 @@ def base_variant(frame: pd.DataFrame, free: Iterable[str] = ()) -> dict[str, Any
         else:
             chosen[name] = pd.Series(values).value_counts().index[0]
     return chosen
+
+
+def swept_dtypes(frame: pd.DataFrame, config: dict[str, Any] | None = None) -> list[str]:
+    """The dtypes of a run: its configured ones (`suite.sweep.config_dtypes`, which reads
+    older run.json files' single "dtype" too) and its points', in that order."""
+    from suite.sweep import config_dtypes
+    configured = config_dtypes(config) if isinstance(config, dict) and config else []
+    return list(dict.fromkeys(configured + [str(d) for d in frame["dtype"]]))
+
+
+def dtype_suffix(dtype: Any, several: bool, heading: bool = False) -> str:
+    """" bfloat16" after a variant's label ("pytorch (eager) bfloat16") where its run has
+    several dtypes - a line, column or cell must never mix them - or, in a heading, where
+    the dtype is not float32; "" otherwise."""
+    return f" {dtype}" if several or (heading and str(dtype) != "float32") else ""
 
 
 def select(frame: pd.DataFrame, **equal: Any) -> pd.DataFrame:

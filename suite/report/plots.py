@@ -21,6 +21,11 @@ ran, e.g. "mxnet (hybridized)"), drawn only when at least two frameworks measure
 model (one framework's optimizations are already compared by `<model>-latency-<bs>.png`).
 Within a framework, an optimization is labelled with its mode too: "opt=SCRIPT (TorchScript)".
 
+A run of several dtypes (`--dtype float32,bfloat16`) never mixes them in one line: each
+line's variant is its optimization and dtype ("opt=NONE (eager) bfloat16", "pytorch
+(eager) bfloat16"), and a picture per optimization becomes one per optimization and dtype
+(`<model>-latency-none-bfloat16.png`, ...).
+
 Latency is the median time per batch in ms; throughput is items/s (Σ items / Σ step time),
 both recomputed from the raw samples, each drawn with its 95% CI as error bars (speedup
 lines carry each point's own CI, scaled; % loss lines the range both CIs allow). Base views show the
@@ -39,8 +44,8 @@ from typing import Any, Callable
 import pandas as pd
 
 from frameworks import mode_label, mode_name
-from suite.report.frames import (Run, base_variant, item_unit, model_order, model_title,
-                                 ok_points, select)
+from suite.report.frames import (Run, base_variant, dtype_suffix, item_unit, model_order,
+                                 model_title, ok_points, select, swept_dtypes)
 from suite.report.plots_common import Chart, Line, draw
 
 PLOTS_DIR = "plots"
@@ -91,6 +96,12 @@ class _Target:
     model: str
     framework: str
     variant: dict[str, Any]
+    several_dtypes: bool = False     # lines and names carry the dtype (VARIANT column)
+
+    @property
+    def free(self) -> tuple[str, ...]:
+        """The fields a base view leaves free: the dtype where each line names its own."""
+        return ("dtype",) if self.several_dtypes else ()
 
     def draw(self, name: str, chart: Chart, alt: str) -> Picture | None:
         """Draw when the chart has enough data (see the module docstring)."""
@@ -105,9 +116,25 @@ class _Target:
     def subtitle(self, *free: str) -> str:
         return variant_text(self.framework, self.variant, free)
 
-    def opt(self, optimization: str) -> str:
-        """"SCRIPT (hybridized)": the --opts value and the mode it ran in this framework."""
-        return f"{str(optimization).upper()} ({mode_name(self.framework, optimization)})"
+    def opt(self, variant: str) -> str:
+        """"SCRIPT (hybridized)": the --opts value and the mode it ran in this framework,
+        then the dtype where the run has several ("SCRIPT (hybridized) bfloat16")."""
+        optimization, _, dtype = str(variant).partition(VARIANT_SEPARATOR)
+        return f"{optimization.upper()} ({mode_name(self.framework, optimization)})" + \
+            (f" {dtype}" if dtype else "")
+
+
+# A line's variant within a framework: its optimization, and "-<dtype>" where the run has
+# several dtypes (a column of its own, so every view groups by one key).
+VARIANT = "variant"
+VARIANT_SEPARATOR = "-"
+
+
+def with_variant(points: pd.DataFrame, several_dtypes: bool) -> pd.DataFrame:
+    """`points` with the VARIANT column: "none", or "none-bfloat16" with several dtypes."""
+    return points.assign(**{VARIANT: [
+        f"{o}{VARIANT_SEPARATOR}{d}" if several_dtypes else str(o)
+        for o, d in zip(points["optimization"], points["dtype"])]})
 
 
 def variant_text(framework: str, variant: dict[str, Any], free: tuple[str, ...] = ()) -> str:
@@ -155,11 +182,14 @@ def _lines(points: pd.DataFrame, x: str, by: str, y: str,
 
 # --- per framework and model -----------------------------------------------------------
 
-def model_plots(run: Run, framework: str, model: str, points: pd.DataFrame) -> ModelPlots:
+def model_plots(run: Run, framework: str, model: str, points: pd.DataFrame,
+                several_dtypes: bool = False) -> ModelPlots:
     """Every picture of one framework and model that its points support."""
-    variant = base_variant(points)
+    free = ("dtype",) if several_dtypes else ()
+    variant = base_variant(points, free)
+    points = with_variant(points, several_dtypes)
     folder = f"{PLOTS_DIR}/{framework}"
-    target = _Target(run.path, folder, model, framework, variant)
+    target = _Target(run.path, folder, model, framework, variant, several_dtypes)
     result = ModelPlots(framework, model, variant)
     base = select(ok_points(points), **variant)
     for metric, key in ((LATENCY, "latency"), (THROUGHPUT, "throughput")):
@@ -182,7 +212,7 @@ def _per_batch(t: _Target, base: pd.DataFrame, metric: tuple[str, str, str]) -> 
     for bs, part in base.groupby("batch_size", sort=True):
         chart = Chart(f"{model_title(t.model)}: Threads vs {word} (BS={bs})", t.subtitle(),
                       THREADS_LABEL, ylabel,
-                      _lines(part, "threads", "optimization", col, lambda o: f"opt={t.opt(o)}"))
+                      _lines(part, "threads", VARIANT, col, lambda o: f"opt={t.opt(o)}"))
         out.append(t.draw(f"{word.lower()}-{bs}", chart, f"{word} BS={bs}"))
     return _keep(out)
 
@@ -191,7 +221,7 @@ def _per_opt(t: _Target, base: pd.DataFrame, metric: tuple[str, str, str],
              ht: bool | None = None) -> list[Picture]:
     col, ylabel, word = metric
     out = []
-    for opt, part in base.groupby("optimization", sort=True):
+    for opt, part in base.groupby(VARIANT, sort=True):
         fixed = f"Opt={t.opt(opt)}" + ("" if ht is None else f", HT={ht}")
         chart = Chart(f"{model_title(t.model)}: Threads vs {word} ({fixed})",
                       t.subtitle() if ht is None else t.subtitle("ht"), THREADS_LABEL, ylabel,
@@ -203,7 +233,7 @@ def _per_opt(t: _Target, base: pd.DataFrame, metric: tuple[str, str, str],
 
 def _speedup(t: _Target, base: pd.DataFrame) -> list[Picture]:
     out = []
-    for opt, part in base.groupby("optimization", sort=True):
+    for opt, part in base.groupby(VARIANT, sort=True):
         threads = sorted(int(x) for x in part["threads"].unique() if x > 0)
         if len(threads) < 2:
             continue
@@ -233,7 +263,7 @@ def _scaled(values: list[float] | None, reference: float) -> list[float] | None:
 
 def _per_bs(t: _Target, base: pd.DataFrame) -> list[Picture]:
     out = []
-    for opt, part in base.groupby("optimization", sort=True):
+    for opt, part in base.groupby(VARIANT, sort=True):
         chart = Chart(f"{model_title(t.model)}: Batch-Size vs Throughput (Opt={t.opt(opt)})",
                       t.subtitle(), "Batch Size", THROUGHPUT[1],
                       _lines(part, "batch_size", "threads", "items_per_second",
@@ -245,7 +275,7 @@ def _per_bs(t: _Target, base: pd.DataFrame) -> list[Picture]:
 
 def _ht(t: _Target, points: pd.DataFrame, result: ModelPlots) -> None:
     """HT off and on, per optimization (seed 004), when both were measured."""
-    variant = base_variant(points, free=("ht",))
+    variant = base_variant(points, free=("ht",) + t.free)
     swept = select(ok_points(points), **variant)
     if swept["ht"].nunique() < 2:
         return
@@ -257,7 +287,7 @@ def _ht(t: _Target, points: pd.DataFrame, result: ModelPlots) -> None:
 
 def _remote_local(t: _Target, points: pd.DataFrame, result: ModelPlots) -> None:
     """Remote versus local memory (seed 001), when both were measured."""
-    variant = base_variant(points, free=("memory",))
+    variant = base_variant(points, free=("memory",) + t.free)
     swept = select(ok_points(points), **variant)
     if swept["memory"].nunique() < 2:
         return
@@ -270,7 +300,7 @@ def _remote_local(t: _Target, points: pd.DataFrame, result: ModelPlots) -> None:
 def _both(t: _Target, part: pd.DataFrame, bs: int, metric: tuple[str, str, str]) -> Picture | None:
     col, ylabel, word = metric
     labelled = part.assign(line=[f"memory={m.upper()}, opt={t.opt(o)}"
-                                 for m, o in zip(part["memory"], part["optimization"])])
+                                 for m, o in zip(part["memory"], part[VARIANT])])
     chart = Chart(f"{model_title(t.model)}: Threads vs {word}, remote vs local memory (BS={bs})",
                   t.subtitle("memory"), THREADS_LABEL, ylabel,
                   _lines(labelled, "threads", "line", col, str))
@@ -281,7 +311,7 @@ def _loss(t: _Target, part: pd.DataFrame, bs: int, metric: tuple[str, str, str])
     """% loss of remote versus local per thread count: slower latency, lower throughput."""
     col, _, word = metric
     low_col, high_col = CI_COLUMNS[col]
-    keys = ["optimization", "threads"]
+    keys = [VARIANT, "threads"]
     frames = {}
     for memory in ("local", "remote"):
         part_m = part[part["memory"] == memory].set_index(keys)
@@ -299,25 +329,28 @@ def _loss(t: _Target, part: pd.DataFrame, bs: int, metric: tuple[str, str, str])
         both["loss_high"] = (1.0 - both["remote_low"] / both["local_high"]) * 100.0
     chart = Chart(f"{model_title(t.model)}: % {word} Loss, remote vs local memory (BS={bs})",
                   t.subtitle("memory"), THREADS_LABEL, f"% {word} Loss (remote vs local)",
-                  _lines(both, "threads", "optimization", "loss", lambda o: f"opt={t.opt(o)}"),
+                  _lines(both, "threads", VARIANT, "loss", lambda o: f"opt={t.opt(o)}"),
                   value_suffix="%", include_zero=True)
     return t.draw(f"{word.lower()}-ratio-{bs}", chart, f"% {word} Loss BS={bs}")
 
 
 # --- across frameworks -----------------------------------------------------------------
 
-def cross_framework_plots(run: Run, model: str, points: pd.DataFrame) -> list[Picture]:
+def cross_framework_plots(run: Run, model: str, points: pd.DataFrame,
+                          several_dtypes: bool = False) -> list[Picture]:
     """Lines = framework (mode), e.g. "pytorch (eager)" (each framework's base variant),
-    x = threads, per batch size."""
+    x = threads, per batch size; "pytorch (eager) bfloat16" with several dtypes."""
     if points["framework"].nunique() < 2:
         return []
-    parts = [select(ok_points(p), **base_variant(p)) for _, p in points.groupby("framework")]
+    free = ("dtype",) if several_dtypes else ()
+    parts = [select(ok_points(p), **base_variant(p, free)) for _, p in points.groupby("framework")]
     base = pd.concat(parts)
     if base.empty or base["framework"].nunique() < 2:
         return []
-    base = base.assign(line=[mode_label(f, o)
-                             for f, o in zip(base["framework"], base["optimization"])])
-    target = _Target(run.path, PLOTS_DIR, model, "all frameworks", base_variant(points))
+    base = base.assign(line=[mode_label(f, o) + dtype_suffix(d, several_dtypes) for f, o, d
+                             in zip(base["framework"], base["optimization"], base["dtype"])])
+    target = _Target(run.path, PLOTS_DIR, model, "all frameworks",
+                     base_variant(points, free), several_dtypes)
     out = []
     for bs, part in base.groupby("batch_size", sort=True):
         for col, ylabel, word in (LATENCY, THROUGHPUT):
@@ -332,12 +365,13 @@ def cross_framework_plots(run: Run, model: str, points: pd.DataFrame) -> list[Pi
 def write_inference_plots(run: Run) -> InferencePlots:
     """Draw every inference picture the run supports into <run>/plots/."""
     infer = run.frame[run.frame["task"] == "infer"]
+    several = len(swept_dtypes(infer, run.info.config)) > 1
     result = InferencePlots()
     for model in model_order(infer["model"]):
         of_model = infer[infer["model"] == model]
         for framework in dict.fromkeys(of_model["framework"]):
             points = of_model[of_model["framework"] == framework]
             if not ok_points(points).empty:
-                result.models.append(model_plots(run, framework, model, points))
-        result.cross[model] = cross_framework_plots(run, model, of_model)
+                result.models.append(model_plots(run, framework, model, points, several))
+        result.cross[model] = cross_framework_plots(run, model, of_model, several)
     return result

@@ -18,7 +18,8 @@ Files written into the run folder, each as Markdown and as CSV (pandas `to_csv`)
   of every other cell's CI (`suite.stats.throughput_ci`); otherwise the lead column says
   "no significant difference". Written only when a run has at least two such columns.
   Its CSV, like the speed CSVs, has "<column> CI low" and "<column> CI high" beside each.
-- `failures.csv`: every point that did not measure, with its status and message.
+- `failures.csv`: every point that did not measure, with its status and message
+  (`suite.report.failures`, whose tables this module re-exports).
 
 GPU tables carry notes saying how device time and memory were taken (`suite.report.gpu`).
 A cell says "out of memory" for an `oom` point, the status word ("error", "timeout",
@@ -36,7 +37,10 @@ import pandas as pd
 
 from frameworks import mode_label, mode_name
 from suite import stats
-from suite.report.frames import Run, model_order, model_title, reference_accuracy
+from suite.report.failures import (FAILURE_COLUMNS, IMPRECISE_COLUMNS,  # noqa: F401
+                                   failures_table, imprecise_table, variant_text)
+from suite.report.frames import (Run, dtype_suffix, model_order, model_title,
+                                 reference_accuracy, swept_dtypes)
 from suite.report.gpu import ALLOCATOR_LINE, ALLOCATOR_TITLE, gpu_notes
 
 CONDITION_FIELDS = ("device", "dtype", "input_size", "threads", "interop_threads",
@@ -86,6 +90,8 @@ class TrainGroup:
     conditions: dict[str, Any]
     points: pd.DataFrame
     suffix: str = ""
+    varying: tuple[str, ...] = ()   # the conditions the suffix names
+    several_dtypes: bool = False    # the run has several: the label always names the dtype
 
     @property
     def name(self) -> str:
@@ -93,8 +99,12 @@ class TrainGroup:
 
     @property
     def label(self) -> str:
-        """"pytorch (eager)", plus the conditions that tell groups of one mode apart."""
-        return mode_label(self.framework, self.optimization) + self.suffix.replace("-", " ")
+        """"pytorch (eager)", plus the conditions that tell groups of one mode apart, and
+        the dtype where the run has several or it is not float32 ("... bfloat16")."""
+        dtype = "" if "dtype" in self.varying else \
+            dtype_suffix(self.conditions["dtype"], self.several_dtypes, heading=True)
+        return mode_label(self.framework, self.optimization) + \
+            self.suffix.replace("-", " ") + dtype
 
 
 def training_groups(run: Run) -> list[TrainGroup]:
@@ -102,9 +112,10 @@ def training_groups(run: Run) -> list[TrainGroup]:
     train = run.frame[run.frame["task"] == "train"]
     groups: list[TrainGroup] = []
     keys = ["framework", "optimization", *CONDITION_FIELDS]
+    several = len(swept_dtypes(train, run.info.config)) > 1
     for key, points in train.groupby(keys, sort=False):
         cond = dict(zip(CONDITION_FIELDS, key[2:]))
-        groups.append(TrainGroup(key[0], key[1], cond, points))
+        groups.append(TrainGroup(key[0], key[1], cond, points, several_dtypes=several))
     _add_suffixes(groups)
     return groups
 
@@ -117,9 +128,11 @@ def _add_suffixes(groups: list[TrainGroup]) -> None:
     for same in by_name.values():
         if len(same) < 2:
             continue
-        varying = [f for f in CONDITION_FIELDS if len({str(g.conditions[f]) for g in same}) > 1]
+        varying = tuple(f for f in CONDITION_FIELDS
+                        if len({str(g.conditions[f]) for g in same}) > 1)
         for g in same:
             g.suffix = "".join(_suffix(f, g.conditions[f]) for f in varying)
+            g.varying = varying
 
 
 def _suffix(name: str, value: Any) -> str:
@@ -441,47 +454,3 @@ def write_cross_tables(tables: list[CrossTable], out_dir: Path) -> None:
         write_csv(t.csv, out_dir / f"{stem}.csv")
         t.files += [f"{stem}.md", f"{stem}.csv"]
 
-
-# --- failures --------------------------------------------------------------------------
-
-FAILURE_COLUMNS = ["task", "framework", "optimization", "model", "batch size", "threads",
-                   "variant", "status", "message"]
-
-
-def failures_table(run: Run) -> pd.DataFrame:
-    """Every point that did not measure: its identity, status and message."""
-    failed = run.frame[run.frame["status"] != "ok"]
-    rows = [[r.task, r.framework, r.optimization, model_title(r.model), int(r.batch_size),
-             int(r.threads), variant_text(r._asdict()), r.status, r.message]
-            for r in failed.itertuples(index=False)]
-    return pd.DataFrame(rows, columns=FAILURE_COLUMNS)
-
-
-IMPRECISE_COLUMNS = ["task", "framework", "optimization", "model", "batch size", "threads",
-                     "variant", "iterations", "CI half-width", "message"]
-
-
-def imprecise_table(run: Run) -> pd.DataFrame:
-    """Measured points that did not reach the precision target (kept, but flagged); the
-    CI half-width is the larger of the median's and the throughput's (relative)."""
-    frame = run.frame
-    # serving points have no precision target: LoadGen's verdict is in the Serving section
-    ok = frame[(frame["status"] == "ok") & frame["precision_reached"].eq(False)
-               & (frame["task"] != "serve")]
-    rows = [[r.task, r.framework, r.optimization, model_title(r.model), int(r.batch_size),
-             int(r.threads), variant_text(r._asdict()), int(r.iterations),
-             f"±{r.achieved_precision * 100:.1f}%" if r.iterations > 1 else "n/a",
-             r.message] for r in ok.itertuples(index=False)]
-    return pd.DataFrame(rows, columns=IMPRECISE_COLUMNS)
-
-
-def variant_text(row: dict[str, Any]) -> str:
-    """A short description of a point's placement and precision, e.g. "cpu float32 remote"."""
-    parts = [str(row["device"]), str(row["dtype"]), f"size {row['input_size']}"]
-    if row["mapping"] != "sequential":
-        parts.append(str(row["mapping"]))
-    if row["ht"]:
-        parts.append("HT on")
-    if row["memory"] != "local":
-        parts.append(f"{row['memory']} memory")
-    return " ".join(parts)

@@ -76,6 +76,10 @@ class Runnable(Protocol):
     def stream_handle(self) -> int | None:
         """The CUDA stream the framework issues work on (an integer handle), or None on CPU."""
 
+    # Optional: `close()`, called by the worker after a point is measured, frees what the
+    # runnable holds (a framework allocator's cached device memory included), so that the
+    # next point of a shared worker (--no-worker-per-point) starts clean.
+
 
 class Adapter(Protocol):
     """One framework. CLI names map to adapters in `frameworks.REGISTRY`."""
@@ -121,6 +125,10 @@ def require_supported(adapter: Adapter, request: BuildRequest) -> None:
 
 
 def describe(obj: Any) -> str:
-    """One line for an exception, for status messages."""
-    text = str(obj).strip().splitlines()
-    return f"{type(obj).__name__}: {text[0] if text else ''}"[:500]
+    """One line for an exception, for status messages: its first line and, where its text
+    runs on, its last error line, which says the cause when the first is a wrapper's
+    ("The following operation failed in the TorchScript interpreter.")."""
+    lines = [line.strip() for line in str(obj).strip().splitlines() if line.strip()]
+    first = lines[0] if lines else ""
+    cause = next((line for line in reversed(lines[1:]) if "Error" in line.split(":")[0]), "")
+    return f"{type(obj).__name__}: {first}{' ... ' + cause if cause else ''}"[:500]

@@ -39,6 +39,19 @@ def _oom_as_outofmemory(torch: Any):
         raise
 
 
+_STREAMS: dict[int, Any] = {}
+
+
+def _worker_stream(torch: Any, device: Any) -> Any:
+    """One stream per device for every runnable of this process: torch keeps a cuBLAS
+    workspace (64 MiB on an H200) for each (handle, stream) it ever used, for the life of
+    the process, so a new stream per point would grow a shared worker's memory each point."""
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    if index not in _STREAMS:
+        _STREAMS[index] = torch.cuda.Stream(index)
+    return _STREAMS[index]
+
+
 class PyTorchAdapter:
     """The `pytorch` framework of dlbench."""
 
@@ -126,6 +139,9 @@ class TorchRunnable:
         self._inputs: list[Any] = []
         self._labels: Any = None
         self._out: Any = None
+        # On a GPU every step runs on a stream of dlbench's own: the timer records its
+        # CUDA events there (torch's default stream is the legacy stream, handle 0).
+        self._stream = _worker_stream(torch, self._device) if self._cuda else None
         if self._cuda:
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
@@ -146,6 +162,12 @@ class TorchRunnable:
             return torch.compile(module)
         return module
 
+    def _on_stream(self) -> Any:
+        """The context that issues work on the runnable's own stream (none on the CPU)."""
+        if self._stream is None:
+            return contextlib.nullcontext()
+        return self._torch.cuda.stream(self._stream)
+
     def _amp(self) -> Any:
         if self._autocast is None:
             return contextlib.nullcontext()
@@ -154,7 +176,7 @@ class TorchRunnable:
 
     def set_inputs(self, inputs: dict[str, np.ndarray], labels: np.ndarray | None = None) -> None:
         torch = self._torch
-        with _oom_as_outofmemory(torch):
+        with _oom_as_outofmemory(torch), self._on_stream():
             self._inputs = [
                 torch.tensor(np.asarray(inputs[spec.name]), device=self._device,
                              dtype=torch.int64 if spec.dtype.startswith("int") else torch.float32)
@@ -166,7 +188,7 @@ class TorchRunnable:
 
     def step(self) -> None:
         torch = self._torch
-        with _oom_as_outofmemory(torch):
+        with _oom_as_outofmemory(torch), self._on_stream():
             if self._optimizer is None:
                 with torch.inference_mode(), self._amp():
                     self._out = self.native(*self._inputs)
@@ -187,6 +209,7 @@ class TorchRunnable:
     def result(self) -> np.ndarray:
         if self._out is None:
             raise RuntimeError("result() before step()")
+        self.synchronize()   # the step ran on its own stream; the copy runs on the default
         return self._out.detach().float().cpu().numpy()
 
     def parameters(self) -> dict[str, np.ndarray]:
@@ -206,7 +229,19 @@ class TorchRunnable:
         return {"torch_allocated_peak_mib": cuda.max_memory_allocated(self._device) / 2**20,
                 "torch_reserved_peak_mib": cuda.max_memory_reserved(self._device) / 2**20}
 
+    def close(self) -> None:
+        """Drop the network, its state and inputs, and hand the allocator's cached device
+        blocks back to the driver, so that the next point of a shared worker starts from
+        the CUDA context alone (its NVML figure does not count this point's cache)."""
+        if self._cuda:
+            self.synchronize()
+        self.native = self.net = self._optimizer = self._out = self._labels = None
+        self._inputs = []
+        if self._cuda:
+            import gc
+            gc.collect()
+            self._torch.cuda.empty_cache()
+
     def stream_handle(self) -> int | None:
-        if not self._cuda:
-            return None
-        return int(self._torch.cuda.current_stream(self._device).cuda_stream)
+        """The runnable's own CUDA stream (never 0, the legacy default stream), or None."""
+        return None if self._stream is None else int(self._stream.cuda_stream)

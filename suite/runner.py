@@ -173,6 +173,14 @@ def rss_mib(pid: int) -> float | None:
     return pages * os.sysconf("SC_PAGE_SIZE") / MIB
 
 
+def worker_is_spent(m: Measurement) -> bool:
+    """Whether the worker that measured `m` must not measure another point: it failed,
+    ran out of memory, or hit an error on a GPU, where a CUDA error can poison the
+    context (after an illegal address every later call fails: seen on an H200)."""
+    return bool(m.meta.get("worker_failed")) or m.status == "oom" or \
+        (m.status == "error" and m.spec.device != "cpu")
+
+
 def no_device_reason(spec: PointSpec, ready: dict[str, Any]) -> str:
     """Why a point's device is missing, from its worker's `ready` message: device
     availability is known only there, so the runner never imports a framework."""
@@ -331,7 +339,7 @@ class Runner:
                         record(self._precheck(spec))
                         continue
                 m = self._measure(worker, spec)
-                if m.meta.get("worker_failed") or m.status == "oom":
+                if worker_is_spent(m):
                     worker.close(kill=True)
                     worker = None
                 record(m)

@@ -41,6 +41,15 @@ def test_a_framework_with_a_stream_gets_events_on_it(monkeypatch):
     assert len(m.device_samples_ns) == len(m.samples_ns) == sum(m.window_steps)
 
 
+def test_a_runnable_that_gives_stream_0_fails_instead_of_falling_back(monkeypatch):
+    """PyTorch once gave its default stream's handle, 0: the point was quietly timed by
+    the host with a synchronisation per step. Stream 0 is now an error that says so."""
+    cuda = FakeCuda().install(monkeypatch)
+    m = run_fake_point(monkeypatch, FakeRunnable(stream=0))
+    assert m.status == "error" and "stream 0" in m.message
+    assert cuda.event_streams == []
+
+
 def test_the_event_timer_refuses_stream_0(monkeypatch):
     FakeCuda().install(monkeypatch)
     with pytest.raises(ValueError, match="stream 0"):
@@ -227,3 +236,12 @@ def test_processes_keep_their_windows(monkeypatch):
     assert m.window_ns == parts[0].window_ns + parts[1].window_ns
     assert sum(m.window_steps) == len(m.device_samples_ns) == sum(m.samples_per_process)
     assert stats.point_summary(m).windows == len(m.window_ns)
+
+
+def test_the_sampler_interval_is_10_ms_on_a_gpu_unless_told():
+    """1 ms took the driver's lock a thousand times a second during launch-bound steps."""
+    from suite.worker import sampler_interval_us
+    assert sampler_interval_us({}, cuda=True, kernel_peak=True) == 10_000
+    assert sampler_interval_us({}, cuda=False, kernel_peak=True) == 100_000
+    assert sampler_interval_us({}, cuda=False, kernel_peak=False) == 1000
+    assert sampler_interval_us({"sampler_interval_us": 500}, cuda=True, kernel_peak=True) == 500

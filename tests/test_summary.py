@@ -194,7 +194,8 @@ def test_peak_measuring_stays_short_for_many_thread_counts():
 def test_distance_to_peak_names_the_closest_point_and_warns_above_100():
     pts = [point(step_ms=100.0), point(threads=1, step_ms=20.0)]    # 40 and 200 GFLOP/s
     closest, warning = lines(summarize(frame(pts), CONFIG, ENV), "Distance to peak")
-    assert closest == ("closest to the machine's float32 peak: ResNet-18, pytorch (eager), "
-                       "1 thread, batch 4 (infer): 200 GFLOP/s, 200% of 100")
+    assert closest == ("closest to its peak: ResNet-18, pytorch (eager), "
+                       "1 thread, batch 4 (infer): 200 GFLOP/s, 200% of 100 "
+                       "(the float32 FMA limit at 1 thread)")
     assert warning.startswith("1 point(s) exceed the measured peak: it was measured while "
                               "the machine was busy")

@@ -12,6 +12,8 @@
 - serving runs: `serving.csv` and `plots/serving/*.png`, a "Serving" section (see
   `suite.report.serving`)
 - data-parallel runs: `scaling.md` / `scaling.csv` (see `suite.report.scaleout`)
+- an "Energy" section: joules per item and watts where a meter measured them, else why
+  not (see `suite.report.energy`)
 - `plots/bars-<task>-bs<N>.png` and `plots/<model>-roofline-<task>.png`: frameworks
   compared across models, and achieved GFLOP/s against the machine's peak (see
   `suite.report.overview`)
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Sequence
 
 from suite.errors import UsageError
+from suite.report.energy import energy_blocks
 from suite.report.frames import Run, load_run
 from suite.report.layout import Section, anchor, sections_from, write_sections
 from suite.report.overview import write_overview_plots
@@ -110,6 +113,7 @@ def _write_all(run: Run, extra_summary: Sequence[SummarySection] = ()
         + sections_from(training_sections(training, cross), taken)
         + section("Scale-out", scaleout_blocks(run), True)
         + sections_from(inference_sections(plots, variant_text), taken)
+        + section("Energy", energy_blocks(run.frame), True)
         + section("Failed and skipped points", failure_blocks(failures), True)
         + section("Precision not reached", imprecise_blocks(imprecise_table(run)), True)
         + section("Environment", environment_blocks(run), True))
@@ -127,9 +131,10 @@ def _overview_blocks(overview) -> list:
     for task, table in overview.peak_tables.items():
         blocks += [Heading(2, f"Distance to peak ({task})"),
                    Bullets(["GFLOP/s from each model's analytic FLOPs (2 x multiply-adds; "
-                            "training 3 x forward); peak: this machine's float32 FMA "
-                            "limit at the same thread count (run.json, where the BLAS "
-                            "matrix product's figure is too); every point's "
-                            "figures are in points.csv (`gflops_per_second`, "
-                            "`percent_of_peak`)"]), Table(table)]
+                            "training 3 x forward); peak: the one each point is divided "
+                            "by (on a CPU the float32 FMA limit at the same thread count, "
+                            "on a GPU the matrix-product peak of its dtype; run.json has "
+                            "how it was measured); every point's figures are in points.csv "
+                            "(`gflops_per_second`, `percent_of_peak`, `peak_basis`)"]),
+                   Table(table)]
     return ([Heading(1, "Frameworks compared and distance to peak")] + blocks) if blocks else []

@@ -6,8 +6,9 @@ Under `plots/`:
   bar per framework and mode ("pytorch (eager)"), throughput with its 95% CI as whiskers.
   Inference bars show each framework's base variant at the most threads it measured.
 - `<model>-roofline-<task>.png`: achieved GFLOP/s against batch size (log-2 axis), one
-  line per framework and mode (95% CI error bars), with this machine's float32 peak at
-  the same thread count drawn as a horizontal line (`suite.peak`): how far each framework
+  line per framework and mode (95% CI error bars), with the peak the points are divided
+  by (`peak_basis`: the CPU's float32 FMA limit at the same thread count, or the GPU's
+  matrix-product peak of the dtype) drawn as a horizontal line (`suite.peak`): how far each framework
   is from what the machine can do.
 
 Drawn from ok points only; a bar chart needs two models or two series, a roofline one
@@ -87,7 +88,7 @@ def bar_chart(points: pd.DataFrame, task: str, batch: int) -> BarChart | None:
 
 
 def roofline_chart(points: pd.DataFrame, task: str, model: str,
-                   peak: float | None) -> Chart | None:
+                   peak: float | None, basis: str = "") -> Chart | None:
     """Achieved GFLOP/s against batch size for one model, one line per framework (mode)."""
     of_model = points[(points["model"] == model) & points["gflops_per_second"].notna()]
     if of_model.empty:
@@ -104,7 +105,7 @@ def roofline_chart(points: pd.DataFrame, task: str, model: str,
     ideal = None
     if peak:
         span = batches if len(batches) > 1 else [batches[0] / 2, batches[0] * 2]
-        ideal = Line(f"machine peak (float32 FMA limit): {peak:.0f} GFLOP/s",
+        ideal = Line(f"peak ({basis or 'the machine peak'}): {peak:.0f} GFLOP/s",
                      [span[0], span[-1]], [peak, peak])
     word = "training (3x forward)" if task == "train" else "inference"
     return Chart(f"{model_title(model)}: achieved GFLOP/s vs batch size, {word}",
@@ -139,6 +140,12 @@ def _peak_of(points: pd.DataFrame) -> float | None:
     return float(peaks[0]) if len(peaks) == 1 else None
 
 
+def _basis_of(points: pd.DataFrame) -> str:
+    """What the single peak of `points` is (`peak_basis`), "" where it is not one."""
+    bases = points.loc[points["peak_gflops_per_second"].notna(), "peak_basis"].dropna().unique()
+    return str(bases[0]) if len(bases) == 1 else ""
+
+
 def write_overview_plots(run: Run) -> OverviewPlots:
     """Draw the bar charts and rooflines of every task in the run into <run>/plots/."""
     result = OverviewPlots()
@@ -155,7 +162,7 @@ def write_overview_plots(run: Run) -> OverviewPlots:
         result.peak_tables[task] = peak_table(points)
         for model in model_order(points["model"]):
             of_model = points[points["model"] == model]
-            roof = roofline_chart(points, task, model, _peak_of(of_model))
+            roof = roofline_chart(points, task, model, _peak_of(of_model), _basis_of(of_model))
             if roof is not None:
                 rel = f"{PLOTS_DIR}/{model}-roofline-{task}.png"
                 draw(roof, Path(run.path) / rel)

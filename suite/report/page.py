@@ -195,7 +195,7 @@ def fingerprint_box(run: Run) -> Box:
              f"{len(env.get('numa_nodes') or []) or '?'} NUMA node(s)",
              "memory: " + (f"{float(memory) / 1024:.1f} GiB" if memory else "unknown"),
              "GPU: " + ("; ".join(str(g.get("name")) for g in env.get("gpus") or []) or "none"),
-             f"float32 peak: {peak_text(peak)}" + (f" ({peak['method']})" if peak else ""),
+             f"peak: {peak_text(peak)}" + (f" ({peak['method']})" if peak else ""),
              f"versions: {shown or 'unknown'}",
              f"git commit: `{env.get('git_commit') or 'unknown'}`"]
     return Box("Environment fingerprint", items)
@@ -348,6 +348,13 @@ def _plain(value: Any) -> str:
     return "unset" if value is None else str(value)
 
 
+def _gpu_text(gpu: dict) -> str:
+    """One GPU of the fingerprint; a missing field (MIG, vGPU, an older run.json) says so."""
+    memory = gpu.get("memory_mib")
+    size = "memory unknown" if memory is None else f"{float(memory):.0f} MiB"
+    return f"{gpu.get('name') or 'unknown GPU'} ({size}, driver {gpu.get('driver') or 'unknown'})"
+
+
 def environment_blocks(run: Run) -> list[Block]:
     env, info = run.info.environment, run.info
     gpus = env.get("gpus") or []
@@ -358,8 +365,7 @@ def environment_blocks(run: Run) -> list[Block]:
              f"{env.get('logical_cores', '?')} logical",
              "NUMA nodes: " + ("; ".join(f"node {n.get('node')}: CPUs {_cpus(n.get('cpus', []))}"
                                          for n in env.get("numa_nodes") or []) or "unknown"),
-             "GPU: " + ("; ".join(f"{g.get('name')} ({g.get('memory_mib')} MiB, driver "
-                                  f"{g.get('driver')})" for g in gpus) or "none"),
+             "GPU: " + ("; ".join(_gpu_text(g) for g in gpus) or "none"),
              f"CUDA: {env.get('cuda') or 'not available'}",
              f"git commit: {env.get('git_commit') or 'unknown'}",
              f"command line: `{shlex.join(str(c) for c in info.command)}`"]

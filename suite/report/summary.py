@@ -11,7 +11,7 @@ printed at the end of a sweep:
 - Training, per model and batch size: the fastest framework (mode).
 - NUMA and hyper-threading: the % change of throughput, remote vs local memory and HT on
   vs off, over matched points.
-- Distance to peak: the point closest to the machine's float32 peak (a warning where a
+- Distance to peak: the point closest to its peak (`peak_basis`) (a warning where a
   point exceeds it: the peak was measured while the machine was busy).
 - Precision: how many points reached the target.
 
@@ -245,10 +245,12 @@ def peak_lines(frame: pd.DataFrame) -> list[str]:
     if ok.empty:
         return []
     best = ok.loc[ok["percent_of_peak"].idxmax()]
-    lines = [f"closest to the machine's float32 peak: {model_title(best['model'])}, "
+    basis = best.get("peak_basis")
+    lines = [f"closest to its peak: {model_title(best['model'])}, "
              f"{config_text(best)} ({best['task']}): {stats.significant(best['gflops_per_second'])}"
              f" GFLOP/s, {stats.significant(best['percent_of_peak'], 2)}% of "
-             f"{best['peak_gflops_per_second']:.0f}"]
+             f"{best['peak_gflops_per_second']:.0f}"
+             + (f" ({basis})" if isinstance(basis, str) and basis else "")]
     above = int((ok["percent_of_peak"] > 100).sum())
     if above:
         lines.append(f"{above} point(s) exceed the measured peak: it was measured while the "

@@ -1,4 +1,5 @@
 """Statistics derived from raw samples (suite.stats)."""
+import math
 import numpy as np
 import pytest
 from scipy import stats as sp
@@ -15,8 +16,9 @@ def test_median_ci_matches_binomial_coverage():
     assert sp.binom.cdf(n - j, n, 0.5) - sp.binom.cdf(j - 1, n, 0.5) >= 0.95
 
 
-def test_median_ci_small_sample_falls_back_to_range():
-    assert stats.median_ci([3.0, 1.0, 2.0]) == (1.0, 3.0)
+def test_median_ci_of_too_few_samples_is_open():
+    """Three samples hold no 95% interval of the median: not their range, which covers 75%."""
+    assert stats.median_ci([3.0, 1.0, 2.0]) == (-math.inf, math.inf)
 
 
 def test_summarize_throughput_is_items_over_total_time():
@@ -250,3 +252,27 @@ def test_widened_percentile_ci_stays_within_the_samples():
     x = [1e6] * 20 + [30e6] * 20 + [8e6] * 20
     lo, hi = stats.percentile_ci(x, 50, samples_per_process=[20, 20, 20])
     assert lo == 1e6 and hi == 30e6
+
+
+def test_quantile_cis_cover_at_their_level_or_say_they_are_open():
+    """A p99 needs about 300 samples for its upper bound: below that the bound is open
+    (+inf, shown "≥ x"), never the largest sample (a clipped p99 covered 37% at n = 50)."""
+    rng = np.random.default_rng(7)
+    true = {q: float(np.exp(stats._sp.norm.ppf(q))) for q in (0.5, 0.9, 0.99)}  # lognormal
+    for n in (20, 50, 100, 200, 400, 1000):
+        for q in (0.5, 0.9, 0.99):
+            hits = closed = 0
+            for _ in range(1500):
+                low, high = stats.quantile_ci(rng.lognormal(size=n), q)
+                if math.isinf(high) or math.isinf(low):
+                    continue
+                closed += 1
+                hits += low <= true[q] <= high
+            upper_rank = stats._sp.binom.ppf(0.975, n, q) + 1
+            assert (closed == 0) == (upper_rank > n), (n, q, closed)
+            if closed:
+                assert hits / closed >= 0.93, (n, q, hits / closed)
+    assert stats.quantile_ci(np.arange(1.0, 51.0), 0.99)[1] == math.inf
+    assert stats.ci_text(12.3, 11.0, math.inf) == "12.3 [≥ 11.0]"
+    summary = stats.summarize([1_000_000 + 1000 * k for k in range(50)], 1)
+    assert summary.p99_ci_high_ms == math.inf and summary.to_dict()["p99_ci_high_ms"] is None

@@ -120,6 +120,12 @@ def wrap(runnable: Any, group: Group) -> None:
     runnable.native = DistributedDataParallel(module, device_ids=ids)
 
 
+def local_only(runnable: Any) -> Any:
+    """A context in which the runnable's steps skip the all-reduce (DDP's no_sync): each
+    rank's own compute, for the straggler ratio."""
+    return runnable.native.no_sync()
+
+
 def threads_in_use() -> int:
     """The intra-op thread count torch runs with in this process."""
     import torch

@@ -126,6 +126,29 @@ def test_rank_core_lists_are_disjoint_and_checked():
 def test_scaling_efficiency_and_straggler_ratio():
     assert stats.scaling_efficiency(180.0, 100.0, 2) == pytest.approx(0.9)
     assert stats.straggler_ratio([[1, 1], [2, 2], [3, 3]]) == pytest.approx(1.5)
+    assert stats.compute_straggler_ratio([[1, 9, 2], [2, 2, 30], [3, 3, 3]]) == \
+        pytest.approx(1.5)
+
+
+def test_the_straggler_comes_from_compute_steps_and_each_rank_samples_its_own_gpu():
+    from types import SimpleNamespace
+
+    from suite.dataparallel.rank import sampler_device
+    spec = PointSpec("train", "pytorch", "none", "resnet18", 2, 32, nproc_per_node=2)
+    records = [{"rank": r, "samples_ns": [100, 100], "compute_ns": [50 + 50 * r] * 3,
+                "memory": {}, "flops_per_item": 1.0, "cold_start_ns": 1,
+                "warmup_iterations": 1, "backend": "gloo", "stop_reason": "x",
+                "warmup_steady": True, "param_count": 1, "cores": [r], "host": "h"}
+               for r in (0, 1)]
+    m = combine_ranks(spec, records, 0.02, min_iterations=1)
+    assert m.meta["straggler_ratio"] == pytest.approx(2.0)   # slowest / the other rank
+    assert m.meta["rank_compute_ms"] == [50e-6, 100e-6]
+    del records[1]["compute_ns"]
+    assert combine_ranks(spec, records, 0.02, 1).meta["straggler_ratio"] == 1.0
+    cuda = PointSpec("train", "pytorch", "none", "resnet18", 2, 32, device="cuda",
+                     nproc_per_node=2)
+    assert sampler_device(cuda, SimpleNamespace(local_rank=1)) == 1
+    assert sampler_device(spec, SimpleNamespace(local_rank=1)) == -1
 
 
 # --- sweeps through the CLI --------------------------------------------------------------
@@ -133,12 +156,14 @@ def test_scaling_efficiency_and_straggler_ratio():
 @pytest.mark.slow
 def test_ddp_sweep_records_world_size_per_rank_figures_and_the_scaling_table(tmp_path):
     """2 ranks x 1 thread beside the 1-process point: ok, each rank on its own core with
-    one thread (not torchrun's default), and the report's scaling table."""
+    one thread (not torchrun's default), and the report's scaling table. Rank 1 is made
+    60 ms slower a step: the straggler ratio finds it from the ranks' compute steps, where
+    their timed steps (which include the all-reduce's wait) cannot."""
     _torch()
     out = tmp_path / "run"
     r = dlbench("train", "--frameworks", "pytorch", "--models", "resnet18", "--batches", "2",
                 "--nproc-per-node", "1,2", "--samples", "400", "--out", str(out), *FAST,
-                env={"OMP_NUM_THREADS": "7"})
+                env={"OMP_NUM_THREADS": "7", "DLBENCH_SLOW_RANK": "1:60"})
     assert r.returncode == 0, r.stderr
     by_world = {m.spec.world_size: m for m in load_measurements(out)}
     single, ddp = by_world[1], by_world[2]
@@ -150,6 +175,9 @@ def test_ddp_sweep_records_world_size_per_rank_figures_and_the_scaling_table(tmp
     assert [rk["omp_num_threads"] for rk in ranks] == ["1", "1"]
     cores = [rk["cores"] for rk in ranks]
     assert cores == [[0], [1]] and [rk["observed_cpus"] for rk in ranks] == cores
+    assert ddp.meta["straggler_basis"] == "each rank's compute steps without the all-reduce"
+    assert ddp.meta["straggler_ratio"] >= 1.3, ddp.meta["rank_compute_ms"]
+    assert stats.straggler_ratio(ddp.rank_samples_ns) < 1.1    # the waits hide it there
     times = stats.rank_times_s(ddp.rank_samples_ns)
     assert stats.point_summary(ddp).items_per_second == pytest.approx(
         4 * len(ddp.samples_ns) / max(times))

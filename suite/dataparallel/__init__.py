@@ -13,6 +13,12 @@ per-rank throughputs. The pieces:
   the same measurement loop with a collective timer, its figures gathered on rank 0.
 - `collective`: the collective timer (every rank takes the same stopping decisions, from
   the slowest rank's step times) and the combination of the ranks into one measurement.
+
+A backend module provides: `unsupported(optimization, device)`, `launch(fn, args, nproc,
+timeout_s)`, `failure_text(failure)`, `join(device, timeout_s)` (a group with `rank`,
+`local_rank`, `world_size`, `backend`, `all_gather_ints`, `gather`, `close`),
+`wrap(runnable, group)`, `local_only(runnable)` (a context whose steps skip the
+all-reduce: each rank's own compute, for the straggler ratio) and `threads_in_use()`.
 """
 from __future__ import annotations
 

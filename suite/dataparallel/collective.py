@@ -79,7 +79,7 @@ def combine_ranks(spec: PointSpec, records: list[dict[str, Any]], precision: flo
         meta={"world_size": len(records), "backend": first["backend"],
               "stop_reason": first["stop_reason"], "warmup_steady": first["warmup_steady"],
               "param_count": first["param_count"], "slowest_rank": slowest,
-              "rank_times_s": times, "straggler_ratio": stats.straggler_ratio(rank_samples),
+              "rank_times_s": times, **straggler(records, rank_samples),
               "ranks": [{k: r[k] for k in keep if k in r} for r in records]})
     summary = stats.point_summary(m)
     m.summary = summary.to_dict()
@@ -87,6 +87,19 @@ def combine_ranks(spec: PointSpec, records: list[dict[str, Any]], precision: flo
     m.message = "" if m.precision_reached else \
         f"precision ±{precision:.1%} not reached ({first['stop_reason']})"
     return m
+
+
+def straggler(records: list[dict[str, Any]], rank_samples: list[list[int]]) -> dict[str, Any]:
+    """The straggler ratio and what it is from: each rank's compute steps (run without the
+    all-reduce after the timed loop, `suite.dataparallel.rank`), else, for records without
+    them, the timed steps, which include the all-reduce's wait (about 1.00 by construction)."""
+    compute = [r.get("compute_ns") or [] for r in records]
+    if all(compute):
+        return {"straggler_ratio": stats.compute_straggler_ratio(compute),
+                "straggler_basis": "each rank's compute steps without the all-reduce",
+                "rank_compute_ms": [float(np.median(c)) / 1e6 for c in compute]}
+    return {"straggler_ratio": stats.straggler_ratio(rank_samples),
+            "straggler_basis": "timed steps (they include the all-reduce's wait)"}
 
 
 def failed_point(spec: PointSpec, failures: dict[int, str]) -> Measurement:

@@ -10,7 +10,12 @@ same weights as every rank and its own synthetic batch, wraps it data-parallel, 
 the ordinary measurement loop with a collective timer. Rank 0 gathers every rank's record
 and returns the point's measurement record; the other ranks return None.
 
-Test-only fault hook: DLBENCH_FAULT_RANK=R makes rank R raise once it has joined.
+After the timed loop each rank times a few steps without the all-reduce (the backend's
+`local_only`): its own compute, from which the straggler ratio comes (the timed steps
+include the all-reduce's wait, so they are the slowest rank's on every rank).
+
+Test-only fault hooks: DLBENCH_FAULT_RANK=R makes rank R raise once it has joined;
+DLBENCH_SLOW_RANK=R:MS makes rank R busy-wait MS milliseconds in every step.
 """
 from __future__ import annotations
 
@@ -22,6 +27,8 @@ from typing import Any
 from suite.spec import PointSpec
 
 FAULT_RANK_ENV = "DLBENCH_FAULT_RANK"
+SLOW_RANK_ENV = "DLBENCH_SLOW_RANK"
+COMPUTE_STEPS = 10      # steps without the all-reduce, per rank, after the timed loop
 
 
 def run_rank(job: dict[str, Any]) -> dict[str, Any] | None:
@@ -77,14 +84,19 @@ def _measure(adapter: Any, dp: Any, group: Any, spec: PointSpec, cfg: dict[str, 
     dp.wrap(runnable, group)
     release_freed_memory()
     build_s = time.perf_counter() - t0
-    timer = CollectiveTimer(NativeTimer(sync=runnable.synchronize), group.all_gather_ints)
+    step = _slowed(runnable.step, group.rank)
+    local = NativeTimer(sync=runnable.synchronize)
+    timer = CollectiveTimer(local, group.all_gather_ints)
     cuda = spec.device == "cuda"
     interval_us = sampler_interval_us(cfg, cuda, state.kernel_peak)
-    sampler = _native.MemorySampler(interval_us, 0 if cuda else -1, list(state.sampler_cpus))
+    sampler = _native.MemorySampler(interval_us, sampler_device(spec, group),
+                                    list(state.sampler_cpus))
     sampler.start()
-    loop = run_loop(runnable.step, timer, spec.batch_size * group.world_size,
+    loop = run_loop(step, timer, spec.batch_size * group.world_size,
                     LoopSettings(**cfg["loop"]))
     mem = sampler.stop()
+    with dp.local_only(runnable):
+        compute_ns = [int(v) for v in local.run(step, COMPUTE_STEPS).host_ns]
     timed = len(loop.samples_ns)
     return {
         "rank": group.rank, "local_rank": group.local_rank, "host": socket.gethostname(),
@@ -95,5 +107,25 @@ def _measure(adapter: Any, dp: Any, group: Any, spec: PointSpec, cfg: dict[str, 
         "cold_start_ns": timer.own_ns[0], "warmup_iterations": loop.warmup_iterations,
         "warmup_steady": loop.warmup_steady, "stop_reason": loop.stop_reason,
         "flops_per_item": flops_per_item, "param_count": runnable.param_count(),
-        "build_s": build_s,
+        "build_s": build_s, "compute_ns": compute_ns,
         "memory": _memory_figures(mem, runnable.memory_mib(), state.idle_rss_bytes)}
+
+
+def sampler_device(spec: PointSpec, group: Any) -> int:
+    """The device the rank's memory sampler reads: the rank's own GPU (its local rank, as
+    the backend sets it), not GPU 0; -1 on the CPU."""
+    return int(group.local_rank) if spec.device == "cuda" else -1
+
+
+def _slowed(step: Any, rank: int) -> Any:
+    """`step`, made slower by DLBENCH_SLOW_RANK=R:MS on rank R (tests); else unchanged."""
+    target, _, ms = os.environ.get(SLOW_RANK_ENV, "").partition(":")
+    if target != str(rank) or not ms:
+        return step
+    from suite import _native
+    delay_ns = int(float(ms) * 1e6)
+
+    def slow_step() -> None:
+        _native.busy_wait_ns(delay_ns)
+        step()
+    return slow_step

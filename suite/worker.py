@@ -328,6 +328,23 @@ def _memory_figures(mem: dict[str, Any], framework: dict[str, float],
     return figures
 
 
+def configured_availability(adapter: Any, init: dict[str, Any]) -> Any:
+    """Set the point's threads (before the framework's first import), then ask whether the
+    framework is usable. A framework that cannot be imported fails in configure_threads
+    already: it is unavailable with availability()'s reason and install command (its
+    points are skipped), never a crashed worker."""
+    from dataclasses import replace
+
+    from frameworks.base import describe
+    try:
+        adapter.configure_threads(init.get("threads") or 0, init.get("interop_threads") or 1)
+    except Exception as e:  # noqa: BLE001 - an unusable framework is data
+        avail = adapter.availability()
+        reason = avail.reason if not avail.ok else f"setting its threads failed: {describe(e)}"
+        return replace(avail, ok=False, reason=reason)
+    return adapter.availability()
+
+
 def protocol_channel() -> tuple[IO[str], dict[str, Any]]:
     """The runner's channel and its first message (the init): a private copy of stdout for
     the JSON lines, with fd 1 and sys.stdout sent to stderr so that nothing a library
@@ -344,8 +361,7 @@ def main() -> int:
     placement = apply_placement(init)
     from frameworks import get_adapter
     adapter = get_adapter(init["framework"])
-    adapter.configure_threads(init.get("threads") or 0, init.get("interop_threads") or 1)
-    avail = adapter.availability()
+    avail = configured_availability(adapter, init)
     placement["observed_cpus"] = observed_cpus()
     send(out, "ready", {"ok": avail.ok, "version": avail.version, "reason": avail.reason,
                         "install": avail.install, "devices": list(avail.devices),

@@ -1,6 +1,6 @@
 """Serving end to end on ONNX Runtime (tiny ResNet-18 at 32 px, sub-second LoadGen tests):
-a Server run's percentiles, instances pinned to disjoint cores as /proc shows them, an
-instance crashing mid-run, and `tune` with its verification."""
+a Server run's percentiles beside LoadGen's, instances pinned to disjoint cores as /proc
+shows them, an instance crashing mid-run, and `tune` with its interleaved verification."""
 import dataclasses
 import os
 import time
@@ -11,12 +11,13 @@ import pytest
 from adapter_helpers import adapter_or_skip, import_or_skip
 from suite import storage
 from suite.report import build_report
-from suite.report.serving import tune_verdict
+from suite.report.serving import serving_table, tune_verdict
 from suite.runner import RunOptions
-from suite.serving.figures import serving_figures
+from suite.serving.figures import serving_figures, within_bound
 from suite.serving.pool import InstancePool
 from suite.serving.serve import ServeConfig, run_serve
 from suite.serving.tune import TUNE_FILE, TuneGoal, run_tune
+from suite.serving.verdict import stage_repeat
 from suite.topology import instance_core_sets, parse_cpu_list, read_topology
 
 TOPO = read_topology()
@@ -59,8 +60,16 @@ def test_a_short_server_run_stores_valid_percentiles(tmp_path):
         (cfg.configs[0][0], "server", 40.0)
     assert stored.samples_ns == m.samples_ns
     assert (tmp_path / m.meta["loadgen_logs"] / "mlperf_log_summary.txt").exists()
+    # LoadGen's percentiles beside ours, and "within the bound" as LoadGen judged it
+    records = m.meta["loadgen"]
+    assert f["loadgen_p99_ms"] == records["result_99.00_percentile_latency_ns"] / 1e6 > 0
+    [row] = serving_table([m]).to_dict("records")
+    assert row["LoadGen p99 ms"] == f"{f['loadgen_p99_ms']:.2f}"
+    assert row["p99 bound"].startswith("held") == within_bound(m, cfg.p99_ms)
+    if within_bound(m, cfg.p99_ms):
+        assert records["result_perf_constraints_met"] is True
     index = build_report(tmp_path)
-    assert "# Serving" in index.read_text()
+    assert "# Serving" in index.read_text() and "LoadGen p99 ms" in index.read_text()
     assert (tmp_path / "plots" / "serving" / "latency-p99-vs-qps.png").exists()
 
 
@@ -111,7 +120,7 @@ def test_an_instance_crashing_mid_run_makes_the_point_an_error(tmp_path, monkeyp
 
 def test_tune_returns_a_configuration_with_its_verification(tmp_path):
     cfg = config(scenario="multistream", duration_s=0.5, min_queries=16)
-    goal = TuneGoal(batch=2, profile_duration_s=0.5)
+    goal = TuneGoal(batch=2, profile_duration_s=0.5, repeats=2)   # the CLI's least is 3
     start_run(tmp_path, cfg, "tune")
     result = run_tune(cfg, goal, TOPO, tmp_path, lambda _: None)
     assert result["status"] == "ok", result
@@ -120,10 +129,13 @@ def test_tune_returns_a_configuration_with_its_verification(tmp_path):
     assert result["baseline"] == {"instances": 1, "threads": TOPO.physical_cores, "batch": 2}
     assert result["speedup"] > 0 and result["p99_ms"] >= result["p50_ms"] > 0
     assert result["predicted"]["p50_ms"] > 0             # predicted beside measured
+    assert result["repeats"] == 2 and isinstance(result["goal_met"], bool)
+    if result["recommended"] != result["baseline"]:
+        assert result["speedup_low"] <= result["speedup"] <= result["speedup_high"]
     points = storage.load_measurements(tmp_path)
-    verify = [m for m in points if m.spec.stage == "verify"]
+    verify = [m for m in points if stage_repeat(m.spec.stage)]
     assert verify and all(m.status == "ok" for m in verify)
-    assert {s for m in points for s in [m.spec.stage]} == {"profile", "verify"}
+    assert {m.spec.stage for m in points} == {"profile", "verify-1", "verify-2"}
     assert tune_verdict(points)["recommended"] == rec      # derived from the stored points
     assert (tmp_path / TUNE_FILE).exists()
     assert "Tune verdict" in build_report(tmp_path).read_text()
@@ -142,7 +154,7 @@ def test_a_hung_instance_times_out_and_nothing_waits_on_it(tmp_path, monkeypatch
 def test_tune_for_qps_under_a_p99_bound_verifies_with_a_peak_search(tmp_path):
     cfg = config(duration_s=0.5, min_queries=16)
     goal = TuneGoal(qps=30.0, p99_ms=500.0, batches=[2], profile_duration_s=0.5,
-                    peak_steps=2)
+                    peak_steps=1, repeats=2)
     start_run(tmp_path, cfg, "tune")
     result = run_tune(cfg, goal, TOPO, tmp_path, lambda _: None)
     assert result["status"] == "ok", result
@@ -152,6 +164,10 @@ def test_tune_for_qps_under_a_p99_bound_verifies_with_a_peak_search(tmp_path):
     points = storage.load_measurements(tmp_path)
     profile = [m for m in points if m.spec.stage == "profile"]
     assert {m.spec.scenario for m in profile} == {"server", "offline"}
-    verify = [m for m in points if m.spec.stage == "verify"]
-    assert len(verify) >= 2 * (1 + 1) - (result["recommended"] == result["baseline"]) * 2
+    verify = [m for m in points if stage_repeat(m.spec.stage)]
+    arms = 1 if result["recommended"] == result["baseline"] else 2
+    assert len(verify) >= 2 * arms * 1                  # 2 repeats: the goal's rate (+ a probe)
+    assert len(result["peaks_qps"]) == 2 and result["repeats"] == 2
+    assert result["goal_met"] == all(within_bound(m, 500.0) for m in verify
+                                     if m.meta["at_goal"] and "recommended" in m.meta["roles"])
     assert tune_verdict(points)["peak_qps"] == result["peak_qps"]

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from adapter_helpers import import_or_skip
 from suite.errors import UsageError
 from suite.runner import WorkerFailure
 from suite.serving.batcher import Batcher
@@ -197,6 +198,33 @@ def test_bad_serving_input_is_one_line_and_exit_2(args, expected, tmp_path):
     assert not (tmp_path / "results").exists()
 
 
+@pytest.mark.parametrize("args,expected", [
+    (["serve", "--threads", "0"], "--threads 0: valid 1-"),
+    (["serve", "--threads", "4096"], "--threads 4096: valid 1-"),
+    (["serve", "--instances", "0"], "--instances 0: valid 1-"),
+    (["serve", "--qps", "10,20,10"], "--qps: 10 is given twice"),
+    (["serve", "--configs", "1x1,1x1"], "--configs: 1x1 is given twice"),
+    (["serve", "--configs", "1x1", "--threads", "1"], "without --instances/--threads"),
+    (["serve", "--qps", "1e7"], "valid above 0 and at most 1,000,000"),
+    (["serve", "--qps", "inf"], "valid above 0 and at most 1,000,000"),
+    (["serve", "--find-peak", "--qps", "10,20"], "give one --qps"),
+    (["serve", "--launcher", "slurm"], "valid for serve: local"),
+    (["tune", "--batch", "4", "--launcher", "slurm"], "valid for tune: local"),
+    (["tune", "--qps", "2e6"], "at most 1,000,000"),
+    (["tune", "--batch", "4", "--repeats", "2"], "--repeats 2: valid 3-100"),
+])
+def test_more_bad_serving_input_is_one_line_and_exit_2(args, expected, tmp_path, monkeypatch,
+                                                      capsys):
+    from suite.cli import main
+    import_or_skip("mlperf_loadgen", "onnx", "pip install mlcommons-loadgen")
+    monkeypatch.chdir(tmp_path)
+    assert main([*args, "--framework", "onnx", "--models", "resnet18"]) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and expected in lines[0], err
+    assert not (tmp_path / "results").exists()
+
+
 def test_serve_and_tune_have_help_with_examples():
     for cmd in ("serve", "tune"):
         r = dlbench(cmd, "--help")
@@ -222,7 +250,8 @@ def test_tune_verdict_for_a_batch_goal_is_derived_from_the_verification_points()
     assert v["baseline"]["threads"] == 2
     assert v["speedup"] == pytest.approx(1.5)
     assert v["p99_ms"] == pytest.approx(4.0)
-    assert "1.50x faster" in verdict_text(v) and "predicted 3.60" in verdict_text(v)
+    text = verdict_text(v)
+    assert "1.50x (no CI from 1 repeat) faster than 1 x 2" in text and "predicted 3.60" in text
     assert tune_verdict(points[:1]) is None          # no baseline measured: no verdict
 
 
@@ -246,7 +275,8 @@ def test_serving_table_and_ticks():
                          status="error", message="instance 0: worker crashed")
     table = serving_table([_server_point(50.0, 5.0), failed])
     assert list(table["configuration"]) == ["1x0", "2x1"]
-    assert table.iloc[0]["p99 ms"] == "5.00" and table.iloc[0]["LoadGen"] == "INVALID"
+    assert table.iloc[0]["p99 ms"] == "5.00 [≥ 5.00]"      # 100 queries: an open upper bound
+    assert table.iloc[0]["LoadGen"] == "INVALID"
     assert table.iloc[1]["status / reasons"] == "error: instance 0: worker crashed"
     assert spread_ticks([50, 88, 110, 132, 176, 353, 1028]) == [50, 88, 132, 176, 353, 1028]
 

@@ -1,9 +1,10 @@
 """The report's "Serving" section (CONTRACT §14): the tune verdict, latency percentiles
-against offered QPS (one line per configuration), throughput against instances, and a
-table of configurations - all derived from the run's serving points.
+against offered QPS (one line per configuration, the harness's and LoadGen's), throughput
+against instances, and a table of configurations - all derived from the run's serving
+points.
 
-`tune_verdict(measurements)` is a pure function over the points, for any summary that
-wants the verdict (configuration, measured speedup, p99).
+The verdict (`tune_verdict`, `verdict_text`) lives in `suite.serving.verdict`, which
+`tune` uses too; it is re-exported here for the report's other sections.
 """
 from __future__ import annotations
 
@@ -13,89 +14,47 @@ from typing import Any, Iterable
 
 import pandas as pd
 
+from suite import stats
 from suite.report.frames import model_title
 from suite.report.plots import PLOTS_DIR, Picture
 from suite.report.plots_common import Chart, Line, draw
-from suite.serving.figures import serving_figures, within_bound
+from suite.serving.figures import bound_check, serving_figures, within_bound
+from suite.serving.verdict import serving_points, stage_repeat, tune_verdict, verdict_text
 from suite.spec import Measurement
 
+__all__ = ["serving_blocks", "serving_points", "serving_table", "tune_verdict",
+           "verdict_text", "tested_peaks", "latency_chart", "throughput_chart"]
+
 SERVING_DIR = "serving"
+OURS = ("p50_ms", "p90_ms", "p99_ms", "p99_9_ms")
 TABLE_COLUMNS = ["configuration", "scenario", "stage", "max batch", "offered QPS",
-                 "achieved QPS", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "queries",
-                 "LoadGen", "status / reasons"]
+                 "achieved QPS", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms",
+                 "LoadGen p50 ms", "LoadGen p90 ms", "LoadGen p99 ms", "LoadGen p99.9 ms",
+                 "p99 bound", "queries", "LoadGen", "status / reasons"]
 
 
 def _config(m: Measurement) -> str:
     return f"{m.spec.instances}x{m.spec.threads}"
 
 
-def serving_points(measurements: Iterable[Measurement]) -> list[Measurement]:
-    return [m for m in measurements if m.spec.task == "serve"]
+def _latency_cells(f: dict[str, Any]) -> list[str]:
+    """The harness's percentiles (p99 and p99.9 with their 95% CI, an open bound shown
+    "≥ x"), then LoadGen's own."""
+    ours = [f"{f[k]:.2f}" for k in OURS[:2]] + \
+        [stats.ci_text(f[k], f[k + "_low"], f[k + "_high"]) for k in OURS[2:]]
+    theirs = [f"{f['loadgen_' + k]:.2f}" if math.isfinite(f["loadgen_" + k]) else ""
+              for k in OURS]
+    return ours + theirs
 
 
-def _role(points: list[Measurement], role: str) -> list[Measurement]:
-    return [m for m in points if m.spec.stage == "verify" and role in m.meta.get("roles", [])]
-
-
-def _peak(points: list[Measurement]) -> float:
-    """The highest offered rate whose p99 held the bound stored with the points."""
-    held = [m.spec.target_qps for m in points if m.spec.scenario == "server"
-            and within_bound(m, float(m.meta.get("p99_bound_ms", math.inf)))]
-    return max(held, default=0.0)
-
-
-def tune_verdict(measurements: Iterable[Measurement]) -> dict[str, Any] | None:
-    """The verdict of a tune run from its verification points: the recommended and the
-    baseline configuration, predicted vs measured, the measured speedup and the p99;
-    None when the run has no verification."""
-    points = [m for m in serving_points(measurements) if m.status == "ok"]
-    rec, base = _role(points, "recommended"), _role(points, "baseline")
-    if not rec or not base:
-        return None
-    first = rec[0]
-    out: dict[str, Any] = {"status": "ok",
-                           "recommended": _config_dict(first), "baseline": _config_dict(base[0]),
-                           "predicted": first.meta.get("predicted", {}),
-                           "baseline_predicted": base[0].meta.get("predicted", {})}
-    at_goal = [m for m in rec if m.meta.get("at_goal")]
-    base_goal = [m for m in base if m.meta.get("at_goal")]
-    if not at_goal or not base_goal:
-        return None
-    r, b = serving_figures(at_goal[0]), serving_figures(base_goal[0])
-    out.update(p99_ms=r["p99_ms"], p50_ms=r["p50_ms"], baseline_p99_ms=b["p99_ms"],
-               baseline_p50_ms=b["p50_ms"], valid=r["valid"])
-    if first.spec.scenario == "multistream":
-        out.update(goal="batch", batch=first.spec.batch_size,
-                   speedup=b["p50_ms"] / r["p50_ms"])
-    else:
-        peak, base_peak = _peak(rec), _peak(base)
-        out.update(goal="qps", qps=at_goal[0].spec.target_qps,
-                   p99_bound_ms=first.meta.get("p99_bound_ms"), peak_qps=peak,
-                   baseline_peak_qps=base_peak,
-                   speedup=peak / base_peak if base_peak else math.nan)
-    return out
-
-
-def _config_dict(m: Measurement) -> dict[str, int]:
-    return {"instances": m.spec.instances, "threads": m.spec.threads,
-            "batch": m.spec.batch_size}
-
-
-def verdict_text(v: dict[str, Any]) -> str:
-    """One sentence: the configuration, the measured speedup and the p99."""
-    rec, base = v["recommended"], v["baseline"]
-    config = f"{rec['instances']} instance(s) x {rec['threads']} thread(s), batch {rec['batch']}"
-    baseline = f"1 x {base['threads']} (batch {base['batch']})"
-    pred = {k: (math.nan if x is None else x) for k, x in (v.get("predicted") or {}).items()}
-    if v["goal"] == "batch":
-        return (f"{config} for a batch of {v['batch']}: median {v['p50_ms']:.2f} ms "
-                f"(predicted {pred.get('p50_ms', math.nan):.2f}), p99 {v['p99_ms']:.2f} ms; "
-                f"{v['speedup']:.2f}x faster than {baseline} ({v['baseline_p50_ms']:.2f} ms)")
-    return (f"{config}: peak {v['peak_qps']:g} QPS with p99 <= {v['p99_bound_ms']:g} ms "
-            f"(predicted capacity {pred.get('capacity_qps', math.nan):.1f}), "
-            f"{v['speedup']:.2f}x the {v['baseline_peak_qps']:g} QPS of {baseline}; "
-            f"p99 at {v['qps']:g} QPS {v['p99_ms']:.2f} ms (predicted "
-            f"{pred.get('p99_ms', math.nan):.2f}; baseline {v['baseline_p99_ms']:.2f})")
+def bound_cell(m: Measurement) -> str:
+    """A Server point against its test's p99 bound (LoadGen's target latency): "held
+    (100 ms)", or "not held (100 ms): why"; empty for other scenarios."""
+    bound = (m.meta.get("load") or {}).get("p99_ms")
+    if m.spec.scenario != "server" or m.status != "ok" or bound is None:
+        return ""
+    held, why = bound_check(m, float(bound))
+    return f"held ({bound:g} ms)" if held else f"not held ({bound:g} ms): {why}"
 
 
 def serving_table(points: list[Measurement]) -> pd.DataFrame:
@@ -106,12 +65,11 @@ def serving_table(points: list[Measurement]) -> pd.DataFrame:
                           f"{m.spec.target_qps:g}" if m.spec.target_qps else ""]
         if m.status == "ok":
             f = serving_figures(m)
-            row += [f"{f['achieved_qps']:.1f}"] + [f"{f[k]:.2f}" for k in
-                                                  ("p50_ms", "p90_ms", "p99_ms", "p99_9_ms")]
-            row += [f["queries"], "VALID" if f["valid"] else "INVALID",
+            row += [f"{f['achieved_qps']:.1f}"] + _latency_cells(f)
+            row += [bound_cell(m), f["queries"], "VALID" if f["valid"] else "INVALID",
                     "; ".join(f["invalid_reasons"])[:200]]
         else:
-            row += [""] * 6 + ["", f"{m.status}: {m.message}"[:200]]
+            row += [""] * 11 + ["", f"{m.status}: {m.message}"[:200]]
         rows.append(row)
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
@@ -121,20 +79,22 @@ def _line_key(m: Measurement) -> str:
 
 
 def plotted_server_points(points: list[Measurement]) -> list[Measurement]:
-    """The Server points a latency-vs-QPS plot shows: the verification's where a tune run
-    has one (profiling tests one rate per candidate), and only rates the system kept up
-    with (completed >= 90% of offered: beyond that the p99 grows with the test's length,
-    not with the rate)."""
+    """The Server points a latency-vs-QPS plot shows: the first verification repeat's
+    where a tune run has one (profiling tests one rate per candidate; the later repeats
+    search near the peak, and are in the table), and only rates the system kept up with
+    (completed >= 90% of offered: beyond that the p99 grows with the test's length, not
+    with the rate)."""
     server = [m for m in points if m.status == "ok" and m.spec.scenario == "server"]
-    verify = [m for m in server if m.spec.stage == "verify"]
+    verify = [m for m in server if stage_repeat(m.spec.stage) == 1]
     return [m for m in (verify or server)
             if within_bound(m, math.inf)]
 
 
 def tested_peaks(points: list[Measurement]) -> dict[str, tuple[float, float]]:
     """Per configuration (instances x threads, max batch) of the Server points: the
-    highest offered QPS whose p99 held the test's bound (LoadGen's target latency), and
-    that bound; 0 QPS where none held."""
+    highest offered QPS whose p99 held the test's bound (LoadGen's target latency, judged
+    by `figures.within_bound`: LoadGen's latency constraint first), and that bound; 0 QPS
+    where none held."""
     out: dict[str, tuple[float, float]] = {}
     for m in points:
         bound = (m.meta.get("load") or {}).get("p99_ms")
@@ -165,10 +125,15 @@ def latency_chart(points: list[Measurement], percentile: str = "p99_ms") -> Char
     for key in sorted({_line_key(m) for m in server}):
         ms = sorted((m for m in server if _line_key(m) == key), key=lambda m: m.spec.target_qps)
         figures = [serving_figures(m) for m in ms]
-        lines.append(Line(key, [m.spec.target_qps for m in ms],
-                          [f[percentile] for f in figures],
+        x = [m.spec.target_qps for m in ms]
+        lines.append(Line(key, x, [f[percentile] for f in figures],
                           [f[percentile + "_low"] for f in figures],
                           [f[percentile + "_high"] for f in figures]))
+        theirs = [(q, f["loadgen_" + percentile]) for q, f in zip(x, figures)
+                  if math.isfinite(f["loadgen_" + percentile])]
+        if theirs:
+            lines.append(Line(f"{key} (LoadGen)", [q for q, _ in theirs],
+                              [y for _, y in theirs]))
     if not lines:
         return None
     xs = [x for line in lines for x in line.x]
@@ -180,8 +145,9 @@ def latency_chart(points: list[Measurement], percentile: str = "p99_ms") -> Char
     return Chart(title=f"{model_title(m0.model)} {name} latency against offered QPS "
                        f"({m0.framework}/{m0.optimization})",
                  subtitle=f"Server scenario (Poisson arrivals), batch timeout "
-                          f"{m0.batch_timeout_ms:g} ms; rates the system fell behind on "
-                          "are left out", xlabel="offered QPS (log scale)",
+                          f"{m0.batch_timeout_ms:g} ms; harness (arrival to completion, "
+                          "95% CI) and LoadGen (issue to completion); rates the system "
+                          "fell behind on are left out", xlabel="offered QPS (log scale)",
                  ylabel=f"{name} latency (ms)", lines=lines, log2_x=True, ideal=ideal,
                  ticks=spread_ticks(xs))
 
@@ -229,9 +195,13 @@ def serving_blocks(measurements: Iterable[Measurement], run_dir: Path) -> list[A
     verdict = tune_verdict(points)
     if verdict is not None:
         blocks += [Heading(2, "Tune verdict"), Bullets([verdict_text(verdict)])]
-    notes = ["latencies: each query from its arrival at the system under test to its "
-             "completion (queueing, dynamic batching and compute), percentiles with 95% CIs "
-             "from the raw per-query latencies; achieved QPS and VALID/INVALID are LoadGen's"]
+    notes = ["latencies: the harness's (p50 ... p99.9 ms) time each query from its arrival "
+             "at the system under test to its completion (queueing, dynamic batching and "
+             "compute), percentiles with 95% CIs from the raw per-query latencies (\"≥ x\": "
+             "too few queries for the upper bound); LoadGen's (LoadGen p50 ... ms) time it "
+             "from its scheduled issue, and decide achieved QPS, VALID/INVALID and whether "
+             "a Server test held its p99 bound (\"p99 bound\": LoadGen's latency "
+             "constraint, the harness's p99 and keeping up, all three)"]
     if any(m.status == "ok" and not m.meta.get("valid") for m in points):
         notes.append("INVALID points did not meet LoadGen's rules (the table gives its "
                      "reasons: short tests have too few queries for its early-stopping "

@@ -2,24 +2,31 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
-import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import frameworks
 from suite import options as opt
 from suite import storage
-from suite.errors import UsageError
+from suite.errors import Interrupted, UsageError
 from suite.serving.loadgen import SCENARIOS, import_loadgen
+from suite.serving.rundir import check_launcher, open_run, run_dir_for
 from suite.serving.serve import ServeConfig, run_serve
 from suite.topology import Topology, instance_core_sets, read_topology, reserve_cores
+
+MAX_QPS = 1_000_000.0       # offered or expected queries per second: LoadGen schedules
+#                             rate x duration queries up front
+MAX_P99_MS = 3_600_000.0    # an hour
+MIN_REPEATS, MAX_REPEATS = 3, 100
 
 SERVE_EXAMPLES = """examples:
   python -m suite serve --framework onnx --models resnet18 --image-size 32 --scenario server --qps 50
   python -m suite serve --framework onnx --models resnet18 --image-size 32 --configs 1x2,2x1 --qps 20,40,80
   python -m suite serve --framework pytorch --models resnet50 --find-peak --p99 50 --qps 10
   python -m suite serve --framework onnx --models resnet18 --scenario offline --qps 200 --max-batch 8
+  python -m suite serve --framework onnx --models resnet18 --qps 20,40,80 --resume --out results/my-serve
 
 A short run is INVALID by LoadGen's rules. A valid MLPerf-length run (mlperf.conf) needs
 --duration 600 in every scenario, and: Server, LoadGen's early-stopping test at p99 (with
@@ -30,6 +37,9 @@ early-stopping test at p90; MultiStream (tune --batch) --min-queries 662; Offlin
 TUNE_EXAMPLES = """examples:
   python -m suite tune --framework onnx --models resnet18 --image-size 32 --qps 50 --p99 100
   python -m suite tune --framework onnx --models resnet18 --image-size 32 --batch 8
+  python -m suite tune --framework onnx --models resnet18 --image-size 32 --batch 8 --resume --out results/my-tune
+
+tune exits 1 when its verification shows that the recommendation did not meet the goal.
 """
 
 
@@ -58,7 +68,13 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="seconds an instance may take to run one batch (default 120; "
                         "starting one may take 600)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--launcher", default="local",
+                   help="local (default, the only one serving has: LoadGen and the "
+                        "instances run as one system on one machine)")
     p.add_argument("--out", help="run folder (default results/<timestamp>-serve|tune)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run in --out (default: the latest run of "
+                        "this command): finished tests are not measured again")
     p.add_argument("--no-report", action="store_true", help="skip the report")
     p.add_argument("--quiet", action="store_true", help="print only the final lines")
 
@@ -69,11 +85,14 @@ def add_parsers(sub: Any, fmt: Any) -> None:
                         epilog=SERVE_EXAMPLES, formatter_class=fmt)
     _common(sp)
     sp.add_argument("--scenario", default="server", help=f"one of {', '.join(SCENARIOS)}")
-    sp.add_argument("--qps", default="10", help="offered QPS, a comma list (server; offline: "
-                    "expected); with --find-peak the first probe (default 10)")
-    sp.add_argument("--instances", type=int, help="instances (default 1)")
-    sp.add_argument("--threads", type=int, help="threads per instance (default: cores / instances)")
-    sp.add_argument("--configs", help="comma list of INSTANCESxTHREADS, e.g. 1x2,2x1")
+    sp.add_argument("--qps", default="10", help="offered QPS, a comma list, each once, up to "
+                    f"{MAX_QPS:,.0f} (server; offline: expected); with --find-peak one rate, the "
+                    "first probe (default 10)")
+    sp.add_argument("--instances", type=int, help="instances (default 1; 1 to the cores)")
+    sp.add_argument("--threads", type=int, help="threads per instance (default: cores / "
+                    "instances; 1 to cores / instances)")
+    sp.add_argument("--configs", help="comma list of INSTANCESxTHREADS, e.g. 1x2,2x1 "
+                    "(instead of --instances/--threads; each once)")
     sp.add_argument("--max-batch", type=int, default=4, help="dynamic batching: largest batch (default 4)")
     sp.add_argument("--batch-timeout", type=float, default=1.0, metavar="MS",
                     help="dynamic batching: how long a partial batch waits (default 1 ms)")
@@ -93,21 +112,69 @@ def add_parsers(sub: Any, fmt: Any) -> None:
     tp.add_argument("--profile-duration", type=float, default=2.0, metavar="S",
                     help="LoadGen duration of each profiling test (default 2)")
     tp.add_argument("--peak-steps", type=int, default=5, help="probes of each verification's peak search")
+    tp.add_argument("--repeats", type=int, default=MIN_REPEATS,
+                    help=f"verification repeats of the recommendation and of the baseline, "
+                         f"interleaved, for the speedup's CI (default and minimum "
+                         f"{MIN_REPEATS})")
 
 
-def _configs(args: argparse.Namespace, topo: Topology) -> list[tuple[int, int]]:
+def _configs(args: argparse.Namespace, topo: Topology, ht: bool) -> list[tuple[int, int]]:
+    """--configs, or --instances x --threads (default one instance on every core); each
+    value within the machine, none twice."""
+    cpus = topo.logical_cpus if ht else topo.physical_cores
     if args.configs:
-        out = []
+        if args.instances is not None or args.threads is not None:
+            raise UsageError("--configs lists INSTANCESxTHREADS; give it without "
+                             "--instances/--threads")
+        out: list[tuple[int, int]] = []
         for item in args.configs.split(","):
             k, sep, t = item.strip().lower().partition("x")
             if not sep or not k.isdigit() or not t.isdigit() or int(k) < 1 or int(t) < 1:
                 raise UsageError(f"--configs: malformed {item!r}; expected INSTANCESxTHREADS "
                                  f"such as 1x{topo.physical_cores},{topo.physical_cores}x1")
+            if (int(k), int(t)) in out:
+                raise UsageError(f"--configs: {item.strip()} is given twice; give each "
+                                 "configuration once")
             out.append((int(k), int(t)))
         return out
-    k = int(opt.check_positive(args.instances or 1, "--instances"))
-    t = args.threads or max(1, topo.physical_cores // k)
-    return [(k, int(opt.check_positive(t, "--threads")))]
+    unit = "logical CPUs" if ht else "physical cores"
+    k = _count(args.instances, "--instances", cpus, 1, f"{cpus} {unit}, one instance each "
+               "at most")
+    per = max(1, cpus // k)
+    return [(k, _count(args.threads, "--threads", per, per,
+                       f"threads per instance: {cpus} {unit} / {k} instance(s)"))]
+
+
+def _count(value: int | None, option: str, most: int, default: int, why: str) -> int:
+    """An instance or thread count: `default` when not given, else 1..`most`."""
+    if value is None:
+        return default
+    if not 1 <= value <= most:
+        raise UsageError(f"{option} {value}: valid 1-{most} ({why})")
+    return value
+
+
+def _rates(text: str, option: str) -> list[float]:
+    """A comma list of rates, each in (0, MAX_QPS], none twice (order kept)."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise UsageError(f"{option}: malformed list {text!r}; expected numbers, e.g. "
+                         "10,20,40") from None
+    seen: list[float] = []
+    for v in values:
+        _rate(v, option)
+        if v in seen:
+            raise UsageError(f"{option}: {v:g} is given twice; give each rate once")
+        seen.append(v)
+    return seen
+
+
+def _rate(value: float, option: str) -> float:
+    if not 0 < value <= MAX_QPS:     # NaN fails too
+        raise UsageError(f"{option} {value:g}: valid above 0 and at most {MAX_QPS:,.0f} "
+                         "queries per second")
+    return value
 
 
 def resolve(args: argparse.Namespace, topo: Topology, scenario: str = "server") -> ServeConfig:
@@ -130,7 +197,7 @@ def resolve(args: argparse.Namespace, topo: Topology, scenario: str = "server") 
     return ServeConfig(
         framework=framework, optimization=optimization, model=model,
         input_size=size or zoo.default_input_size(model), scenario=scenario,
-        configs=[], qps=[], p99_ms=opt.check_positive(args.p99, "--p99"),
+        configs=[], qps=[], p99_ms=opt.check_positive(args.p99, "--p99", MAX_P99_MS),
         duration_s=opt.check_positive(args.duration, "--duration"),
         min_queries=int(opt.check_positive(args.min_queries, "--min-queries")),
         ht=args.ht, straddle_numa=args.straddle_numa,
@@ -140,22 +207,6 @@ def resolve(args: argparse.Namespace, topo: Topology, scenario: str = "server") 
 def _check_configs(cfg: ServeConfig, topo: Topology) -> None:
     for k, t in cfg.configs:
         instance_core_sets(topo, k, t, cfg.ht, cfg.straddle_numa)  # raises with the valid range
-
-
-def _run_dir(args: argparse.Namespace, task: str) -> Path:
-    path = Path(args.out) if args.out else \
-        Path("results") / f"{time.strftime('%Y%m%d-%H%M%S')}-{task}"
-    if (path / storage.POINTS_FILE).exists():
-        raise UsageError(f"{path} already holds results; give another --out")
-    return path
-
-
-def _start_run(run_dir: Path, task: str, argv: list[str], config: dict[str, Any],
-               topo: Topology) -> None:
-    from suite.env import fingerprint
-    storage.write_run_info(run_dir, storage.RunInfo(
-        run_id=run_dir.name, task=task, command=argv, config=config,
-        environment=fingerprint(topo), started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z")))
 
 
 def _log(args: argparse.Namespace):
@@ -176,21 +227,26 @@ def _machine(args: argparse.Namespace) -> tuple[Topology, Topology]:
 
 def serve(args: argparse.Namespace, argv: list[str]) -> int:
     import_loadgen()
+    check_launcher(args.launcher, "serve")
     whole, topo = _machine(args)
     scenario = opt.parse_choice(args.scenario, "--scenario", SCENARIOS)
     cfg = resolve(args, topo, scenario)
-    cfg.configs = _configs(args, topo)
+    cfg.configs = _configs(args, topo, cfg.ht)
     _check_configs(cfg, topo)
-    cfg.qps = [float(q) for q in _positive_floats(args.qps, "--qps")]
+    cfg.qps = _rates(args.qps, "--qps")
     cfg.max_batch = int(opt.check_positive(args.max_batch, "--max-batch"))
     cfg.batch_timeout_ms = opt.check_range(args.batch_timeout, "--batch-timeout", 0.0)
     cfg.find_peak, cfg.peak_steps = args.find_peak, int(opt.check_positive(args.peak_steps, "--peak-steps"))
     if cfg.find_peak and scenario != "server":
         raise UsageError("--find-peak searches Server rates (valid with --scenario server)")
-    run_dir = _run_dir(args, "serve")
-    _start_run(run_dir, "serve", argv, dict(cfg.to_dict(), harness_cores=args.harness_cores),
-               whole)
-    run_serve(cfg, topo, run_dir, _log(args))
+    if cfg.find_peak and len(cfg.qps) > 1:
+        raise UsageError(f"--find-peak starts from one rate; give one --qps (got {args.qps})")
+    run_dir = run_dir_for(args.out, args.resume, "serve")
+    config = dict(cfg.to_dict(), task="serve", harness_cores=args.harness_cores,
+                  launcher="local")
+    done = open_run(run_dir, argv, config, whole, args.resume)
+    _interruptible(run_dir, lambda: run_serve(cfg, topo, run_dir, _log(args), done,
+                                              _point_meta(whole)))
     _finish(args, run_dir)
     return 0
 
@@ -198,6 +254,7 @@ def serve(args: argparse.Namespace, argv: list[str]) -> int:
 def tune(args: argparse.Namespace, argv: list[str]) -> int:
     from suite.serving.tune import TuneGoal, run_tune, verdict_lines
     import_loadgen()
+    check_launcher(args.launcher, "tune")
     if (args.batch is None) == (args.qps is None):
         raise UsageError("tune needs one goal: --batch B (lowest latency of a batch) or "
                          "--qps Q --p99 MS (highest QPS with p99 within the bound)")
@@ -205,36 +262,47 @@ def tune(args: argparse.Namespace, argv: list[str]) -> int:
     whole, topo = _machine(args)
     cfg = resolve(args, topo, "multistream" if by_batch else "server")
     cfg.batch_timeout_ms = opt.check_range(args.batch_timeout, "--batch-timeout", 0.0)
+    if not MIN_REPEATS <= args.repeats <= MAX_REPEATS:
+        raise UsageError(f"--repeats {args.repeats}: valid {MIN_REPEATS}-{MAX_REPEATS} (the "
+                         "speedup's CI needs several interleaved repeats)")
     goal = TuneGoal(batch=int(opt.check_positive(args.batch, "--batch")) if by_batch else None,
-                    qps=None if by_batch else opt.check_positive(args.qps, "--qps"),
+                    qps=None if by_batch else _rate(args.qps, "--qps"),
                     p99_ms=cfg.p99_ms,
                     batches=opt.parse_ints(args.batches, "--batches"),
                     profile_duration_s=opt.check_positive(args.profile_duration, "--profile-duration"),
-                    peak_steps=int(opt.check_positive(args.peak_steps, "--peak-steps")))
-    run_dir = _run_dir(args, "tune")
-    _start_run(run_dir, "tune", argv, dict(cfg.to_dict(), goal=goal.to_dict(),
-                                           harness_cores=args.harness_cores), whole)
-    result = run_tune(cfg, goal, topo, run_dir, _log(args))
+                    peak_steps=int(opt.check_positive(args.peak_steps, "--peak-steps")),
+                    repeats=args.repeats)
+    run_dir = run_dir_for(args.out, args.resume, "tune")
+    config = dict(cfg.to_dict(), task="tune", goal=goal.to_dict(),
+                  harness_cores=args.harness_cores, launcher="local")
+    done = open_run(run_dir, argv, config, whole, args.resume)
+    result = _interruptible(run_dir, lambda: run_tune(cfg, goal, topo, run_dir, _log(args),
+                                                      done, _point_meta(whole)))
     for line in verdict_lines(result):
         print(line)
     _finish(args, run_dir)
-    return 0 if result.get("status") == "ok" else 1
+    return 0 if result.get("status") == "ok" and result.get("goal_met") else 1
 
 
-def _positive_floats(text: str, option: str) -> list[float]:
+def _point_meta(whole: Topology) -> dict[str, Any]:
+    """What every point carries, as `--launcher local` sweep points do: its host."""
+    from suite.env import host_fingerprint
+    return {"host": host_fingerprint(whole)}
+
+
+def _interruptible(run_dir: Path, work: Callable[[], Any]) -> Any:
+    """`work()`, a Ctrl-C (or SIGTERM / SIGHUP) turned into `Interrupted`, which the CLI
+    reports with the `--resume` command that continues the run."""
     try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
-        raise UsageError(f"{option}: malformed list {text!r}; expected numbers, e.g. 10,20,40") from None
-    for v in values:
-        opt.check_positive(v, option)
-    return values
+        return work()
+    except KeyboardInterrupt as e:
+        raise Interrupted(getattr(e, "signum", signal.SIGINT), str(run_dir)) from None
 
 
 def _finish(args: argparse.Namespace, run_dir: Path) -> None:
     print(f"results:  {run_dir / storage.POINTS_FILE}")
     if args.no_report:
         return
-    from suite.report import build_report
+    from suite.report import build_report   # the report imports serving, never the reverse
     index = build_report(run_dir)
     print(f"report:   {index} and {index.with_suffix('.html')}")

@@ -1,6 +1,11 @@
 """A serving point's figures, derived from its raw per-query latencies (pure functions,
 no framework, no LoadGen): p50/p90/p99/p99.9 with their 95% CIs, achieved QPS, and
-LoadGen's verdict as stored beside them."""
+LoadGen's own percentiles and verdict as stored beside them.
+
+Two clocks: the harness times each query from its arrival at the system under test to
+its completion; LoadGen times it from its scheduled issue to its completion, and its
+VALID/INVALID verdict and latency constraint come from its own figures. Whether a Server
+point held a p99 bound (`bound_check`) therefore asks LoadGen first."""
 from __future__ import annotations
 
 import math
@@ -20,8 +25,9 @@ def percentile_name(p: float) -> str:
 
 
 def latency_figures(latencies_ns: Sequence[float]) -> dict[str, float]:
-    """Each percentile in ms with its 95% CI (`*_low`, `*_high`), the mean and the count;
-    percentiles by `stats.PERCENTILE_METHOD`, CIs by `stats.percentile_ci`."""
+    """Each percentile in ms with its 95% CI (`*_low`, `*_high`; a bound too few queries
+    support is open, +-inf), the mean and the count; percentiles by
+    `stats.PERCENTILE_METHOD`, CIs by `stats.percentile_ci`."""
     x = np.asarray(latencies_ns, dtype=np.float64)
     if x.size == 0 or not np.all(np.isfinite(x)) or np.any(x <= 0):
         raise ValueError("no positive latencies")
@@ -49,12 +55,33 @@ def achieved_qps(m: Measurement) -> float:
     return math.nan
 
 
+def loadgen_percentiles(records: dict[str, Any]) -> dict[str, float]:
+    """LoadGen's own percentiles in ms (`loadgen_p50_ms`, ...), from its detail log: the
+    per-query ones where it has them (MultiStream, whose plain `result_NN.NN_percentile_
+    latency_ns` are per sample, while the harness times a query to its last sample), else
+    `result_NN.NN_percentile_latency_ns`; NaN where its log has neither."""
+    out = {}
+    for p in PERCENTILES:
+        value = records.get(f"result_{p:.2f}_percentile_per_query_latency_ns",
+                            records.get(f"result_{p:.2f}_percentile_latency_ns"))
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        out["loadgen_" + percentile_name(p)] = \
+            float(value) / stats.NS_PER_MS if number else math.nan
+    return out
+
+
 def serving_figures(m: Measurement) -> dict[str, Any]:
-    """All figures of an ok serving point: latencies, achieved QPS, validity."""
-    figures = latency_figures(m.samples_ns)
+    """All figures of an ok serving point: the harness's latencies, LoadGen's, achieved
+    QPS, validity and LoadGen's latency constraint (True, False, or None where it has none:
+    only its Server scenario has one)."""
+    figures: dict[str, Any] = dict(latency_figures(m.samples_ns))
+    records = m.meta.get("loadgen") or {}
+    figures.update(loadgen_percentiles(records))
     figures["achieved_qps"] = achieved_qps(m)
     figures["valid"] = bool(m.meta.get("valid"))
     figures["invalid_reasons"] = list(m.meta.get("invalid_reasons") or [])
+    met = records.get("result_perf_constraints_met")
+    figures["loadgen_constraint_met"] = met if isinstance(met, bool) else None
     return figures
 
 
@@ -65,18 +92,39 @@ def stored_figures(m: Measurement) -> dict[str, Any]:
             for k, v in serving_figures(m).items()}
 
 
-def within_bound(m: Measurement, p99_ms: float, min_rate: float = 0.9) -> bool:
+def bound_check(m: Measurement, p99_ms: float, min_rate: float = 0.9) -> tuple[bool, str]:
     """Did an ok Server point keep its p99 within `p99_ms` while completing at least
     `min_rate` of the rate LoadGen scheduled (a SUT that falls behind has no steady p99)?
-    The scheduled rate, not the offered one: a short test's Poisson schedule differs from
-    the offered rate by chance (about ±10% for 100 queries)."""
+    (held, why not). LoadGen's verdict decides: where the bound is the test's own target
+    latency, its `result_perf_constraints_met`; for another bound, LoadGen's p99; the
+    harness's p99 must hold it too. The scheduled rate, not the offered one: a short
+    test's Poisson schedule differs from the offered rate by chance (about ±10% for 100
+    queries)."""
     if m.status != "ok" or not m.samples_ns:
-        return False
-    figures = serving_figures(m)
-    scheduled = (m.meta.get("loadgen") or {}).get("result_scheduled_samples_per_sec")
+        return False, f"{m.status}: {m.message}" if m.status != "ok" else "no queries"
+    f = serving_figures(m)
+    records = m.meta.get("loadgen") or {}
+    target = records.get("effective_target_latency_ns")
+    own_target = isinstance(target, (int, float)) and \
+        math.isclose(float(target) / stats.NS_PER_MS, p99_ms, rel_tol=1e-9)
+    why = []
+    if own_target and f["loadgen_constraint_met"] is False:
+        why.append(f"LoadGen: latency constraint not met (its p99 {f['loadgen_p99_ms']:.2f} ms)")
+    elif not own_target and f["loadgen_p99_ms"] > p99_ms:
+        why.append(f"LoadGen's p99 {f['loadgen_p99_ms']:.2f} ms over {p99_ms:g} ms")
+    if f["p99_ms"] > p99_ms:
+        why.append(f"p99 {f['p99_ms']:.2f} ms over {p99_ms:g} ms")
+    scheduled = records.get("result_scheduled_samples_per_sec")
     rate = float(scheduled) if isinstance(scheduled, (int, float)) else m.spec.target_qps
-    rate_ok = not rate or figures["achieved_qps"] >= min_rate * rate
-    return figures["p99_ms"] <= p99_ms and rate_ok
+    if rate and not f["achieved_qps"] >= min_rate * rate:
+        why.append(f"fell behind: {f['achieved_qps']:.1f} of {rate:.1f} QPS scheduled")
+    return not why, "; ".join(why)
+
+
+def within_bound(m: Measurement, p99_ms: float, min_rate: float = 0.9) -> bool:
+    """`bound_check`'s verdict alone: the one test of "within the bound" that the peak
+    search, the tested peaks and `tune` share."""
+    return bound_check(m, p99_ms, min_rate)[0]
 
 
 def batch_summary(batches: Sequence[tuple[int, int, int, int]]) -> dict[str, Any]:

@@ -1,16 +1,23 @@
 """`serve`: the resolved configuration and the run - for each configuration (instances x
 threads), one pool, one LoadGen test per offered QPS (or a peak search), every test a
-point appended to the run folder as it finishes."""
+point appended to the run folder as it finishes.
+
+A resumed run (`--resume`) hands the finished points to the `Recorder`, which answers
+their tests from the run folder instead of measuring them: a pool is started only for a
+configuration with a test left, and a peak search replays its stored probes (its
+next rate follows from them) before it measures the first missing one."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from suite import storage
 from suite.runner import RunOptions
-from suite.serving.figures import serving_figures
+from suite import stats
+from suite.serving.figures import bound_check, serving_figures
 from suite.serving.loadgen import LoadSettings
 from suite.serving.peak import find_peak
 from suite.serving.session import Session
@@ -75,30 +82,61 @@ class ServeConfig:
 
 
 def describe(m: Measurement) -> str:
-    """One progress line for a serving point."""
+    """One progress line for a serving point: the harness's percentiles (p99 and p99.9
+    with their 95% CI), LoadGen's, the rate, LoadGen's verdict, and for a Server test
+    whether its p99 bound held."""
     s = m.spec
     head = f"{s.model} {s.instances}x{s.threads} {s.scenario}" + \
         (f" @{s.target_qps:g} qps" if s.target_qps else "") + (f" [{s.stage}]" if s.stage else "")
     if m.status != "ok":
         return f"{head}: {m.status}: {m.message}"
     f = serving_figures(m)
-    return (f"{head}: p50 {f['p50_ms']:.2f} p90 {f['p90_ms']:.2f} p99 {f['p99_ms']:.2f} "
-            f"p99.9 {f['p99_9_ms']:.2f} ms, {f['achieved_qps']:.1f} qps, "
-            f"{'VALID' if f['valid'] else 'INVALID'}")
+    ours = " ".join(f"{name} {stats.ci_text(f[k], f[k + '_low'], f[k + '_high'])}"
+                    for name, k in (("p99", "p99_ms"), ("p99.9", "p99_9_ms")))
+    theirs = f"LoadGen's p50 {f['loadgen_p50_ms']:.2f} p99 {f['loadgen_p99_ms']:.2f} ms; " \
+        if math.isfinite(f["loadgen_p99_ms"]) else ""
+    line = (f"{head}: p50 {f['p50_ms']:.2f} p90 {f['p90_ms']:.2f} {ours} ms; {theirs}"
+            f"{f['achieved_qps']:.1f} qps, {'VALID' if f['valid'] else 'INVALID'}")
+    bound = (m.meta.get("load") or {}).get("p99_ms")
+    if s.scenario == "server" and bound is not None:
+        held, why = bound_check(m, float(bound))
+        line += f"; p99 bound {bound:g} ms " + ("held" if held else f"not held: {why}")
+    return line
 
 
 class Recorder:
-    """Appends each point to the run folder and tells the console."""
+    """Appends each point to the run folder and tells the console; with `done` (the
+    finished points of a resumed run, by spec key) a stored test is answered from the
+    folder instead of being measured again. `point_meta` is added to every new point
+    (the host it ran on)."""
 
-    def __init__(self, run_dir: Path, log: Log) -> None:
+    def __init__(self, run_dir: Path, log: Log, done: dict[str, Measurement] | None = None,
+                 point_meta: dict[str, Any] | None = None) -> None:
         self.run_dir, self.log = run_dir, log
+        self.done = dict(done or {})
+        self.point_meta = dict(point_meta or {})
         self.points: list[Measurement] = []
+        self.replayed = 0
 
     def __call__(self, m: Measurement) -> Measurement:
+        m.meta.update(self.point_meta)
         storage.append_measurement(self.run_dir, m)
         self.points.append(m)
         self.log(describe(m))
         return m
+
+    def measure(self, s: "Session", spec: PointSpec, load: LoadSettings,
+                meta: dict[str, Any] | None = None) -> Measurement:
+        """The test of `spec` on session `s`: stored (resumed run) or measured now."""
+        stored = self.done.get(spec.key())
+        if stored is not None:
+            self.points.append(stored)
+            self.replayed += 1
+            self.log(describe(stored) + " (stored)")
+            return stored
+        m = s.measure(spec, load)
+        m.meta.update(meta or {})
+        return self(m)
 
 
 def session(cfg: ServeConfig, spec: PointSpec, topo: Topology, run_dir: Path) -> Session:
@@ -106,9 +144,12 @@ def session(cfg: ServeConfig, spec: PointSpec, topo: Topology, run_dir: Path) ->
                    cfg.straddle_numa)
 
 
-def run_serve(cfg: ServeConfig, topo: Topology, run_dir: Path, log: Log) -> list[Measurement]:
-    """Every configuration at every offered rate (or its peak search)."""
-    record = Recorder(run_dir, log)
+def run_serve(cfg: ServeConfig, topo: Topology, run_dir: Path, log: Log,
+              done: dict[str, Measurement] | None = None,
+              point_meta: dict[str, Any] | None = None) -> list[Measurement]:
+    """Every configuration at every offered rate (or its peak search); `done`: the
+    finished points of a resumed run, not measured again."""
+    record = Recorder(run_dir, log, done, point_meta)
     for instances, threads in cfg.configs:
         base = cfg.spec(instances, threads)
         s = session(cfg, base, topo, run_dir)
@@ -116,15 +157,15 @@ def run_serve(cfg: ServeConfig, topo: Topology, run_dir: Path, log: Log) -> list
             if cfg.find_peak:
                 def probe(qps: float) -> Measurement:
                     spec = cfg.spec(instances, threads, qps, scenario="server")
-                    return record(s.measure(spec, cfg.load("server", qps)))
+                    return record.measure(s, spec, cfg.load("server", qps))
                 peak = find_peak(probe, cfg.qps[0], cfg.p99_ms, cfg.peak_steps)
                 log(f"peak of {instances}x{threads}: {peak.peak_qps:g} qps with p99 <= "
                     f"{cfg.p99_ms:g} ms" if peak.peak_qps else
                     f"{instances}x{threads}: no probed rate kept p99 <= {cfg.p99_ms:g} ms")
                 continue
             for qps in (cfg.qps if cfg.scenario in ("server", "offline") else [0.0]):
-                record(s.measure(cfg.spec(instances, threads, qps),
-                                 cfg.load(cfg.scenario, qps, cfg.max_batch)))
+                record.measure(s, cfg.spec(instances, threads, qps),
+                               cfg.load(cfg.scenario, qps, cfg.max_batch))
         finally:
             s.close()
     return record.points

@@ -18,8 +18,8 @@ from typing import Sequence
 
 from suite.errors import DataWarning, Interrupted, Stop, UsageError
 from suite.launchers.options import add_arguments as add_scale_out_arguments
-from suite.sweep import (DEFAULT_MIN_STEPS, DEFAULT_PROCESSES, EXTRA_PROCESSES,
-                         GPU_HOST_THREADS, TIME_CAP_FACTOR)
+from suite.sweep import (DEFAULT_MIN_EFFECT, DEFAULT_MIN_STEPS, DEFAULT_PROCESSES,
+                         EXTRA_PROCESSES, GPU_HOST_THREADS, TIME_CAP_FACTOR)
 
 TRAIN_EXAMPLES = """examples:
   python -m suite train --models resnet50,vgg16 --batches 10,20,30,40
@@ -109,6 +109,30 @@ def _sweep_options(p: argparse.ArgumentParser, task: str) -> None:
                    help="with --processes N >= 2, a point whose CIs across its N processes "
                         "are still wider than --precision gets more fresh processes, up to "
                         f"M (default N + {EXTRA_PROCESSES}; N turns it off)")
+    m.add_argument("--schedule", metavar="ORDER",
+                   help="interleaved or sequential. interleaved (the default with "
+                        "--processes >= 2): the sweep runs in rounds, each measuring every "
+                        "point once in a fresh worker, in a random order seeded by --seed "
+                        "(a block's points - those that differ only in framework and "
+                        "optimization - back to back), so a point's processes are spread "
+                        "over the sweep and its CI covers the machine's drift; --resume "
+                        "continues after the last finished round. sequential: a point's "
+                        "processes back to back (the only order with --launcher slurm)")
+    m.add_argument("--control", metavar="WHICH",
+                   help="some, all or none: blocks that get a control arm, a blind second "
+                        "copy of the block's reference variant whose ratio to it must come "
+                        "out as no difference (the run's own false-positive rate). some "
+                        "(the default with --processes >= 2; else none): a random quarter "
+                        "of the blocks, at least one, chosen by --seed. Only blocks of two "
+                        "or more variants count")
+    m.add_argument("--no-control", action="store_true", help="no control arm (--control none)")
+    m.add_argument("--reference", metavar="FW[:OPT]",
+                   help="the variant each block's ratios are to, e.g. onnx or "
+                        "pytorch:script (default: the first of --frameworks in its first "
+                        "optimization)")
+    m.add_argument("--min-effect", type=float, default=DEFAULT_MIN_EFFECT * 100, metavar="PCT",
+                   help="a framework's lead over the reference is claimed only at this "
+                        f"effect or more, in %% (default {DEFAULT_MIN_EFFECT * 100:g})")
     m.add_argument("--timeout", type=float, default=600.0, help="seconds before a point is abandoned")
     m.add_argument("--memory-limit", type=float, help="worker RSS limit in MiB (default: 90%% of RAM)")
     m.add_argument("--no-oom-skip", action="store_true",
@@ -117,8 +141,12 @@ def _sweep_options(p: argparse.ArgumentParser, task: str) -> None:
                    help="a fresh worker per point (default), so that its memory and cold "
                         "start do not depend on the points before it (framework allocator "
                         "pools and the C heap carry over); --no-worker-per-point shares one "
-                        "worker per framework and placement: faster, those figures approximate")
-    m.add_argument("--seed", type=int, default=0, help="seed of weights and synthetic inputs")
+                        "worker per framework and placement: faster, those figures "
+                        "approximate, and the schedule sequential (interleaved rounds "
+                        "start a fresh worker for every point)")
+    m.add_argument("--seed", type=int, default=0,
+                   help="seed of weights, synthetic inputs, the rounds' order and the "
+                        "control blocks")
     add_scale_out_arguments(p, task)
     o = p.add_argument_group("output")
     o.add_argument("--out", help="run folder (default results/<timestamp>-<task>)")

@@ -18,9 +18,11 @@ from suite.launchers import options as scale_out
 from suite.errors import Interrupted, UsageError
 from suite.peak import PEAK_KEY, peak_text
 from suite.spec import PointSpec
-from suite.sweep import (EXTRA_PROCESSES, SEED_BATCHES, TIME_CAP_FACTOR, TRAIN_BATCHES,
-                         SweepConfig, check_placement, default_memory_limit_mib, expand,
-                         gpu_host_threads, loop_settings, placement_skip)
+from suite.sweep import (SEED_BATCHES, TIME_CAP_FACTOR, TRAIN_BATCHES,
+                         SweepConfig, check_placement, control_blocks,
+                         default_memory_limit_mib, expand, gpu_host_threads, loop_settings,
+                         max_processes,
+                         placement_skip, resolve_round_options)
 from suite.topology import Topology, core_list, rank_core_lists, read_topology
 
 TRAIN_FRAMEWORKS = ("pytorch", "mxnet", "tensorflow")
@@ -79,9 +81,16 @@ def resolve(args: argparse.Namespace, topo: Topology) -> SweepConfig:
     if scale.launcher == "local":   # Slurm's nodes are checked where the job runs
         core_list(topo, max(threads), mapping, ht == "on")  # raises with the valid range
         rank_core_lists(topo, max(threads), ranks, mapping, ht == "on")
+    optimizations = framework_optimizations(fws, opts, task)
+    processes = int(opt.check_positive(args.processes, "--processes", 101))
+    rounds = resolve_round_options(args.schedule, args.control, args.no_control,
+                                   args.reference, args.min_effect, processes, scale.launcher,
+                                   fws, optimizations, frameworks.ALIASES,
+                                   bool(args.worker_per_point))
     cfg = SweepConfig(
         task=task, frameworks=fws, models=models, batches=batches,
-        optimizations=framework_optimizations(fws, opts, task),
+        optimizations=optimizations, schedule=rounds.schedule, control=rounds.control,
+        reference=rounds.reference, min_effect=rounds.min_effect,
         threads=threads, device=device, dtypes=opt.parse_names(args.dtype, "--dtype", DTYPES),
         input_size=args.image_size, seq_len=args.seq_len,
         interop_threads=int(opt.check_positive(args.interop_threads, "--interop-threads")),
@@ -97,8 +106,7 @@ def resolve(args: argparse.Namespace, topo: Topology) -> SweepConfig:
         else opt.check_positive(args.memory_limit, "--memory-limit"),
         oom_skip=not args.no_oom_skip,
         worker_per_point=bool(args.worker_per_point),
-        processes=int(opt.check_positive(args.processes, "--processes", 101)),
-        max_processes=_max_processes(args),
+        processes=processes, max_processes=max_processes(args.max_processes, processes),
         seed=int(opt.check_range(args.seed, "--seed", 0, 2**32)),
         nproc_per_node=scale.nproc_per_node, nnodes=scale.nnodes, launcher=scale.launcher,
         slurm=scale.slurm)
@@ -113,18 +121,6 @@ def resolve(args: argparse.Namespace, topo: Topology) -> SweepConfig:
         cfg.momentum = opt.check_range(args.momentum, "--momentum", 0.0, 1.0)
         cfg.weight_decay = opt.check_range(args.weight_decay, "--weight-decay", 0.0)
     return cfg
-
-
-def _max_processes(args: argparse.Namespace) -> int:
-    """--max-processes, by default --processes + EXTRA_PROCESSES (with at least two: one
-    process has no spread between processes to narrow)."""
-    n = int(opt.check_positive(args.processes, "--processes", 101))
-    if args.max_processes is None:
-        return n + EXTRA_PROCESSES if n >= 2 else n
-    m = int(opt.check_positive(args.max_processes, "--max-processes", 101))
-    if m < n:
-        raise UsageError(f"--max-processes {m} is below --processes {n}")
-    return m
 
 
 def _given(value: str | None, default: str) -> str:
@@ -201,6 +197,7 @@ def run_sweep(args: argparse.Namespace, argv: list[str]) -> int:
     topo = read_topology()
     cfg = resolve(args, topo)
     specs = expand(cfg, input_sizes(cfg))
+    cfg.control_blocks = control_blocks(specs)
     if args.dry_run:
         return _dry_run(cfg, specs, topo)
     run_dir = _run_dir(args, cfg.task)
@@ -210,7 +207,8 @@ def run_sweep(args: argparse.Namespace, argv: list[str]) -> int:
         # the report divides by the run's own peak: a resume keeps it, measures none
         done = resume_run(run_dir, argv, cfg.to_dict(), environment, now)
         peak = storage.read_run_info(run_dir).environment.get(PEAK_KEY)
-    elif (run_dir / storage.POINTS_FILE).exists():
+    elif any((run_dir / name).exists() for name in (storage.POINTS_FILE,
+                                                     storage.PROCESSES_FILE)):
         raise UsageError(f"{run_dir} already holds results; use --resume or another --out")
     else:
         peak = _measure_peak(cfg, topo, args.quiet)
@@ -226,7 +224,7 @@ def run_sweep(args: argparse.Namespace, argv: list[str]) -> int:
         settings=settings, timeout_s=cfg.timeout,
         memory_limit_mib=cfg.memory_limit_mib, oom_skip=cfg.oom_skip,
         worker_per_point=cfg.worker_per_point, processes=cfg.processes,
-        max_processes=cfg.max_processes),
+        max_processes=cfg.max_processes, schedule=cfg.schedule),
         ConsoleReporter(quiet=args.quiet, peak=peak),
         lambda s: unsupported_reason(s, topo), cfg.slurm)
     try:

@@ -7,8 +7,10 @@ point's step time from its model's FLOPs and the peak that point's % of peak is 
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
+from suite.blocks import CONTROL_ARM
 from suite.spec import PointSpec
 from suite.sweep import SweepConfig
 from suite.topology import Topology, core_list
@@ -36,8 +38,10 @@ def peak_thread_counts(cfg: SweepConfig, topo: Topology) -> list[int]:
 
 def sweep_estimate(cfg: SweepConfig, specs: list[PointSpec], peak: dict[str, Any] | None,
                    settings: dict[str, Any]) -> str:
-    """The console line of what `specs` (the points that will run) cost under `settings`."""
+    """The console line of what `specs` (the points that will run, control arms among
+    them) cost under `settings`, in the sweep's schedule."""
     from suite.estimate import PointCost, estimate_sweep, estimate_text
+    from suite.schedule import worker_key
     from suite.models import counts, zoo
     from suite.peak import point_peak_gflops
     models: dict[tuple[str, int], tuple[float, int]] = {}   # FLOPs per item, parameters
@@ -52,5 +56,9 @@ def sweep_estimate(cfg: SweepConfig, specs: list[PointSpec], peak: dict[str, Any
         points.append(PointCost(flops * s.batch_size * s.world_size / 1e9,
                                 point_peak_gflops(peak, s).gflops, s.batch_size,
                                 params if cfg.task == "train" else 0, s.device))
-    return estimate_text(estimate_sweep(points, settings["loop"], cfg.processes,
-                                        cfg.max_processes))
+    shared = cfg.schedule == "sequential" and not cfg.worker_per_point
+    estimate = estimate_sweep(points, settings["loop"], cfg.processes, cfg.max_processes,
+                              len({worker_key(s) for s in specs}) if shared else None)
+    return estimate_text(dataclasses.replace(
+        estimate, schedule=cfg.schedule,
+        control_points=sum(s.arm == CONTROL_ARM for s in specs)))

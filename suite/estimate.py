@@ -73,6 +73,8 @@ class Estimate:
     likely_s: float
     at_most_s: float
     gpu: bool = False       # some points run on a GPU (the text says how those are guessed)
+    schedule: str = "sequential"   # interleaved: the text names the rounds
+    control_points: int = 0        # of `points`, the control arms' (CONTRACT §15)
 
 
 class PointCost(NamedTuple):
@@ -122,10 +124,17 @@ def process_seconds(step_s: float, loop: Mapping[str, Any],
 
 
 def estimate_sweep(points: Iterable[PointCost | tuple], loop: Mapping[str, Any],
-                   processes: int, max_processes: int | None = None) -> Estimate:
+                   processes: int, max_processes: int | None = None,
+                   worker_groups: int | None = None) -> Estimate:
     """The cost of running points (`PointCost`s, or tuples of its fields); the bound counts
-    `max_processes` per point (imprecise points get more processes, `suite.runner`)."""
-    likely = at_most = 0.0
+    `max_processes` per point (imprecise points get more processes, `suite.schedule`).
+
+    Every process of every point starts a fresh worker: interleaved rounds start one per
+    point in each round, as `--schedule sequential` does with --worker-per-point. With
+    `worker_groups` (sequential, --no-worker-per-point) each pass starts one worker per
+    group instead, shared by the group's points.
+    """
+    likely = at_most = startup = 0.0
     count, gpu = 0, False
     for point in points:
         p = PointCost(*point)
@@ -133,10 +142,16 @@ def estimate_sweep(points: Iterable[PointCost | tuple], loop: Mapping[str, Any],
                                                  trained_params=p.trained_params,
                                                  device=p.device),
                                     loop, p.batch_size, p.device)
+        if worker_groups is not None:   # the start-up is the group's, counted below
+            own = DEVICE_COSTS.get(p.device, CPU_COSTS).startup_s
+            one, most, startup = one - own, most - own, max(startup, own)
         likely += processes * one
         at_most += max(processes, max_processes or 0) * most
         count += 1
         gpu = gpu or p.device == "cuda"
+    if worker_groups:
+        likely += processes * worker_groups * startup
+        at_most += max(processes, max_processes or 0) * worker_groups * startup
     return Estimate(count, processes, likely, at_most, gpu)
 
 
@@ -151,11 +166,15 @@ def duration_text(seconds: float) -> str:
 def estimate_text(e: Estimate) -> str:
     """One console line: the cost before the sweep starts."""
     per = f" x {e.processes} processes" if e.processes > 1 else ""
+    control = f" ({e.control_points} of them control arms)" if e.control_points else ""
+    rounds = (f"; {e.processes} interleaved rounds, a fresh worker for each point in each"
+              if e.schedule == "interleaved" else "")
     basis = (f"at {GPU_COSTS.efficiency:.0%} of the GPU's measured peak of each point's "
              f"dtype (float32: TF32's), plus {GPU_COSTS.step_overhead_s * 1e3:g} ms of kernel "
              f"launches per step and {GPU_COSTS.startup_s:g} s of start-up per worker "
              f"including CUDA initialisation" if e.gpu
              else f"at {ASSUMED_EFFICIENCY:.0%} of the measured peak")
-    return (f"estimate: {e.points} points{per}, about {duration_text(e.likely_s)}, at most "
-            f"{duration_text(e.at_most_s)} by the time limits (step times guessed from "
-            f"each model's FLOPs {basis}, plus the parameters' update in training)")
+    return (f"estimate: {e.points} points{control}{per}, about {duration_text(e.likely_s)}, "
+            f"at most {duration_text(e.at_most_s)} by the time limits{rounds} (step times "
+            f"guessed from each model's FLOPs {basis}, plus the parameters' update in "
+            f"training)")

@@ -1,5 +1,6 @@
 """Console progress for sweeps: a bar with the current point, elapsed time and time left,
-a line per finished point, and a final summary. Part of the CLI layer (it prints)."""
+a line per finished point (per process in an interleaved run, with its round), a line per
+round with the time left, and a final summary. Part of the CLI layer (it prints)."""
 from __future__ import annotations
 
 import sys
@@ -73,6 +74,7 @@ class ConsoleReporter:
         self.done = 0
         self.measured = 0
         self.started = time.monotonic()
+        self.round: tuple[int, int] | None = None     # (round, --processes) when interleaved
 
     def _write(self, text: str) -> None:
         if self.tty:
@@ -81,26 +83,46 @@ class ConsoleReporter:
         self.stream.flush()
 
     def start(self, total: int, resumed: int) -> None:
+        """`total` points to measure (process measurements in an interleaved run), of
+        which `resumed` are stored already."""
         self.total = total
         self.done = resumed
         self.started = time.monotonic()
         if not self.quiet and resumed:
-            self._write(f"resuming: {resumed} of {total} points already stored")
+            self._write(f"resuming: {resumed} of {total} already stored")
+
+    def round_started(self, round_no: int, rounds: int, points: int) -> None:
+        """An interleaved round begins (suite.schedule): `points` processes, one a point;
+        rounds past `rounds` (--processes) are extra ones for imprecise points."""
+        self.round = (round_no, rounds)
+        self.total = max(self.total, self.done + points)
+        if self.quiet:
+            return
+        what = f"round {round_no} of {rounds}" if round_no <= rounds else \
+            f"extra round {round_no} (past --processes {rounds})"
+        self._write(f"{what}: {points} points, each in a fresh worker{self._left(', ~')}")
+
+    def _left(self, prefix: str) -> str:
+        """The time left, from the measured points so far ("" before the first)."""
+        if not self.measured:
+            return ""
+        # measured points so far over the time they took (with --processes a point
+        # starts once per process, so time since the last start would undercount)
+        per_point = (time.monotonic() - self.started) / self.measured
+        return f"{prefix}{_clock(per_point * max(0, self.total - self.done))} left"
+
+    def _round_text(self) -> str:
+        return f", round {self.round[0]} of {self.round[1]}" if self.round else ""
 
     def point_started(self, spec: PointSpec) -> None:
         if self.quiet:
             return
         elapsed = time.monotonic() - self.started
-        left = ""
-        if self.measured:
-            # measured points so far over the time they took (with --processes a point
-            # starts once per process, so time since the last start would undercount)
-            per_point = elapsed / self.measured
-            left = f", ~{_clock(per_point * (self.total - self.done))} left"
         width = 24
         filled = int(width * self.done / max(1, self.total))
         bar = f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}"
-        text = f"{bar} {_clock(elapsed)} elapsed{left} | {point_label(spec)}"
+        text = (f"{bar}{self._round_text()} {_clock(elapsed)} elapsed{self._left(', ~')} | "
+                f"{point_label(spec)}")
         if self.tty:
             self.stream.write("\r\033[K" + text[:200])
             self.stream.flush()
@@ -110,7 +132,8 @@ class ConsoleReporter:
         if m.status not in ("skipped",) and not m.message.startswith("not run"):
             self.measured += 1
         if not self.quiet:
-            self._write(f"[{self.done}/{self.total}] {describe(m, self.peak)}")
+            self._write(f"[{self.done}/{self.total}{self._round_text()}] "
+                        f"{describe(m, self.peak)}")
 
     def note(self, text: str) -> None:
         """A line about where points run (e.g. a Slurm job's state changing)."""

@@ -1,15 +1,16 @@
-"""Runs a list of point specs in isolated worker processes and stores each measurement.
+"""Measures point specs in isolated worker processes and stores each measurement.
 
 A worker serves the points of one framework and placement (or a single point, the
 default for training so that each point's memory peak is clean). A crash, a timeout or
 a worker over its memory limit ends that worker only: the point is stored as error /
-timeout / oom and the sweep goes on with a fresh worker.
+timeout / oom and the sweep goes on with a fresh worker. The order points and their
+processes run in is `suite.schedule`'s: the runner measures a pass of points through one
+worker (`run_pass`) or one point in one fresh worker (`measure_alone`).
 """
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import selectors
 import signal
@@ -20,9 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Protocol
 
-from suite import stats, storage
+from suite import storage
 from suite.oomkill import oom_kill_count
-from suite.spec import Measurement, PointSpec, combine_processes
+from suite.schedule import SequentialPasses
+from suite.spec import Measurement, PointSpec
 from suite.dataparallel import worker_module
 from suite.topology import Topology, memory_node, rank_core_lists, spare_cpus
 
@@ -51,6 +53,7 @@ class RunOptions:
     point_meta: dict[str, Any] = field(default_factory=dict)   # added to every point's
     #   meta by the launcher: the host's fingerprint, a Slurm job id
     max_processes: int = 0                # --max-processes: more for imprecise points
+    schedule: str = "sequential"          # --schedule: which order the local launcher uses
 
 
 class WorkerFailure(Exception):
@@ -189,19 +192,16 @@ def no_device_reason(spec: PointSpec, ready: dict[str, Any]) -> str:
     return f"{spec.framework} has no {spec.device} device here: {why} (devices found: {found})"
 
 
-def worker_key(spec: PointSpec) -> tuple:
-    """Points sharing this key can share a worker (same framework, threads and placement)."""
-    return (spec.framework, spec.device, spec.threads, spec.interop_threads,
-            spec.mapping, spec.ht, spec.memory, spec.nproc_per_node, spec.nnodes)
-
-
 def variant_key(spec: PointSpec) -> tuple:
-    """Everything but the batch size: larger batches of an oom variant are not run."""
-    return dataclasses.astuple(dataclasses.replace(spec, batch_size=0))
+    """Everything but the batch size (and the arm: a control copy is its reference
+    variant): larger batches of an oom variant are not run."""
+    return dataclasses.astuple(dataclasses.replace(spec, batch_size=0, arm=""))
 
 
 class Runner:
-    """Executes specs group by group and appends every measurement to the run folder."""
+    """Measures specs in worker processes and appends every measurement to the run folder
+    (`run`: in the sequential schedule; `suite.schedule.InterleavedRounds` uses
+    `measure_alone`)."""
 
     def __init__(self, run_dir: Path, topo: Topology, opts: RunOptions,
                  reporter: Reporter, unsupported: Callable[[PointSpec], str | None]) -> None:
@@ -216,128 +216,51 @@ class Runner:
         self._no_device: dict[tuple[str, str], str] = {}    # (framework, device) -> why not
 
     def run(self, specs: list[PointSpec], done_keys: Iterable[str] = ()) -> list[Measurement]:
-        done = set(done_keys)
-        todo = [s for s in specs if s.key() not in done]
-        self.reporter.start(len(specs), len(specs) - len(todo))
-        for group in self._groups(todo):
-            self._run_group(group)
-        self.reporter.finish(self.measurements, self.run_dir)
-        return self.measurements
+        """Measure `specs` (but `done_keys`) in `--schedule sequential`'s order."""
+        return SequentialPasses(self).run(specs, done_keys)
 
-    def _groups(self, specs: list[PointSpec]) -> list[list[PointSpec]]:
-        if self.opts.worker_per_point:
-            return [[s] for s in specs]
-        groups: dict[tuple, list[PointSpec]] = {}
-        for s in specs:
-            groups.setdefault(worker_key(s), []).append(s)
-        return list(groups.values())
-
-    def _record(self, m: Measurement) -> None:
+    def record(self, m: Measurement) -> None:
+        """Store a point: its host's meta added, appended to points.jsonl, reported."""
         m.meta.update(self.opts.point_meta)
         storage.append_measurement(self.run_dir, m)
         self.measurements.append(m)
-        self._note_oom(m)
+        self.note_oom(m)
         self.reporter.point_finished(m)
 
-    def _note_oom(self, m: Measurement) -> None:
+    def note_oom(self, m: Measurement) -> None:
         """Remember the smallest batch of a variant that ran out of memory."""
         if m.status == "oom":
             key = variant_key(m.spec)
             self._oom_at[key] = min(self._oom_at.get(key, m.spec.batch_size), m.spec.batch_size)
 
-    def _precheck(self, spec: PointSpec) -> Measurement | None:
+    def _precheck(self, spec: PointSpec, oom_rule: bool = True) -> Measurement | None:
         """A measurement for points that are not run at all (skipped, or oom by rule)."""
         reason = self.unsupported(spec) or self._unavailable.get(spec.framework) \
             or self._no_device.get((spec.framework, spec.device))
         if reason:
             return Measurement(spec, status="skipped", message=reason)
         smaller = self._oom_at.get(variant_key(spec))
-        if self.opts.oom_skip and smaller is not None and spec.batch_size > smaller:
+        if oom_rule and self.opts.oom_skip and smaller is not None and \
+                spec.batch_size > smaller:
             return Measurement(spec, status="oom", message=(
                 f"not run: batch size {smaller} already ran out of memory "
                 f"(use --no-oom-skip to try larger batches)"))
         return None
 
-    def _run_group(self, group: list[PointSpec]) -> None:
-        """Run a group's points through one fresh worker; with `--processes N`, in N passes,
-        each through its own fresh worker, and store each point's N parts as one point
-        (a point that fails in a pass is not run again). A point whose CIs across its N
-        processes are still wider than the precision target gets more passes, up to
-        `max_processes`, while the processes its spread needs fit within that maximum
-        (`_wants_another`): the spread between processes, not the steps, limits it, and
-        each process more narrows the t-interval of the per-process figures."""
-        if self.opts.processes <= 1:
-            self._run_pass(group, self._record)
-            return
-        parts: dict[str, list[Measurement]] = {s.key(): [] for s in group}
-
-        def keep(m: Measurement) -> None:
-            self._note_oom(m)
-            parts[m.spec.key()].append(m)
-
-        todo = group
-        try:
-            for done in range(1, max(self.opts.processes, self.opts.max_processes) + 1):
-                self._run_pass(todo, keep)
-                todo = [s for s in todo if parts[s.key()][-1].status == "ok"]
-                if done >= self.opts.processes:
-                    # past --processes: only points whose CI across processes is still too
-                    # wide, and that more processes can narrow in time, get another one
-                    todo = [s for s in todo if self._wants_another(parts[s.key()])]
-                if not todo:
-                    break
-        except KeyboardInterrupt:
-            self._record_interrupted(parts)
-            raise
-        for spec in group:
-            self._record(self._combined(parts[spec.key()]))
-
-    def _record_interrupted(self, parts: dict[str, list[Measurement]]) -> None:
-        """Store what an interrupted group measured (nothing measured is lost), marked so
-        that `--resume` measures those points again with all their processes."""
-        for measured in parts.values():
-            if not measured:
-                continue
-            m = self._combined(measured)
-            m.meta["interrupted"] = f"after {len(measured)} of {self.opts.processes} processes"
-            m.message = (f"interrupted after {len(measured)} of {self.opts.processes} "
-                         f"processes; --resume measures it again")
-            self._record(m)
-
-    def _combined(self, parts: list[Measurement]) -> Measurement:
-        return combined_point(parts, self.opts.settings)
-
-    def _wants_another(self, parts: list[Measurement]) -> bool:
-        """Whether a point past --processes gets another fresh process: its CIs across
-        the processes so far are wider than the precision, and the processes the
-        precision needs at their spread (`stats.processes_for_precision`) fit within
-        --max-processes. A point whose processes disagree by more than that stops here
-        instead of spending processes that cannot bring it to its precision."""
-        m = self._combined(parts)
-        if m.precision_reached:
-            return False
-        return processes_needed(m, self.opts.settings) <= self.opts.max_processes
-
-    def _run_pass(self, group: list[PointSpec], record: Callable[[Measurement], None]) -> None:
+    def run_pass(self, group: list[PointSpec], record: Callable[[Measurement], None]) -> None:
         """Each point of the group through one worker (a fresh one after a failure)."""
         worker: Worker | None = None
         try:
             for spec in group:
                 self.reporter.point_started(spec)
                 pre = self._precheck(spec)
+                if pre is None and worker is None:
+                    opened = self._open(spec)
+                    pre, worker = (opened, None) if isinstance(opened, Measurement) \
+                        else (None, opened)
                 if pre is not None:
                     record(pre)
                     continue
-                if worker is None:
-                    try:
-                        worker = self._start_worker(spec)
-                    except WorkerFailure as e:   # died, hung or too big while starting
-                        record(Measurement(spec, status=e.status, message=e.message,
-                                           placement=self._placement(spec)))
-                        continue
-                    if worker is None:       # framework unavailable: now known, skip
-                        record(self._precheck(spec))
-                        continue
                 m = self._measure(worker, spec)
                 if worker_is_spent(m):
                     worker.close(kill=True)
@@ -346,6 +269,34 @@ class Runner:
         finally:
             if worker is not None:
                 worker.close(kill=sys.exc_info()[0] is not None)
+
+    def measure_alone(self, spec: PointSpec, oom_rule: bool = True) -> Measurement:
+        """One process of `spec` in a fresh worker, not stored (`suite.schedule` orders
+        these); `oom_rule` False runs it even after a smaller batch of its variant's oom."""
+        self.reporter.point_started(spec)
+        opened = self._precheck(spec, oom_rule) or self._open(spec)
+        if isinstance(opened, Measurement):
+            m = opened
+        else:
+            m = None
+            try:
+                m = self._measure(opened, spec)
+            finally:   # killed after a failure, or when Ctrl-C / SIGTERM stopped it
+                opened.close(kill=m is None or worker_is_spent(m))
+        m.meta.update(self.opts.point_meta)
+        self.note_oom(m)
+        return m
+
+    def _open(self, spec: PointSpec) -> Worker | Measurement:
+        """A fresh worker for `spec`, or the measurement that says why none runs it."""
+        try:
+            worker = self._start_worker(spec)
+        except WorkerFailure as e:   # died, hung or too big while starting
+            return Measurement(spec, status=e.status, message=e.message,
+                               placement=self._placement(spec))
+        if worker is None:           # framework or device unavailable: now known, skip
+            return self._precheck(spec)
+        return worker
 
     def _placement(self, spec: PointSpec) -> dict[str, Any]:
         """The point's cores (a data-parallel point's: every local rank's, disjoint lists
@@ -395,37 +346,3 @@ class Runner:
         m.meta["started_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started))
         m.meta["wall_s"] = round(time.time() - started, 3)
         return m
-
-
-def combined_point(parts: list[Measurement], settings: dict[str, Any]) -> Measurement:
-    """The processes of one point (`--processes N`) as one measurement, its precision
-    judged on all samples."""
-    m = combine_processes(parts)
-    if m.status != "ok" or len(parts) < 2:
-        return m
-    precision = _precision(settings)
-    summary = stats.point_summary(m)
-    m.summary = summary.to_dict()
-    m.precision_reached = stats.meets_precision(summary, precision)
-    if m.precision_reached:
-        m.message = ""
-        return m
-    spread = stats.point_process_spread(m)
-    needed = stats.processes_for_precision(spread, precision)
-    why = (f"the processes agree ({spread:.1%} sd): their steps scatter too much"
-           if needed <= len(parts) else
-           f"the processes differ by {spread:.1%} (sd)" +
-           (f", about {needed:.0f} processes would reach it" if math.isfinite(needed) else ""))
-    m.message = (f"precision ±{precision:.1%} not reached across {len(parts)} processes "
-                 f"(95% CI ±{summary.achieved_precision:.1%}; {why})")
-    return m
-
-
-def _precision(settings: dict[str, Any]) -> float:
-    return float(settings.get("loop", {}).get("precision", 0.02))
-
-
-def processes_needed(m: Measurement, settings: dict[str, Any]) -> float:
-    """Fresh processes a combined point needs for its precision at the spread its
-    processes show so far (inf when no number within reason will do)."""
-    return stats.processes_for_precision(stats.point_process_spread(m), _precision(settings))

@@ -42,6 +42,8 @@ class PointSpec:
     stage: str = ""           # "" (serve) | profile | verify (tune's phases)
     nproc_per_node: int = 1   # data-parallel training: ranks per node (1 = one process)
     nnodes: int = 1           #   and nodes; batch_size is per rank (items = batch x world)
+    arm: str = ""             # "" | "control": the blind second copy of a block's reference
+    #   variant (suite.blocks.CONTROL_ARM, CONTRACT §15), measured like any other point
 
     def key(self) -> str:
         """A stable string identity (JSON of the fields, sorted)."""
@@ -69,7 +71,8 @@ class PointSpec:
                 + (f" {self.instances}x{self.threads} {self.scenario}"
                    + (f" qps={self.target_qps:g}" if self.target_qps else "")
                    + (f" {self.stage}" if self.stage else "") if self.task == "serve" else "")
-                + (f" ddp {self.nnodes}x{self.nproc_per_node}" if self.world_size > 1 else ""))
+                + (f" ddp {self.nnodes}x{self.nproc_per_node}" if self.world_size > 1 else "")
+                + (f" [{self.arm}]" if self.arm else ""))
 
 
 @dataclass
@@ -172,7 +175,8 @@ def _combined_energy(parts: list[Measurement]) -> dict[str, Any] | None:
 
 def _process_record(m: Measurement) -> dict[str, Any]:
     """What one process of a combined point keeps besides its samples."""
-    keep = ("worker_pid", "stop_reason", "warmup_steady", "build_s", "wall_s", "started_at")
+    keep = ("worker_pid", "stop_reason", "warmup_steady", "build_s", "wall_s", "started_at",
+            "round")
     return {"iterations": len(m.samples_ns), "cold_start_ns": m.cold_start_ns,
             "warmup_iterations": m.warmup_iterations,
             "precision_reached": m.precision_reached, "memory": dict(m.memory),

@@ -1,6 +1,12 @@
 """Run folders on disk: run.json (configuration + environment) and points.jsonl (one
 measurement per line, appended, flushed and fsynced as each point finishes).
 
+An interleaved run (`--schedule interleaved`, suite.schedule) also keeps
+processes.jsonl (every process of every point, a measurement record with
+`meta["round"]`, appended as it finishes) and rounds.jsonl (one line per round: its
+number, the spec keys in the order they ran, whether it finished); its points.jsonl gets
+a point's record after every round, each superseding the one before.
+
 JSON only. Nothing measured is lost: a line torn by a crash mid-write is never glued to
 the next record (an append first ends it), `--resume` cuts it off, and loading skips a
 malformed line with a DataWarning naming it. A write that fails (a full disk) is undone
@@ -16,13 +22,17 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from suite.errors import DataWarning, UsageError
 from suite.spec import SCHEMA_VERSION, STATUSES, Measurement, PointSpec
 
 RUN_FILE = "run.json"
 POINTS_FILE = "points.jsonl"
+PROCESSES_FILE = "processes.jsonl"     # interleaved runs: every process's own record
+ROUNDS_FILE = "rounds.jsonl"           # interleaved runs: each round's order
+ROUND_SCHEMA = 1
+T = TypeVar("T")
 
 
 @dataclass
@@ -96,8 +106,23 @@ def append_measurement(run_dir: Path, m: Measurement) -> None:
     UsageError: the file keeps only whole lines. The file is locked while appending, so
     jobs on several nodes (`--launcher slurm`, shared storage) never interleave lines.
     """
-    line = (json.dumps(m.to_record(), sort_keys=True, allow_nan=False) + "\n").encode()
-    path = Path(run_dir) / POINTS_FILE
+    append_record(run_dir, POINTS_FILE, m.to_record())
+
+
+def append_process(run_dir: Path, m: Measurement) -> None:
+    """Append one process of a point (interleaved runs) to processes.jsonl, durably."""
+    append_record(run_dir, PROCESSES_FILE, m.to_record())
+
+
+def append_round(run_dir: Path, record: dict[str, Any]) -> None:
+    """Append one round's record (suite.schedule) to rounds.jsonl, durably."""
+    append_record(run_dir, ROUNDS_FILE, dict(record, schema=ROUND_SCHEMA))
+
+
+def append_record(run_dir: Path, name: str, record: dict[str, Any]) -> None:
+    """Append one JSON record as a line of `run_dir/name`, as `append_measurement` says."""
+    line = (json.dumps(record, sort_keys=True, allow_nan=False) + "\n").encode()
+    path = Path(run_dir) / name
     size = None
     try:
         with open(path, "a+b") as f:
@@ -124,12 +149,12 @@ def _truncate(path: Path, size: int) -> None:
         pass  # the torn tail is cut by the next --resume instead
 
 
-def repair_torn_line(run_dir: Path) -> None:
+def repair_torn_line(run_dir: Path, name: str = POINTS_FILE) -> None:
     """Cut off a last line that a crash left without its newline (before --resume appends).
 
     The torn bytes are not a point: its spec is measured again. Warns naming the line.
     """
-    path = Path(run_dir) / POINTS_FILE
+    path = Path(run_dir) / name
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -175,38 +200,69 @@ def parse_record(text: str) -> Measurement:
 
 
 def load_measurements(run_dir: Path) -> list[Measurement]:
-    """All points of a run in file order; a later record of the same spec replaces an
-    earlier one. A line that is not a valid record is skipped with a DataWarning."""
-    path = Path(run_dir) / POINTS_FILE
+    """The newest record of each point (by `spec.key()`), in the order the points first
+    appear: a later record of the same spec supersedes an earlier one (an interleaved run
+    appends a point after every round). A line that is not a valid record is skipped with
+    a DataWarning."""
+    by_key: dict[str, Measurement] = {}
+    for m in _read_lines(run_dir, POINTS_FILE, parse_record):
+        by_key[m.spec.key()] = m
+    return list(by_key.values())
+
+
+def load_processes(run_dir: Path) -> list[Measurement]:
+    """Every process record of an interleaved run (processes.jsonl), in file order."""
+    return _read_lines(run_dir, PROCESSES_FILE, parse_record)
+
+
+def load_rounds(run_dir: Path) -> list[dict[str, Any]]:
+    """The round records of an interleaved run (rounds.jsonl), in file order; [] for none."""
+    return _read_lines(run_dir, ROUNDS_FILE, _round_record)
+
+
+def _round_record(text: str) -> dict[str, Any]:
+    rec = json.loads(text)
+    if not isinstance(rec, dict) or not isinstance(rec.get("round"), int):
+        raise ValueError("not a round record")
+    if rec.get("schema", 1) > ROUND_SCHEMA:
+        raise UsageError(f"round record schema {rec['schema']} is newer than this dlbench "
+                         f"understands ({ROUND_SCHEMA}); upgrade dlbench")
+    return rec
+
+
+def _read_lines(run_dir: Path, name: str, parse: Callable[[str], T]) -> list[T]:
+    """The lines of `run_dir/name` as `parse` reads them; a line it refuses (ValueError)
+    is skipped with a DataWarning naming it."""
+    path = Path(run_dir) / name
     if not Path(run_dir).is_dir():
         raise UsageError(f"{run_dir} is not a folder")
     if not path.exists():
         return []
-    by_key: dict[str, Measurement] = {}
     try:
         lines = path.read_bytes().split(b"\n")
     except OSError as e:
         raise UsageError(f"cannot read {path}: {e.strerror or e}") from None
+    good = []
     for lineno, raw in enumerate(lines, 1):
         text = raw.decode("utf-8", errors="replace").strip()
         if not text:
             continue
         try:
-            m = parse_record(text)
+            good.append(parse(text))
         except ValueError as e:
             torn = " (torn by an interrupted write?)" if lineno == len(lines) else ""
             warnings.warn(DataWarning(f"{path}:{lineno}: skipped a malformed line{torn}: "
-                                      f"{str(e)[:200]}"), stacklevel=2)
-            continue
-        by_key[m.spec.key()] = m
-    return list(by_key.values())
+                                      f"{str(e)[:200]}"), stacklevel=3)
+    return good
 
 
 def finished_keys(run_dir: Path) -> set[str]:
     """Keys of the specs already stored (any status but error/timeout, which are retried,
-    and points stored partially by an interrupted `--processes N` pass, measured again)."""
+    points stored partially by an interrupted `--processes N` pass, measured again, and an
+    interleaved run's records that more rounds were to add to, `meta["partial"]`)."""
     return {m.spec.key() for m in load_measurements(run_dir)
-            if m.status in ("ok", "oom", "skipped") and not m.meta.get("interrupted")}
+            if m.status in ("ok", "oom", "skipped") and not m.meta.get("interrupted")
+            and not m.meta.get("partial")}
 
 
 def spec_keys(specs: list[PointSpec]) -> list[str]:

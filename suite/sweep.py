@@ -1,12 +1,16 @@
-"""A sweep: the validated configuration of a train or infer command, expanded to point specs."""
+"""A sweep: the validated configuration of a train or infer command, expanded to point
+specs, with the control arm's points (CONTRACT §15)."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
+import math
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
+from suite.blocks import CONTROL_ARM, VARIANT_FIELDS, block_key, group_blocks, variant
 from suite.errors import UsageError
 from suite.spec import PointSpec
 from suite.topology import Topology, has_hyperthreading
@@ -23,6 +27,10 @@ DEFAULT_PROCESSES = 3
 # spread between processes (t(7)/√8 = 0.84), 3 only at 0.8%; a point whose processes
 # disagree by more stops at --processes instead of spending processes in vain.
 EXTRA_PROCESSES = 5
+# --control some: this share of the blocks (rounded up, at least one) gets a control arm.
+CONTROL_SHARE = 0.25
+CONTROL_MODES = ("some", "all", "none")
+DEFAULT_MIN_EFFECT = 0.02   # --min-effect 2 (%): a lead is claimed only at this effect
 TRAIN_BATCHES = (10, 20, 30, 40)
 # Budget by steps as well as seconds (suite.measure): a point keeps going past --max-time
 # until it has DEFAULT_MIN_STEPS timed steps (shared by its processes), but never beyond
@@ -79,7 +87,14 @@ class SweepConfig:
     worker_per_point: bool = False
     processes: int = 1          # fresh worker processes per point (--processes)
     max_processes: int = 1      # ... up to this many for points still imprecise
-    seed: int = 0
+    seed: int = 0               # weights, inputs, the rounds' order, the control blocks
+    schedule: str = "sequential"   # interleaved | sequential (suite.schedule)
+    control: str = "none"       # some | all | none: blocks given a control arm
+    reference: dict[str, str] = field(default_factory=dict)   # {"framework", "optimization"}:
+    #   the block reference of the paired ratios (--reference, resolved)
+    min_effect: float = DEFAULT_MIN_EFFECT   # smallest ratio effect claimed as a lead
+    control_blocks: list[dict[str, Any]] = field(default_factory=list)   # the blocks that got
+    #   a control arm: each one's fields (every PointSpec field but the variant's)
     nproc_per_node: list[int] = field(default_factory=lambda: [1])   # data-parallel ranks
     nnodes: int = 1
     launcher: str = "local"     # local | slurm (suite.launchers)
@@ -106,10 +121,19 @@ def _variants(choice: str) -> list[bool]:
 
 
 def expand(cfg: SweepConfig, sizes: dict[str, int]) -> list[PointSpec]:
-    """All points of a sweep, ordered so each variant's batch sizes run smallest first.
+    """All points of a sweep, ordered so each variant's batch sizes run smallest first,
+    each control arm's point right after its reference (`add_control_arms`).
 
     `sizes` maps each model to its resolved input size (image side or sequence length).
     """
+    specs = _base_points(cfg, sizes)
+    if not cfg.reference:
+        return specs
+    reference = (cfg.reference["framework"], cfg.reference["optimization"])
+    return add_control_arms(specs, reference, cfg.control, cfg.seed)
+
+
+def _base_points(cfg: SweepConfig, sizes: dict[str, int]) -> list[PointSpec]:
     memories = ["local", "remote"] if cfg.memory == "both" else [cfg.memory]
     specs = []
     for fw in cfg.frameworks:
@@ -144,6 +168,18 @@ def check_placement(topo: Topology, ht: str, memory: str) -> None:
                          "(valid here: off; 'both' records on as skipped)")
 
 
+def max_processes(given: int | None, processes: int) -> int:
+    """--max-processes, by default --processes + EXTRA_PROCESSES (with at least two: one
+    process has no spread between processes to narrow)."""
+    from suite.options import check_positive
+    if given is None:
+        return processes + EXTRA_PROCESSES if processes >= 2 else processes
+    most = int(check_positive(given, "--max-processes", 101))
+    if most < processes:
+        raise UsageError(f"--max-processes {most} is below --processes {processes}")
+    return most
+
+
 def default_memory_limit_mib() -> float | None:
     """90% of physical RAM, so a runaway worker is stopped before the machine swaps."""
     try:
@@ -173,3 +209,100 @@ def loop_settings(cfg: SweepConfig) -> dict[str, Any]:
         loop["warmup_min_iterations"] = TRAIN_WARMUP_STEPS
     return {"loop": loop, "lr": cfg.lr, "momentum": cfg.momentum,
             "weight_decay": cfg.weight_decay, "seed": cfg.seed}
+
+
+def control_block_keys(specs: Sequence[PointSpec], reference: tuple[str, str], mode: str,
+                       seed: int) -> list[str]:
+    """The blocks (`suite.blocks.block_key`) that get a control arm, in first-seen order.
+
+    Only blocks that hold the reference variant and at least one other variant can have
+    one: a block of a single variant has no ratio whose false positives a control could
+    count. Of those, "all" takes every one, "some" a random quarter (rounded up, at least
+    one; ranked by a hash of the seed and the block, so a sweep given more blocks keeps
+    most of its choice), "none" none.
+    """
+    eligible = [key for key, block in group_blocks(specs).items()
+                if any(variant(s) == (*reference, "") for s in block)
+                and len({variant(s) for s in block}) >= 2]
+    if mode == "none" or not eligible:
+        return []
+    if mode == "all":
+        return eligible
+    count = max(1, math.ceil(len(eligible) * CONTROL_SHARE))
+    ranked = sorted(eligible, key=lambda k: hashlib.sha256(f"{seed}:{k}".encode()).digest())
+    chosen = set(ranked[:count])
+    return [key for key in eligible if key in chosen]
+
+
+def add_control_arms(specs: list[PointSpec], reference: tuple[str, str], mode: str,
+                     seed: int) -> list[PointSpec]:
+    """`specs` with a blind second copy of the reference variant (`arm` "control") right
+    after the reference point of each block `control_block_keys` chooses."""
+    chosen = set(control_block_keys(specs, reference, mode, seed))
+    out = []
+    for spec in specs:
+        out.append(spec)
+        if variant(spec) == (*reference, "") and block_key(spec) in chosen:
+            out.append(dataclasses.replace(spec, arm=CONTROL_ARM))
+    return out
+
+
+def control_blocks(specs: Sequence[PointSpec]) -> list[dict[str, Any]]:
+    """The fields of each block that has a control arm in `specs` (for run.json)."""
+    return [{k: v for k, v in s.to_dict().items() if k not in VARIANT_FIELDS}
+            for s in specs if s.arm == CONTROL_ARM]
+
+
+@dataclass(frozen=True)
+class RoundOptions:
+    """The validated --schedule, --control, --reference and --min-effect."""
+
+    schedule: str
+    control: str
+    reference: dict[str, str]
+    min_effect: float
+
+
+def resolve_round_options(schedule: str | None, control: str | None, no_control: bool,
+                          reference: str | None, min_effect_pct: float, processes: int,
+                          launcher: str, frameworks: Sequence[str],
+                          optimizations: dict[str, list[str]],
+                          aliases: dict[str, str] | None = None,
+                          worker_per_point: bool = True) -> RoundOptions:
+    """Check the round options against the sweep (UsageError naming the valid values) and
+    fill their defaults: interleaved rounds (unless points share workers or run on
+    Slurm) and some control arms with --processes >= 2; the reference is the first
+    framework in its first optimization."""
+    from suite.blocks import parse_reference, reference_variant
+    from suite.options import check_range, parse_choice
+    from suite.schedule import SCHEDULES
+    several = processes >= 2
+    if schedule is None:
+        schedule = "interleaved" if several and launcher == "local" and worker_per_point \
+            else "sequential"
+    schedule = parse_choice(schedule, "--schedule", SCHEDULES)
+    if schedule == "interleaved" and launcher != "local":
+        raise UsageError(f"--schedule interleaved: not with --launcher {launcher}, whose "
+                         f"jobs run a point's processes back to back (valid: sequential)")
+    if schedule == "interleaved" and not worker_per_point:
+        raise UsageError("--schedule interleaved: not with --no-worker-per-point (a round "
+                         "starts a fresh worker for every point; valid: sequential)")
+    if no_control and control not in (None, "none"):
+        raise UsageError(f"--no-control and --control {control}: give one of them")
+    control = "none" if no_control else parse_choice(
+        control or ("some" if several else "none"), "--control", CONTROL_MODES)
+    chosen = parse_reference(reference)
+    if reference is not None and chosen is None:
+        raise UsageError(f"--reference: empty; valid: {', '.join(frameworks)}")
+    if chosen:
+        framework = (aliases or {}).get(chosen[0].lower(), chosen[0].lower())
+        if framework not in frameworks:
+            raise UsageError(f"--reference {reference}: {chosen[0]!r} is not a framework of "
+                             f"this sweep; valid: {', '.join(frameworks)}")
+        if chosen[1] is not None and chosen[1] not in optimizations[framework]:
+            raise UsageError(f"--reference {reference}: {framework} runs no {chosen[1]!r} in "
+                             f"this sweep; valid: {', '.join(optimizations[framework])}")
+        chosen = (framework, chosen[1])
+    framework, optimization = reference_variant(frameworks, optimizations, chosen)
+    return RoundOptions(schedule, control, {"framework": framework, "optimization": optimization},
+                        check_range(min_effect_pct, "--min-effect", 0.0, 100.0) / 100.0)

@@ -196,7 +196,7 @@ def test_default_opts_are_each_frameworks_deployed_mode():
 
 def test_explicit_opts_apply_to_every_framework_and_combine_with_deployed():
     both = sweep_specs("infer", "--frameworks", "pytorch,mxnet", "--opts", "deployed,none",
-                       *SMALL)
+                       "--no-control", *SMALL)
     assert [(s.framework, s.optimization) for s in both] == [
         ("pytorch", "none"), ("mxnet", "script"), ("mxnet", "none")]
     explicit = sweep_specs("infer", "--frameworks", "pytorch,onnx", "--opts", "compile", *SMALL)
@@ -226,7 +226,8 @@ def test_specs_and_mode_names_import_no_framework():
         "from suite.sweep import expand",
         "from suite.topology import read_topology",
         "args = build_parser().parse_args(['infer', '--frameworks', 'pytorch,mxnet,tensorflow,onnx',",
-        "                                  '--models', 'resnet18', '--batches', '1', '--threads', '1'])",
+        "                                  '--models', 'resnet18', '--batches', '1', '--threads', '1',",
+        "                                  '--no-control'])",
         "cfg = commands.resolve(args, read_topology())",
         "specs = expand(cfg, commands.input_sizes(cfg))",
         "assert len(specs) == 4",

@@ -347,7 +347,8 @@ def test_processes_measure_each_point_in_fresh_workers(tmp_path):
     out = tmp_path / "run"
     r = dlbench("infer", "--frameworks", "pytorch", "--models", "resnet18", "--batches", "1,2",
                 "--threads", "1", "--opts", "none", "--out", str(out), *FAST,
-                "--processes", "3", "--max-processes", "3", "--no-worker-per-point")
+                "--processes", "3", "--max-processes", "3", "--no-worker-per-point",
+                "--schedule", "sequential", "--no-control")
     assert r.returncode == 0, r.stderr
     assert read_run_info(out).config["processes"] == 3
     ms = load_measurements(out)
@@ -417,7 +418,7 @@ def test_an_interrupted_processes_group_keeps_what_it_measured(tmp_path):
     class Interrupted(Runner):
         passes = 0
 
-        def _run_pass(self, group, record):
+        def run_pass(self, group, record):
             self.passes += 1
             for k, spec in enumerate(group):
                 if self.passes == 2 and k == 1:
@@ -464,7 +465,7 @@ def test_imprecise_points_get_more_processes_while_they_can_reach_the_precision(
     class Fake(Runner):
         groups: list = []
 
-        def _run_pass(self, group, record):
+        def run_pass(self, group, record):
             self.groups.append([s.batch_size for s in group])
             for spec in group:
                 ms = step_ms[spec.batch_size][len(self.groups) - 1]
@@ -486,7 +487,7 @@ def test_imprecise_points_get_more_processes_while_they_can_reach_the_precision(
 
 
 def test_an_imprecise_point_says_whether_its_processes_or_its_steps_hold_it_back():
-    from suite.runner import combined_point
+    from suite.schedule import combined_point
     from suite.spec import Measurement, PointSpec
     spec = PointSpec(task="infer", framework="pytorch", optimization="none",
                      model="resnet18", batch_size=1, input_size=32)

@@ -16,7 +16,9 @@ def add_arguments(p: argparse.ArgumentParser, task: str) -> None:
     g.add_argument("--launcher", default="local",
                    help="local (default): worker processes on this machine; slurm: each "
                         "point a Slurm job (submitted through submitit, an exclusive node "
-                        "each) writing into the run folder, which must be on shared storage")
+                        "each) writing into the run folder, which must be on shared storage; "
+                        "a job runs its point's processes back to back (--schedule "
+                        "sequential)")
     g.add_argument("--slurm-partition", help="Slurm partition (default: the cluster's default)")
     g.add_argument("--slurm-time", type=int, metavar="MINUTES",
                    help="time limit per job (default: --timeout x points x processes + 5 min)")

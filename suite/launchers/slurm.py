@@ -6,7 +6,8 @@ same resources. Every job gets an exclusive node unless told otherwise: a benchm
 must own its node. On the node the job runs the ordinary runner (suite.launchers.slurm_job)
 and appends its points to the run folder, which must be on storage the nodes share.
 A data-parallel point is one job of `--nnodes` nodes x `--nproc-per-node` tasks, one
-Slurm task per rank.
+Slurm task per rank. A job runs its points' processes back to back: Slurm sweeps keep
+`--schedule sequential` (run.json says so); interleaved rounds are the local launcher's.
 
 Here the launcher follows the jobs' states (squeue, which lists finished jobs too while
 the controller keeps them; no accounting database needed) and the points the jobs append,
@@ -29,7 +30,8 @@ from typing import Any, Callable, Iterable
 
 from suite import storage
 from suite.errors import UsageError
-from suite.runner import Reporter, RunOptions, variant_key, worker_key
+from suite.runner import Reporter, RunOptions, variant_key
+from suite.schedule import worker_key
 from suite.spec import Measurement, PointSpec
 
 # Slurm job states after which a job runs no more, and the point status each one means.

@@ -73,7 +73,7 @@ def _run_rank_task(payload: dict[str, Any], spec: PointSpec) -> list[dict[str, A
     from suite import storage
     from suite.dataparallel.rank import run_rank
     from suite.env import host_fingerprint
-    from suite.runner import combined_point
+    from suite.schedule import combined_point
     from suite.topology import rank_core_lists, read_topology, spare_cpus
     # RANK, LOCAL_RANK, WORLD_SIZE, MASTER_* from Slurm; each rank picks cuda:LOCAL_RANK
     dist_env = TorchDistributedEnvironment().export(set_cuda_visible_devices=False,

@@ -133,7 +133,9 @@ def test_render_table(runs):
     rows = [line for line in text.splitlines() if "bs=2 " in line and "pytorch" in line]
     assert len(rows) == 1
     cells = [c.strip() for c in rows[0].split("|")[1:-1]]
-    assert cells[3:] == ["1.25x slower", "<0.0001", "10+10 blocks", "regression"]
+    assert cells[3:6] + cells[7:] == ["1.25x slower", "<0.0001", "<0.0001", "10+10 blocks",
+                                      "regression"]                     # p, Holm p
+    assert cells[6].endswith("%") and 0 < float(cells[6][:-1]) < 5     # MDE: 1% step noise
     a_items, b_items = (float(c.split(" ± ")[0]) for c in cells[1:3])   # items/s ± 95% CI
     assert a_items / b_items == pytest.approx(1.25, rel=1e-2)
     assert "## Summary (geometric mean of the ratios of time per item)" in text
@@ -275,3 +277,39 @@ def test_a_run_mixing_machines_is_flagged(tmp_path):
     a = write_env(tmp_path / "A", pts, HOST_A)
     text = compare_runs(a, a, allow_different_hosts=True).render()
     assert "points: 1 on n1; 1 on n2 — MIXED HOSTS: its points ran on 2 different machines" in text
+
+
+# --- Holm, the minimum effect, the MDE and --fail-on-regression --------------------------
+
+def test_holm_keeps_identical_code_from_failing_the_gate(tmp_path):
+    """30 reruns of identical code: uncorrected, some points pass p < 0.05 with a change of
+    5% or more (they would fail a CI gate); Holm-corrected over the 30, none does."""
+    rng = np.random.default_rng(12)
+    a = write(tmp_path / "A", process_levels_run(rng, 30))
+    b = write(tmp_path / "B", process_levels_run(rng, 30))
+    result = compare_runs(a, b)
+    uncorrected = [c for c in result.measured() if c.p_value < 0.05
+                   and abs(np.log(c.ratio)) >= np.log(1.05)]
+    assert uncorrected, "the scenario needs points an uncorrected test would flag"
+    assert all(c.p_holm >= c.p_value for c in result.measured())
+    assert all(c.verdict == NO_CHANGE for c in result.measured())
+    assert all(np.isfinite(c.mde_pct) and c.mde_pct > 5 for c in result.measured())
+    # the other way round those points are slowdowns: still no regression fails the gate
+    backwards = compare_runs(b, a)
+    assert [c for c in backwards.measured() if c.p_value < 0.05 and c.ratio >= 1.05]
+    assert backwards.regressions(1.0, include_failures=False) == []
+    from suite.cli import main
+    assert main(["compare", str(b), str(a), "--fail-on-regression", "1"]) == 0
+
+
+def test_fail_on_regression_needs_holm_and_the_minimum_effect(runs, capsys):
+    from suite.cli import main
+    a, b, _ = runs
+    # bs 128 is 3% slower (significant): below the default 5% minimum effect it never fails
+    slow = {(c.spec.framework, c.spec.batch_size)
+            for c in compare_runs(a, b).regressions(2.0, include_failures=False)}
+    assert ("pytorch", 128) not in slow and ("pytorch", 2) in slow
+    lenient = compare_runs(a, b, min_effect=0.02).regressions(2.0, include_failures=False)
+    assert ("pytorch", 128) in {(c.spec.framework, c.spec.batch_size) for c in lenient}
+    assert main(["compare", str(a), str(b), "--fail-on-regression", "5"]) == 1
+    assert "Holm p" in capsys.readouterr().out

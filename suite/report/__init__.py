@@ -3,6 +3,11 @@
 `build_report(run_dir)` writes, into the run folder:
 
 - `points.csv`: every point, one row each, with the figures recomputed from its samples
+  (control arms included, `arm` "control")
+- `ratios.csv`: each variant's paired throughput ratio to its block's reference with its
+  95% CI, minimum detectable effect and verdict, and a "Ratios" section with the run's
+  certificate (see `suite.ratios`, `suite.report.ratio_tables`); the cross-framework
+  tables and the summary state these ratios
 - `failures.csv`: the points that did not measure (status, message)
 - training runs: `train-speed-*`, `train-memory-*`, `train-frameworks-bs*` (.md and .csv;
   see `suite.report.tables`)
@@ -37,12 +42,13 @@ from suite.report.page import (Bullets, Heading, Pictures, Table, environment_bl
                                imprecise_blocks, inference_sections, seed_page,
                                summary_blocks, training_sections)
 from suite.report.plots import PLOTS_DIR, variant_text, write_inference_plots
+from suite.report.ratio_section import RATIOS_TITLE, ratio_blocks, with_ratio_columns
+from suite.report.ratio_tables import ratios_of, write_ratios_csv
 from suite.report.scaleout import scaleout_blocks
 from suite.report.serving import serving_blocks, tune_verdict, verdict_text
 from suite.report.summary import SummarySection, summarize
 from suite.report.tables import (cross_framework_tables, failures_table, imprecise_table,
                                  write_cross_tables, write_training_tables)
-from suite.storage import load_measurements
 
 __all__ = ["build_report", "build_report_with_summary"]
 
@@ -81,11 +87,15 @@ def _remove_old_outputs(run: Run) -> None:
 def _write_all(run: Run, extra_summary: Sequence[SummarySection] = ()
                ) -> tuple[Path, list[SummarySection]]:
     _remove_old_outputs(run)
-    run.frame.to_csv(run.path / "points.csv", index=False)
+    (run.frame if run.points is None else run.points).to_csv(run.path / "points.csv",
+                                                             index=False)
     failures = failures_table(run)
     failures.to_csv(run.path / "failures.csv", index=False)
+    ratios = ratios_of(run)
+    write_ratios_csv(ratios.ratios, run.path)
     training = write_training_tables(run, run.path)
-    cross = cross_framework_tables(run, [t.group for t in training])
+    groups = [t.group for t in training]
+    cross = with_ratio_columns(cross_framework_tables(run, groups), groups, ratios.ratios)
     write_cross_tables(cross, run.path)
     plots = write_inference_plots(run)
     for mp in plots.models:
@@ -93,11 +103,12 @@ def _write_all(run: Run, extra_summary: Sequence[SummarySection] = ()
             page = run.path / PLOTS_DIR / mp.framework / f"{mp.model}.md"
             page.write_text(seed_page(mp))
     overview = write_overview_plots(run)
-    measurements = load_measurements(run.path)
+    measurements = run.measurements
     verdict = tune_verdict(measurements)
     if verdict is not None:   # the serving verdict of a `tune` run heads its summary
         extra_summary = [SummarySection("Serving", [verdict_text(verdict)]), *extra_summary]
-    headline = summarize(run.frame, run.info.config, run.info.environment, extra_summary)
+    headline = summarize(run.frame, run.info.config, run.info.environment, extra_summary,
+                         ratios)
     taken: set[str] = set()
 
     def section(title: str, blocks: list, collapsible: bool = False) -> list[Section]:
@@ -109,6 +120,7 @@ def _write_all(run: Run, extra_summary: Sequence[SummarySection] = ()
         + section("About this run", summary_blocks(run))
         + section("Files", files_blocks(run.path))
         + section("Serving", serving_blocks(measurements, run.path))
+        + section(RATIOS_TITLE, ratio_blocks(ratios), True)
         + section("Frameworks compared and distance to peak", _overview_blocks(overview), True)
         + sections_from(training_sections(training, cross), taken)
         + section("Scale-out", scaleout_blocks(run), True)

@@ -12,24 +12,31 @@ per-process mean step times when both points ran in several processes (`--proces
 else the means of ~10 contiguous blocks of steps per run. Single steps are autocorrelated,
 so a test on them would overstate significance; with one process per run the blocks still
 cannot see process-to-process variation, which is what the minimum effect guards against.
-The verdict is "regression" only when the change is significant (p < alpha) and B is at
-least `min_effect` slower; "improvement" when significant and B at least `min_effect`
-faster (the same factor the other way: A/B >= 1 + min_effect); "no significant change"
-otherwise. All figures come from `suite.stats` (device samples where a point has them).
+The p-values of all compared points are Holm-corrected together (`suite.ratios.holm_adjust`:
+with 30 points, an uncorrected 5% test calls one or two identical pairs different). The
+verdict is "regression" only when the corrected p is below alpha and B is at least
+`min_effect` slower; "improvement" when so and B at least `min_effect` faster (the same
+factor the other way: A/B >= 1 + min_effect); "no significant change" otherwise. Each
+point states its minimum detectable effect (`suite.ratios.mde_from_se`: the change its test
+finds with 80% power at the level Holm leaves for it). When both runs hold paired framework
+ratios (interleaved rounds), those are compared too (`suite.report.compare_ratios`). All
+figures come from `suite.stats` (device samples where a point has them).
 Points stored in only one run, and points whose status changed (ok -> oom, error -> ok, ...),
 are listed on their own. The summary is the geometric mean of the ratios per framework and
 optimization (the right average for ratios: a 2x slowdown and a 2x speedup cancel out).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from suite import stats
+from suite import ratios, stats
 from suite.errors import UsageError
+from suite.report.compare_ratios import RatioChange, match_ratios, ratio_section
 from suite.report.tables import markdown_table
 from suite.spec import Measurement, PointSpec
 from suite.storage import RunInfo, load_measurements, read_run_info
@@ -82,6 +89,10 @@ class PointComparison:
     p_value: float | None = None
     tested: str = ""                    # what the test ran on: "10+10 blocks", "3+3 processes"
     verdict: str = NO_CHANGE
+    p_holm: float | None = None         # p Holm-corrected over the compared points
+    log_se: float = math.nan            # the test's standard error (log scale) and df,
+    df: float = 0.0                     #   for the minimum detectable effect
+    mde_pct: float = math.nan
 
     @property
     def change_pct(self) -> float | None:
@@ -95,8 +106,8 @@ class PointComparison:
                 f"(p={_p_text(self.p_value or 1.0)})")
 
 
-def _compare_point(a: Measurement, b: Measurement, min_effect: float,
-                   alpha: float) -> PointComparison:
+def _compare_point(a: Measurement, b: Measurement) -> PointComparison:
+    """One matched point: the ratio, the Welch test and its spread (verdict by `_judge`)."""
     sa, sb = _status(a), _status(b)
     result = PointComparison(a.spec, sa, sb, message_b=b.message or "")
     if sa != "ok" or sb != "ok":
@@ -107,11 +118,31 @@ def _compare_point(a: Measurement, b: Measurement, min_effect: float,
                                              b.samples_per_process)
     # the same ratio as the throughputs' A / B when the batch sizes agree (they do: same spec)
     result.ratio, result.p_value, result.tested = ratio, p, tested
-    if p < alpha and ratio >= 1.0 + min_effect:
-        result.verdict = REGRESSION
-    elif p < alpha and 1.0 / ratio >= 1.0 + min_effect:
-        result.verdict = IMPROVEMENT
+    by_process = tested.endswith("processes")
+    fa, fb = (stats.block_figures(_timed(m), m.samples_per_process, by_process=by_process)
+              for m in (a, b))
+    if fa.size >= 2 and fb.size >= 2:
+        _, result.log_se, result.df = ratios.welch_stats(np.log(fb), np.log(fa))
     return result
+
+
+def _judge(points: list[PointComparison], min_effect: float, alpha: float) -> None:
+    """Holm-correct the measured points' p-values together, then each one's verdict and
+    minimum detectable effect (at the level Holm leaves for a further difference)."""
+    measured = [c for c in points if c.ratio is not None]
+    adjusted = ratios.holm_adjust([c.p_value if c.p_value is not None else 1.0
+                                   for c in measured])
+    level = ratios.holm_level(len(measured), sum(p < alpha for p in adjusted), alpha)
+    for c, p in zip(measured, adjusted):
+        c.p_holm = p
+        c.mde_pct = ratios.mde_from_se(c.log_se, c.df, level)
+        ratio = c.ratio or 1.0
+        if p < alpha and ratio >= 1.0 + min_effect:
+            c.verdict = REGRESSION
+        elif p < alpha and 1.0 / ratio >= 1.0 + min_effect:
+            c.verdict = IMPROVEMENT
+        else:
+            c.verdict = NO_CHANGE
 
 
 @dataclass
@@ -126,6 +157,8 @@ class Comparison:
     only_a: list[Measurement] = field(default_factory=list)
     only_b: list[Measurement] = field(default_factory=list)
     hosts: list[str] = field(default_factory=list)      # which points ran where, per run
+    ratio_changes: list[RatioChange] = field(default_factory=list)   # paired ratios, A vs B
+    ratio_note: str = ""                # why the runs' ratios were not compared
 
     def measured(self) -> list[PointComparison]:
         """Points measured ok in both runs."""
@@ -136,10 +169,10 @@ class Comparison:
 
     def regressions(self, threshold_pct: float, include_failures: bool = True
                     ) -> list[PointComparison]:
-        """Significant slowdowns (p < alpha) of at least `threshold_pct` %; with
-        `include_failures`, also points that were ok in A and fail in B (a CI gate should
-        not pass because the benchmark stopped running)."""
-        slow = [c for c in self.measured() if (c.p_value or 1.0) < self.alpha
+        """Regressions (Holm-corrected p < alpha and at least the minimum effect) of at
+        least `threshold_pct` %; with `include_failures`, also points that were ok in A
+        and fail in B (a CI gate should not pass because the benchmark stopped running)."""
+        slow = [c for c in self.measured() if c.verdict == REGRESSION
                 and (c.change_pct or 0.0) >= threshold_pct]
         broken = [c for c in self.status_changes() if c.status_a == "ok"]
         return slow + (broken if include_failures else [])
@@ -168,12 +201,15 @@ class Comparison:
                  + "".join(f"- {line}\n" for line in self.hosts)
                  + f"- change = time per item B / A (throughput A / B); significant when a "
                  f"Welch t-test on per-process figures (both runs with --processes >= 2) or "
-                 f"else on ~10 contiguous blocks of steps per run gives p < {self.alpha:g}; "
-                 f"a regression or improvement needs at least {self.min_effect * 100:g}% as "
-                 f"well. Throughputs: items/s ± 95% CI\n"]
+                 f"else on ~10 contiguous blocks of steps per run gives p < {self.alpha:g} "
+                 f"after a Holm correction over the {len(self.measured())} compared points "
+                 f"(Holm p); a regression or improvement needs at least "
+                 f"{self.min_effect * 100:g}% as well. MDE: the change a point's test finds "
+                 f"with 80% power. Throughputs: items/s ± 95% CI\n"]
         parts += _section("Summary (geometric mean of the ratios of time per item)",
                           self.summary())
         parts += _section("Points measured in both runs", _points_table(self.measured()))
+        parts += ratio_section(self.ratio_changes, self.ratio_note)
         parts += _section("Status changes", _status_table(self.status_changes()))
         parts += _section("Only in A", _one_sided(self.only_a))
         parts += _section("Only in B", _one_sided(self.only_b))
@@ -181,7 +217,7 @@ class Comparison:
 
 
 NUMERIC_COLUMNS = ("points", "ratio B/A", "regressions", "improvements", "A items/s",
-                   "B items/s", "p-value")
+                   "B items/s", "p-value", "Holm p", "MDE")
 
 
 def _section(title: str, table: pd.DataFrame) -> list[str]:
@@ -198,13 +234,16 @@ def _throughput(s: stats.Summary | None) -> str:
                          s.items_per_second_ci_high)
 
 
-POINT_COLUMNS = ["point", "A items/s", "B items/s", "change", "p-value", "tested", "verdict"]
+POINT_COLUMNS = ["point", "A items/s", "B items/s", "change", "p-value", "Holm p", "MDE",
+                 "tested", "verdict"]
 
 
 def _points_table(items: list[PointComparison]) -> pd.DataFrame:
     rows = [{"point": c.spec.label(), "A items/s": _throughput(c.summary_a),
              "B items/s": _throughput(c.summary_b), "change": ratio_text(c.ratio or 1.0),
              "p-value": _p_text(c.p_value if c.p_value is not None else 1.0),
+             "Holm p": _p_text(c.p_holm if c.p_holm is not None else 1.0),
+             "MDE": f"{c.mde_pct:.1f}%" if math.isfinite(c.mde_pct) else "",
              "tested": c.tested, "verdict": c.verdict} for c in items]
     return pd.DataFrame(rows, columns=POINT_COLUMNS)
 
@@ -301,7 +340,11 @@ def compare_runs(run_a: Path, run_b: Path, min_effect: float = 0.05, alpha: floa
                         hosts=[_point_hosts("A", info_a, points_a),
                                _point_hosts("B", info_b, points_b)])
     for key in sorted(a.keys() & b.keys(), key=lambda k: a[k].spec):
-        result.matched.append(_compare_point(a[key], b[key], min_effect, alpha))
+        result.matched.append(_compare_point(a[key], b[key]))
+    _judge(result.matched, min_effect, alpha)
+    result.ratio_changes, result.ratio_note = match_ratios(
+        ratios.run_ratios(points_a, info_a.config or {}),
+        ratios.run_ratios(points_b, info_b.config or {}))
     result.only_a = sorted((a[k] for k in a.keys() - b.keys()), key=lambda m: m.spec)
     result.only_b = sorted((b[k] for k in b.keys() - a.keys()), key=lambda m: m.spec)
     return result

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 import pandas as pd
 
 from suite import stats
+from suite.blocks import CONTROL_ARM
 from suite.errors import UsageError
 from suite.peak import PEAK_KEY, percent_of_peak, point_peak_gflops
 from suite.spec import Measurement, PointSpec
@@ -52,11 +53,16 @@ FRAME_COLUMNS = SPEC_COLUMNS + ["status", "message"] + FIGURE_COLUMNS
 
 @dataclass
 class Run:
-    """A loaded run folder: run.json and the points as a frame."""
+    """A loaded run folder, read once: run.json, the stored measurements, and the points
+    as frames. `frame` leaves out the control arms (blind copies of a block's reference,
+    `suite.blocks.CONTROL_ARM`): they exist for the paired ratios, not for the tables and
+    plots; `points` has every row, control arms included (points.csv)."""
 
     path: Path
     info: RunInfo
     frame: pd.DataFrame
+    measurements: list[Measurement] = field(default_factory=list)
+    points: pd.DataFrame | None = None
 
 
 def load_run(run_dir: Path) -> Run:
@@ -70,8 +76,17 @@ def load_run(run_dir: Path) -> Run:
     except (KeyError, TypeError) as e:
         raise UsageError(f"{run_dir}/points.jsonl has a malformed record: {e}") from None
     precision = info.config.get("precision") if isinstance(info.config, dict) else None
-    frame = measurements_frame(measurements, precision)
-    return Run(path=run_dir, info=info, frame=with_peak(frame, info.environment.get(PEAK_KEY)))
+    points = with_peak(measurements_frame(measurements, precision),
+                       info.environment.get(PEAK_KEY))
+    return Run(path=run_dir, info=info, frame=without_control_arms(points),
+               measurements=measurements, points=points)
+
+
+def without_control_arms(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows that are not a control arm (`suite.blocks.CONTROL_ARM`)."""
+    if "arm" not in frame.columns:
+        return frame
+    return frame[frame["arm"].fillna("") != CONTROL_ARM]
 
 
 def with_peak(frame: pd.DataFrame, peak: dict[str, Any] | None) -> pd.DataFrame:

@@ -5,10 +5,16 @@ section is a title and a few lines, rendered at the top of `index.md` / `index.h
 printed at the end of a sweep:
 
 - Inference, per model: the highest throughput (framework, mode, threads, batch) with its
-  95% CI and % of the machine's peak, its speedup over the slowest configuration and over
-  the framework's default (its deployed mode on the most threads measured, same batch),
-  and the lowest latency at the smallest batch.
+  95% CI and % of the machine's peak, its speedup over the framework's default (its
+  deployed mode on the most threads measured, same batch), and the lowest latency at the
+  smallest batch.
 - Training, per model and batch size: the fastest framework (mode).
+- Frameworks compared: per block (same model, batch, threads, placement), each variant's
+  paired throughput ratio to the block reference with its 95% CI, or "no difference
+  resolved" and what the cell resolves; what the run resolves (median minimum detectable
+  effect) and the control arms' result (`suite.report.ratio_tables`). Configurations are
+  not compared across batch sizes or thread counts: that ratio says nothing about
+  frameworks.
 - NUMA and hyper-threading: the % change of throughput, remote vs local memory and HT on
   vs off, over matched points.
 - Distance to peak: the point closest to its peak (`peak_basis`) (a warning where a
@@ -30,9 +36,11 @@ from frameworks import deployed_optimization, mode_label
 from suite import stats
 from suite.report.frames import (base_variant, item_unit, model_order, model_title,
                                  ok_points, select)
+from suite.report.ratio_tables import RunRatios, summary_lines
 
 NO_SIGNIFICANT_DIFFERENCE = "no significant difference"
 MAX_RIVALS = 2     # rivals named in a "no significant difference" line
+FRAMEWORKS_TITLE = "Frameworks compared"
 
 
 @dataclass
@@ -132,12 +140,10 @@ def inference_lines(frame: pd.DataFrame) -> list[str]:
 
 def _throughput_line(model: str, points: pd.DataFrame) -> str:
     ordered = points.sort_values("items_per_second", ascending=False)
-    best, slowest = ordered.iloc[0], ordered.iloc[-1]
+    best = ordered.iloc[0]
     text = (f"**{model_title(model)}**, highest throughput: **{config_text(best)}**, "
             f"{_figure(best)} {item_unit(model)}/s{_peak_text(best)}")
     text += _rivals(best, ordered.iloc[1:], config_text)
-    if len(ordered) > 1:
-        text += f"; vs the slowest ({config_text(slowest)}): {ratio_text(best, slowest)}"
     default = default_row(points, best)
     if default is not None and default.name != best.name:
         text += f"; vs the default ({config_text(default)}): {ratio_text(best, default)}"
@@ -184,10 +190,7 @@ def training_lines(frame: pd.DataFrame) -> list[str]:
             if len(ordered) == 1:
                 lines.append(text + " (the only framework measured)")
                 continue
-            text += _rivals(best, ordered.iloc[1:], describe)
-            text += f"; vs the slowest ({describe(ordered.iloc[-1])}): " \
-                    f"{ratio_text(best, ordered.iloc[-1])}"
-            lines.append(text)
+            lines.append(text + _rivals(best, ordered.iloc[1:], describe))
     return lines
 
 
@@ -285,10 +288,13 @@ def precision_line(frame: pd.DataFrame, config: dict[str, Any]) -> str:
 # --- the whole headline ----------------------------------------------------------------
 
 def summarize(frame: pd.DataFrame, config: dict[str, Any], environment: dict[str, Any],
-              extra: Sequence[SummarySection] = ()) -> list[SummarySection]:
-    """The headline sections of a run (empty ones left out), then `extra` (e.g. serving)."""
+              extra: Sequence[SummarySection] = (), ratios: RunRatios | None = None
+              ) -> list[SummarySection]:
+    """The headline sections of a run (empty ones left out), then `extra` (e.g. serving);
+    with the run's `ratios`, the frameworks compared block by block."""
     sections = [SummarySection("Inference", inference_lines(frame)),
-                SummarySection("Training", training_lines(frame))]
+                SummarySection("Training", training_lines(frame)),
+                SummarySection(FRAMEWORKS_TITLE, summary_lines(ratios) if ratios else [])]
     out = [s for s in sections if s.lines]
     out.append(SummarySection("NUMA and hyper-threading", placement_lines(frame, environment)))
     if (peak := peak_lines(frame)):

@@ -23,7 +23,8 @@ from suite.sweep import (SEED_BATCHES, TIME_CAP_FACTOR, TRAIN_BATCHES,
                          default_memory_limit_mib, expand, gpu_host_threads, loop_settings,
                          max_processes,
                          placement_skip, resolve_round_options)
-from suite.topology import Topology, core_list, rank_core_lists, read_topology
+from suite.topology import (Topology, core_list, format_cpu_list, rank_core_lists,
+                            read_topology)
 
 TRAIN_FRAMEWORKS = ("pytorch", "mxnet", "tensorflow")
 DTYPES = ("float32", "bfloat16", "float16")
@@ -231,9 +232,19 @@ def run_sweep(args: argparse.Namespace, argv: list[str]) -> int:
         launcher.run(specs, done)
     except KeyboardInterrupt as e:   # Ctrl-C, or SIGTERM / SIGHUP (errors.Stop)
         raise Interrupted(getattr(e, "signum", signal.SIGINT), str(run_dir)) from None
+    _store_certificate(run_dir)
     if not args.no_report:
         _print_report_paths(run_dir)
     return 0
+
+
+def _store_certificate(run_dir: Path) -> None:
+    """run.json keeps what the finished run can resolve (CONTRACT §15): the rounds, each
+    cell's paired spread and MDE, the control arms' result (`suite.ratios`)."""
+    from suite.ratios import run_certificate
+    info = storage.read_run_info(run_dir)
+    info.certificate = run_certificate(storage.load_measurements(run_dir), info.config)
+    storage.write_run_info(run_dir, info)
 
 
 def _dry_run(cfg: SweepConfig, specs: list[PointSpec], topo: Topology) -> int:
@@ -343,7 +354,7 @@ def env(args: argparse.Namespace, argv: list[str]) -> int:
     print(f"CPU:       {fp['cpu_model']} ({fp['physical_cores']} physical cores, "
           f"{fp['logical_cores']} logical, {fp['sockets']} socket(s))")
     for node in fp["numa_nodes"]:
-        print(f"NUMA node {node['node']}: CPUs {_ranges(node['cpus'])}")
+        print(f"NUMA node {node['node']}: CPUs {format_cpu_list(node['cpus'])}")
     freq = fp["frequency"]
     print(f"frequency: governor {freq['governor'] or 'not readable'}, turbo "
           f"{ {True: 'on', False: 'off', None: 'not readable'}[freq['turbo']] }")
@@ -379,17 +390,3 @@ def _print_env_peak() -> None:
     print(f"peak:      {peak_text(peak)}")
     print(f"           ({peak['method']}; `train`/`infer` measure it at their thread counts "
           "and store it in run.json)")
-
-
-def _ranges(cpus: list[int]) -> str:
-    if not cpus:
-        return "-"
-    out, start, prev = [], cpus[0], cpus[0]
-    for c in cpus[1:] + [None]:
-        if c is not None and c == prev + 1:
-            prev = c
-            continue
-        out.append(f"{start}-{prev}" if prev != start else f"{start}")
-        if c is not None:
-            start = prev = c
-    return ",".join(out)

@@ -49,12 +49,14 @@ class RunInfo:
     # one entry per --resume: its command, config, environment and start time; the
     # fields above stay those of the original command
     resumes: list[dict[str, Any]] = field(default_factory=list)
+    # what the finished run can resolve (suite.ratios.run_certificate); {} until it ends
+    certificate: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": self.schema, "run_id": self.run_id, "task": self.task,
                 "command": self.command, "config": self.config,
                 "environment": self.environment, "started_at": self.started_at,
-                "resumes": self.resumes}
+                "resumes": self.resumes, "certificate": self.certificate}
 
 
 def write_run_info(run_dir: Path, info: RunInfo) -> None:
@@ -93,7 +95,8 @@ def read_run_info(run_dir: Path) -> RunInfo:
         return RunInfo(run_id=data["run_id"], task=data["task"], command=data["command"],
                        config=data["config"], environment=data["environment"],
                        started_at=data["started_at"], schema=data.get("schema", 1),
-                       resumes=list(data.get("resumes") or []))
+                       resumes=list(data.get("resumes") or []),
+                       certificate=dict(data.get("certificate") or {}))
     except (KeyError, TypeError) as e:
         raise UsageError(f"cannot read {path}: it lacks {e}") from None
 

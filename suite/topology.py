@@ -12,6 +12,21 @@ SYS_CPU = Path("/sys/devices/system/cpu")
 SYS_NODE = Path("/sys/devices/system/node")
 
 
+def format_cpu_list(cpus: list[int]) -> str:
+    """The kernel's list format of `cpus` (sorted): [0, 1, 2, 3, 8] -> "0-3,8"; "-" for none."""
+    if not cpus:
+        return "-"
+    out, start, prev = [], cpus[0], cpus[0]
+    for c in cpus[1:] + [None]:
+        if c is not None and c == prev + 1:
+            prev = c
+            continue
+        out.append(f"{start}-{prev}" if prev != start else f"{start}")
+        if c is not None:
+            start = prev = c
+    return ",".join(out)
+
+
 def parse_cpu_list(text: str) -> list[int]:
     """Parse the kernel's list format, e.g. "0-3,8,10-11"."""
     cpus: list[int] = []

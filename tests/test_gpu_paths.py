@@ -188,7 +188,7 @@ def run_cuda_sweep(run_dir, patch=setattr):
     topo = read_topology()
     args = build_parser().parse_args([
         "infer", "--device", "cuda", "--frameworks", "pytorch,mxnet,tensorflow,onnx",
-        "--models", "resnet18", "--batches", "1,2", "--threads", "1"])
+        "--models", "resnet18", "--batches", "1,2", "--threads", "1", "--no-control"])
     cfg = commands.resolve(args, topo)
     specs = expand(cfg, commands.input_sizes(cfg))
     opts = runner.RunOptions(settings={}, worker_per_point=True)

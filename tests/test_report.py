@@ -638,7 +638,10 @@ def test_points_csv_has_every_figure_with_its_ci(train_run):
                    "items_per_second_ci_high", "achieved_precision", "processes", "basis"):
         assert column in csv.columns, column
     ok = csv[csv["status"] == "ok"]
-    assert (ok["p90_ci_low_ms"] <= ok["p90_ms"]).all() and (ok["p90_ms"] <= ok["p90_ci_high_ms"]).all()
+    # an empty cell is an open bound: too few steps for that order statistic (stats.quantile_ci)
+    assert (ok["p90_ci_low_ms"] <= ok["p90_ms"]).all()
+    assert ((ok["p90_ms"] <= ok["p90_ci_high_ms"]) | ok["p90_ci_high_ms"].isna()).all()
+    assert ok["p99_ci_high_ms"].isna().all()     # 99th percentile of fewer than ~300 steps
 
 
 def test_throughput_is_labelled_in_the_models_items(tmp_path, charts):

@@ -256,3 +256,6 @@ def test_a_real_interleaved_sweep_with_a_control_arm(tmp_path):
         assert m.status == "ok", m.message
         assert [p["round"] for p in m.meta["processes"]] == [1, 2]
         assert len({p["worker_pid"] for p in m.meta["processes"]}) == 2
+    certificate = read_run_info(out).certificate      # what the run resolves, in run.json
+    assert certificate["rounds"] == 2 and certificate["paired"] is True
+    assert certificate["control"]["arms"] == 1 and certificate["ratios"] == 2

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import frameworks
-from suite import dataparallel
 from suite import options as opt
 from suite import storage
 from suite.launchers import options as scale_out
@@ -21,8 +20,7 @@ from suite.spec import PointSpec
 from suite.sweep import (SEED_BATCHES, TIME_CAP_FACTOR, TRAIN_BATCHES,
                          SweepConfig, check_placement, control_blocks,
                          default_memory_limit_mib, expand, gpu_host_threads, loop_settings,
-                         max_processes,
-                         placement_skip, resolve_round_options)
+                         max_processes, resolve_round_options, unsupported_reason)
 from suite.topology import (Topology, core_list, format_cpu_list, rank_core_lists,
                             read_topology)
 
@@ -158,24 +156,6 @@ def input_sizes(cfg: SweepConfig) -> dict[str, int]:
         zoo.get_model(name, size)  # raises UsageError naming the smallest valid size
         sizes[name] = size or zoo.default_input_size(name)
     return sizes
-
-
-def unsupported_reason(spec: PointSpec, topo: Topology) -> str | None:
-    """Why a point cannot exist (recorded as skipped), from the adapter and the machine."""
-    from suite.models import zoo
-    if (why := placement_skip(spec, topo)):
-        return why
-    try:
-        adapter = frameworks.get_adapter(spec.framework)
-    except ImportError as e:  # a broken or missing adapter module: skip, never a traceback
-        return f"{spec.framework} adapter cannot be loaded: {e}"
-    if (why := adapter.unsupported(spec.task, spec.optimization, spec.device, spec.dtype)):
-        return why
-    if (why := dataparallel.unsupported(spec)):
-        return why
-    if spec.task == "train" and not zoo.is_image_model(spec.model):
-        return f"training is defined for image classifiers only ({spec.model} is not one)"
-    return None
 
 
 def _run_dir(args: argparse.Namespace, task: str) -> Path:

@@ -306,3 +306,24 @@ def resolve_round_options(schedule: str | None, control: str | None, no_control:
     framework, optimization = reference_variant(frameworks, optimizations, chosen)
     return RoundOptions(schedule, control, {"framework": framework, "optimization": optimization},
                         check_range(min_effect_pct, "--min-effect", 0.0, 100.0) / 100.0)
+
+
+def unsupported_reason(spec: PointSpec, topo: Topology) -> str | None:
+    """Why a point cannot exist (recorded as skipped), from the adapter and the machine;
+    here, not in the CLI, since a Slurm job asks it on the node where it runs."""
+    import frameworks
+    from suite import dataparallel
+    from suite.models import zoo
+    if (why := placement_skip(spec, topo)):
+        return why
+    try:
+        adapter = frameworks.get_adapter(spec.framework)
+    except ImportError as e:  # a broken or missing adapter module: skip, never a traceback
+        return f"{spec.framework} adapter cannot be loaded: {e}"
+    if (why := adapter.unsupported(spec.task, spec.optimization, spec.device, spec.dtype)):
+        return why
+    if (why := dataparallel.unsupported(spec)):
+        return why
+    if spec.task == "train" and not zoo.is_image_model(spec.model):
+        return f"training is defined for image classifiers only ({spec.model} is not one)"
+    return None

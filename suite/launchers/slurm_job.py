@@ -47,7 +47,7 @@ def run_job(payload: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _run_points(payload: dict[str, Any], specs: list[PointSpec]) -> list[dict[str, Any]]:
-    from suite.commands import unsupported_reason
+    from suite.sweep import unsupported_reason
     from suite.env import host_fingerprint
     from suite.runner import Runner, RunOptions
     from suite.topology import read_topology

@@ -37,6 +37,7 @@ import pandas as pd
 from suite import ratios, stats
 from suite.errors import UsageError
 from suite.report.compare_ratios import RatioChange, match_ratios, ratio_section
+from suite.report.compare_serving import ServingComparison, check_tasks, compare_serving
 from suite.report.tables import markdown_table
 from suite.spec import Measurement, PointSpec
 from suite.storage import RunInfo, load_measurements, read_run_info
@@ -327,11 +328,14 @@ def _check_hosts(info_a: RunInfo, info_b: RunInfo, allow: bool,
 
 
 def compare_runs(run_a: Path, run_b: Path, min_effect: float = 0.05, alpha: float = 0.05,
-                 allow_different_hosts: bool = False) -> Comparison:
+                 allow_different_hosts: bool = False) -> Comparison | ServingComparison:
     """Match the points of two run folders and compare them (UsageError if unreadable, or
     if the runs come from different machines and `allow_different_hosts` is not set)."""
     info_a, info_b = read_run_info(Path(run_a)), read_run_info(Path(run_b))
     points_a, points_b = load_measurements(Path(run_a)), load_measurements(Path(run_b))
+    if check_tasks(info_a.task, info_b.task):   # serving runs: QPS, p99 and validity
+        _check_hosts(info_a, info_b, allow_different_hosts, [])
+        return compare_serving(run_a, run_b, points_a, points_b, min_effect)
     a = {m.spec.key(): m for m in points_a}
     b = {m.spec.key(): m for m in points_b}
     _check_hosts(info_a, info_b, allow_different_hosts,

@@ -199,3 +199,26 @@ def test_distance_to_peak_names_the_closest_point_and_warns_above_100():
                        "(the float32 FMA limit at 1 thread)")
     assert warning.startswith("1 point(s) exceed the measured peak: it was measured while "
                               "the machine was busy")
+
+
+def test_training_lines_never_rank_other_configurations_together():
+    """Two dtypes and two world sizes of one model and batch: one line each, each naming
+    its configuration (they were ranked together as if they were frameworks)."""
+    import dataclasses
+
+    from suite.report.overview import comparable_points
+    base = [point(task="train", framework=fw, step_ms=ms) for fw, ms in
+            (("pytorch", 100.0), ("tensorflow", 80.0))]
+    bf16 = [dataclasses.replace(m, spec=dataclasses.replace(m.spec, dtype="bfloat16"))
+            for m in (point(task="train", step_ms=50.0),)]
+    ddp = [dataclasses.replace(m, spec=dataclasses.replace(m.spec, nproc_per_node=2))
+           for m in (point(task="train", step_ms=60.0),)]
+    training = lines(summarize(frame(base + bf16 + ddp), {"task": "train"}, ENV), "Training")
+    assert len(training) == 3
+    assert training[0].startswith("**ResNet-18**, batch 4, bfloat16, 1 rank(s): fastest "
+                                  "**pytorch (eager)**")
+    assert "batch 4, float32, 1 rank(s): fastest **tensorflow" in training[1]
+    assert "batch 4, float32, 2 rank(s): fastest **pytorch (eager)**" in training[2]
+    chosen = comparable_points(frame(base + bf16 + ddp), "train")
+    assert len(chosen) == 2 and set(chosen["dtype"]) == {"float32"}     # one per framework
+    assert set(chosen["nproc_per_node"]) == {1}

@@ -275,8 +275,10 @@ def reference_accuracy(name: str) -> str:
 
 # --- small helpers shared by tables, plots and the page --------------------------------
 
-VARIANT_FIELDS = ("device", "dtype", "input_size", "interop_threads", "mapping", "ht", "memory")
-PREFERRED = {"mapping": "sequential", "ht": False, "memory": "local"}
+VARIANT_FIELDS = ("device", "dtype", "input_size", "interop_threads", "mapping", "ht", "memory",
+                  "nproc_per_node", "nnodes")
+PREFERRED = {"mapping": "sequential", "ht": False, "memory": "local", "nproc_per_node": 1,
+             "nnodes": 1}
 
 
 def ok_points(frame: pd.DataFrame) -> pd.DataFrame:

@@ -59,7 +59,12 @@ def comparable_points(frame: pd.DataFrame, task: str) -> pd.DataFrame:
 
 
 def _value(points: pd.DataFrame, column: str) -> float:
-    return float(points[column].iloc[-1]) if not points.empty else math.nan
+    """The one figure of a chart cell (`comparable_points` leaves one point per framework,
+    mode, model and batch); NaN for an empty cell, an error for several."""
+    if len(points) > 1:
+        raise ValueError(f"a chart cell holds {len(points)} points: their configurations "
+                         "must be told apart before they are drawn")
+    return float(points[column].iloc[0]) if not points.empty else math.nan
 
 
 def bar_chart(points: pd.DataFrame, task: str, batch: int) -> BarChart | None:

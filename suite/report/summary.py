@@ -34,8 +34,8 @@ import pandas as pd
 
 from frameworks import deployed_optimization, mode_label
 from suite import stats
-from suite.report.frames import (base_variant, item_unit, model_order, model_title,
-                                 ok_points, select)
+from suite.report.frames import (VARIANT_FIELDS, base_variant, item_unit, model_order,
+                                 model_title, ok_points, select)
 from suite.report.ratio_tables import RunRatios, summary_lines
 
 NO_SIGNIFICANT_DIFFERENCE = "no significant difference"
@@ -182,16 +182,31 @@ def training_lines(frame: pd.DataFrame) -> list[str]:
 
     for model in model_order(train["model"]):
         of_model = train[train["model"] == model]
-        for batch, points in of_model.groupby("batch_size", sort=True):
+        # one line per configuration (batch and every other field but the framework's):
+        # points of other dtypes, world sizes or placements are never ranked together
+        varying = [f for f in VARIANT_FIELDS if of_model[f].nunique() > 1]
+        for key, points in of_model.groupby(["batch_size", *varying], sort=True):
             ordered = points.sort_values("items_per_second", ascending=False)
             best = ordered.iloc[0]
-            text = (f"**{model_title(model)}**, batch {int(batch)}: fastest "
+            text = (f"**{model_title(model)}**, batch {int(best['batch_size'])}"
+                    f"{configuration_suffix(best, varying)}: fastest "
                     f"**{describe(best)}**, {_figure(best)} images/s{_peak_text(best)}")
             if len(ordered) == 1:
                 lines.append(text + " (the only framework measured)")
                 continue
             lines.append(text + _rivals(best, ordered.iloc[1:], describe))
     return lines
+
+
+def configuration_suffix(row: pd.Series, fields: Sequence[str]) -> str:
+    """", bfloat16, 2 ranks, remote memory": the fields that tell a point's configuration
+    from the others of its model (empty when only the batch varies)."""
+    words = {"dtype": lambda v: str(v), "input_size": lambda v: f"size {int(v)}",
+             "device": lambda v: str(v), "interop_threads": lambda v: f"{int(v)} inter-op",
+             "mapping": lambda v: f"{v} mapping", "ht": lambda v: "HT on" if v else "HT off",
+             "memory": lambda v: f"{v} memory", "nproc_per_node": lambda v: f"{int(v)} rank(s)",
+             "nnodes": lambda v: f"{int(v)} node(s)"}
+    return "".join(f", {words[f](row[f])}" for f in fields)
 
 
 # --- NUMA and hyper-threading ----------------------------------------------------------

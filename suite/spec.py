@@ -13,7 +13,6 @@ from typing import Any
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "oom", "error", "timeout", "skipped")
-TASKS = ("train", "infer", "serve")
 
 
 @dataclass(frozen=True, order=True)

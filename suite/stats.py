@@ -191,18 +191,6 @@ def window_time_ci(window_ns: np.ndarray, window_steps: np.ndarray, confidence: 
     return max(low, float(per_step.min())), min(high, float(per_step.max()))
 
 
-def throughput_ci(samples_ns: Sequence[float], items_per_step: int, confidence: float = 0.95,
-                  samples_per_process: Sequence[int] | None = None) -> tuple[float, float]:
-    """Confidence interval of the throughput Σ items / Σ time in items/s.
-
-    With a fixed batch, throughput is items_per_step / mean step time, so the interval is
-    that of the mean step time (`mean_time_ci`), turned around.
-    """
-    low_ns, high_ns = mean_time_ci(samples_ns, confidence, samples_per_process)
-    per_s = items_per_step * NS_PER_S
-    return per_s / high_ns, per_s / low_ns
-
-
 def percentile_ci(samples: Sequence[float], percent: float, confidence: float = 0.95,
                   samples_per_process: Sequence[int] | None = None) -> tuple[float, float]:
     """Confidence interval of a percentile (50 = the median), widened for several processes
@@ -293,12 +281,6 @@ def processes_for_precision(spread: float, target: float, confidence: float = 0.
         if _sp.t.ppf(0.5 + confidence / 2, k - 1) * spread / math.sqrt(k) <= target:
             return k
     return math.inf
-
-
-def ci_relative_half_width(samples: Sequence[float], confidence: float = 0.95) -> float:
-    """Largest distance from the median to a bound of its CI, relative to the median."""
-    lo, hi = median_ci(samples, confidence)
-    return _relative_half(float(np.median(samples)), lo, hi)
 
 
 def precision_reached(samples: Sequence[float], precision: float, min_samples: int = 10,
@@ -531,15 +513,6 @@ def _open_ci_text(value: float, low: float | None, high: float | None) -> str:
 
 
 # --- warm-up and comparison -------------------------------------------------------------
-
-def is_steady(samples_ns: Sequence[int], window: int = 5, tolerance: float = 0.10) -> bool:
-    """Warm-up check: the last `window` samples' median is within `tolerance` of the
-    previous window's median (compilation, autotuning and allocator growth are over)."""
-    if len(samples_ns) < 2 * window:
-        return False
-    return medians_agree(float(np.median(samples_ns[-2 * window:-window])),
-                         float(np.median(samples_ns[-window:])), tolerance)
-
 
 def medians_agree(previous: float, last: float, tolerance: float = 0.10) -> bool:
     """Two consecutive warm-up windows' medians are within `tolerance` of the earlier one."""

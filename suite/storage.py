@@ -266,7 +266,3 @@ def finished_keys(run_dir: Path) -> set[str]:
     return {m.spec.key() for m in load_measurements(run_dir)
             if m.status in ("ok", "oom", "skipped") and not m.meta.get("interrupted")
             and not m.meta.get("partial")}
-
-
-def spec_keys(specs: list[PointSpec]) -> list[str]:
-    return [s.key() for s in specs]

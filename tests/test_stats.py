@@ -52,11 +52,6 @@ def test_precision_reached_needs_tight_interval():
     assert not stats.precision_reached(tight[:5], 0.02)  # too few samples
 
 
-def test_is_steady_detects_warmup_tail():
-    assert not stats.is_steady([50, 40, 30, 20, 10, 9, 8, 7, 6, 5])
-    assert stats.is_steady([50, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10])
-
-
 def test_geometric_mean_and_compare():
     assert stats.geometric_mean([2.0, 0.5]) == pytest.approx(1.0)
     rng = np.random.default_rng(2)
@@ -152,8 +147,9 @@ def test_process_spread_widens_every_interval():
     # never narrower than the within-process interval
     noisy = np.concatenate([10e6 * (1 + 0.2 * rng.standard_normal(50).clip(-3, 3))
                             for _ in range(3)])
-    a, b = stats.throughput_ci(noisy, 1), stats.throughput_ci(noisy, 1, samples_per_process=[50] * 3)
-    assert b[0] <= a[0] and b[1] >= a[1]
+    a, b = stats.summarize(noisy, 1), stats.summarize(noisy, 1, samples_per_process=[50] * 3)
+    assert b.items_per_second_ci_low <= a.items_per_second_ci_low and \
+        b.items_per_second_ci_high >= a.items_per_second_ci_high
 
 
 def test_process_spread_is_the_larger_of_the_medians_and_the_step_times_spread():
@@ -211,14 +207,18 @@ def test_rounded_to_ci_rounds_bounds_alike():
 
 def test_throughput_ci_brackets_items_over_total_time():
     samples = [10_000_000, 12_000_000] * 20              # 10 ms and 12 ms, batch 4
-    lo, hi = stats.throughput_ci(samples, items_per_step=4)
-    point = stats.summarize(samples, 4).items_per_second
+    s = stats.summarize(samples, 4)
+    lo, hi, point = s.items_per_second_ci_low, s.items_per_second_ci_high, s.items_per_second
     assert point == pytest.approx(4 / 0.011)
     assert lo < point < hi
-    s = stats.summarize(samples, 4)
-    assert (s.items_per_second_ci_low, s.items_per_second_ci_high) == (lo, hi)
-    assert stats.throughput_ci([5_000_000] * 30, 2) == (400.0, 400.0)   # no spread, no width
-    assert stats.throughput_ci([5_000_000], 2) == (400.0, 400.0)        # one sample: no interval
+    flat = stats.summarize([5_000_000] * 30, 2)                         # no spread, no width
+    assert (flat.items_per_second_ci_low, flat.items_per_second_ci_high) == (400.0, 400.0)
+
+
+def _throughput_ci(samples_ns, items_per_step):
+    """The throughput CI a point's summary states (Σ items / Σ time)."""
+    s = stats.summarize(samples_ns, items_per_step)
+    return s.items_per_second_ci_low, s.items_per_second_ci_high
 
 
 def test_throughput_ci_covers_the_true_throughput():
@@ -227,7 +227,7 @@ def test_throughput_ci_covers_the_true_throughput():
     hits = 0
     for _ in range(400):
         x = rng.gamma(25.0, 0.4e6, 100)                  # mean 10 ms, skewed
-        lo, hi = stats.throughput_ci(x, 8)
+        lo, hi = _throughput_ci(x, 8)
         hits += lo <= true <= hi
     assert 0.92 <= hits / 400 <= 0.98
 
@@ -236,14 +236,14 @@ def test_throughput_ci_widens_for_drift_between_batches():
     """Batch means see a level shift that a per-step interval would treat as noise."""
     rng = np.random.default_rng(4)
     x = np.concatenate([rng.normal(10e6, 1e6, 50), rng.normal(12e6, 1e6, 50)])
-    lo, hi = stats.throughput_ci(x, 1)
+    lo, hi = _throughput_ci(x, 1)
     mean_s = x.mean() / 1e9
     per_step_half = sp.t.ppf(0.975, 99) * x.std(ddof=1) / np.sqrt(100) / 1e9
     assert hi - lo > 1.5 * (1 / (mean_s - per_step_half) - 1 / (mean_s + per_step_half))
 
 
 def test_throughput_ci_stays_finite_when_batches_disagree_wildly():
-    lo, hi = stats.throughput_ci([1_000_000, 100_000_000], 1)   # 1 ms and 100 ms
+    lo, hi = _throughput_ci([1_000_000, 100_000_000], 1)   # 1 ms and 100 ms
     assert (lo, hi) == pytest.approx((10.0, 1000.0))            # clipped to the step range
 
 

@@ -15,7 +15,7 @@ Files written into the run folder, each as Markdown and as CSV (pandas `to_csv`)
   framework and the mode that ran ("pytorch (eager)", "mxnet (hybridized)": the names the
   adapters declare), then a "lead" column. The fastest cell of a row is bold only when its
   lead is significant: the low bound of its throughput's 95% CI lies above the high bound
-  of every other cell's CI (`suite.stats.throughput_ci`); otherwise the lead column says
+  of every other cell's CI (`suite.stats.summarize`'s items_per_second CI); otherwise the lead column says
   "no significant difference". Written only when a run has at least two such columns.
   Its CSV, like the speed CSVs, has "<column> CI low" and "<column> CI high" beside each.
 - `failures.csv`: every point that did not measure, with its status and message

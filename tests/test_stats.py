@@ -258,7 +258,7 @@ def test_quantile_cis_cover_at_their_level_or_say_they_are_open():
     """A p99 needs about 300 samples for its upper bound: below that the bound is open
     (+inf, shown "≥ x"), never the largest sample (a clipped p99 covered 37% at n = 50)."""
     rng = np.random.default_rng(7)
-    true = {q: float(np.exp(stats._sp.norm.ppf(q))) for q in (0.5, 0.9, 0.99)}  # lognormal
+    true = {q: float(np.exp(sp.norm.ppf(q))) for q in (0.5, 0.9, 0.99)}  # lognormal
     for n in (20, 50, 100, 200, 400, 1000):
         for q in (0.5, 0.9, 0.99):
             hits = closed = 0
@@ -268,7 +268,7 @@ def test_quantile_cis_cover_at_their_level_or_say_they_are_open():
                     continue
                 closed += 1
                 hits += low <= true[q] <= high
-            upper_rank = stats._sp.binom.ppf(0.975, n, q) + 1
+            upper_rank = sp.binom.ppf(0.975, n, q) + 1
             assert (closed == 0) == (upper_rank > n), (n, q, closed)
             if closed:
                 assert hits / closed >= 0.93, (n, q, hits / closed)

@@ -47,8 +47,9 @@ from suite.report.ratio_tables import ratios_of, write_ratios_csv
 from suite.report.scaleout import scaleout_blocks
 from suite.report.serving import serving_blocks, tune_verdict, verdict_text
 from suite.report.summary import SummarySection, summarize
-from suite.report.tables import (cross_framework_tables, failures_table, imprecise_table,
-                                 write_cross_tables, write_training_tables)
+from suite.report.cross_tables import cross_framework_tables, write_cross_tables
+from suite.report.failures import failures_table, imprecise_table
+from suite.report.tables import write_training_tables
 
 __all__ = ["build_report", "build_report_with_summary"]
 

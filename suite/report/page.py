@@ -25,8 +25,9 @@ from suite.report.gpu import ALLOCATOR_LINE, ALLOCATOR_TITLE, gpu_notes
 from suite.peak import PEAK_KEY, peak_text
 from suite.report.plots import InferencePlots, ModelPlots, Picture
 from suite.report.summary import SummarySection
-from suite.report.tables import (MEMORY_TITLE, SPEED_TITLE, CrossTable, TrainingTables,
-                                 markdown_table, speed_lines)
+from suite.report.cross_tables import CrossTable
+from suite.report.tables import (MEMORY_TITLE, SPEED_TITLE, TrainingTables, markdown_table,
+                                 speed_lines)
 
 MESSAGE_CHARS = 300
 KEY_VERSIONS = ("python", "dlbench", "torch", "tensorflow", "mxnet", "onnxruntime",

@@ -16,7 +16,8 @@ from suite.report.page import Block, Bullets, Heading, Links, Table
 from suite.report.ratio_tables import (RATIOS_FILE, RunRatios, block_title, control_line,
                                        pairing_line, ratio_ci_text, resolution_line,
                                        variant_label, varying_fields)
-from suite.report.tables import CONDITION_FIELDS, LEAD_HEADER, CrossTable, TrainGroup
+from suite.report.cross_tables import CrossTable
+from suite.report.tables import CONDITION_FIELDS, LEAD_HEADER, TrainGroup
 
 RATIOS_TITLE = "Ratios"
 TABLE_COLUMNS = ["block", "variant", "reference", "ratio (95% CI)", "rounds", "MDE",

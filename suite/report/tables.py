@@ -1,4 +1,4 @@
-"""Training tables (seed 003's form), the cross-framework table and the failures table.
+"""The training tables of seed 003's form, and the Markdown/CSV they are written as.
 
 Files written into the run folder, each as Markdown and as CSV (pandas `to_csv`):
 
@@ -11,21 +11,14 @@ Files written into the run folder, each as Markdown and as CSV (pandas `to_csv`)
   Markdown adds the framework allocator's peaks (also `train-allocator-<...>.csv`).
 - `train-model-memory-<framework>-<opt>.md/.csv` (CPU): the memory table's peaks less the
   framework's idle footprint after import (stated in the header): the model's own memory.
-- `train-frameworks-bs<N>.md/.csv`: images/sec ± 95% CI, rows = models, one column per
-  framework and the mode that ran ("pytorch (eager)", "mxnet (hybridized)": the names the
-  adapters declare), then a "lead" column. The fastest cell of a row is bold only when its
-  lead is significant: the low bound of its throughput's 95% CI lies above the high bound
-  of every other cell's CI (`suite.stats.summarize`'s items_per_second CI); otherwise the lead column says
-  "no significant difference". Written only when a run has at least two such columns.
-  Its CSV, like the speed CSVs, has "<column> CI low" and "<column> CI high" beside each.
-- `failures.csv`: every point that did not measure, with its status and message
-  (`suite.report.failures`, whose tables this module re-exports).
 
-GPU tables carry notes saying how device time and memory were taken (`suite.report.gpu`).
-A cell says "out of memory" for an `oom` point, the status word ("error", "timeout",
-"skipped") for another failure and "not run" for a point the run never stored. When one
-framework/optimization was measured under several conditions (e.g. thread counts), the file
-names get a suffix naming the condition that differs (`-t4`, `-ht`, `-remote`, `-s64`, ...).
+The cross-framework tables (`train-frameworks-bs<N>`) are `suite.report.cross_tables`'s,
+the failures table `suite.report.failures`'. GPU tables carry notes saying how device time
+and memory were taken (`suite.report.gpu`). A cell says "out of memory" for an `oom` point,
+the status word ("error", "timeout", "skipped") for another failure and "not run" for a
+point the run never stored. When one framework/optimization was measured under several
+conditions (e.g. thread counts), the file names get a suffix naming the condition that
+differs (`-t4`, `-ht`, `-remote`, `-s64`, ...).
 """
 from __future__ import annotations
 
@@ -37,8 +30,6 @@ import pandas as pd
 
 from frameworks import mode_label, mode_name
 from suite import stats
-from suite.report.failures import (FAILURE_COLUMNS, IMPRECISE_COLUMNS,  # noqa: F401
-                                   failures_table, imprecise_table, variant_text)
 from suite.report.frames import (Run, dtype_suffix, model_order, model_title,
                                  reference_accuracy, swept_dtypes)
 from suite.report.gpu import ALLOCATOR_LINE, ALLOCATOR_TITLE, gpu_notes
@@ -142,27 +133,27 @@ def _suffix(name: str, value: Any) -> str:
     return "-" + str(short.get(name, value))
 
 
-def _batches(run: Run, points: pd.DataFrame) -> list[int]:
+def batches_of(run: Run, points: pd.DataFrame) -> list[int]:
     configured = run.info.config.get("batches") or []
     return sorted({int(b) for b in configured} | {int(b) for b in points["batch_size"]})
 
 
-def _models(run: Run, points: pd.DataFrame) -> list[str]:
+def models_of(run: Run, points: pd.DataFrame) -> list[str]:
     configured = run.info.config.get("models") or []
     return model_order(list(configured) + list(points["model"]))
 
 
 # --- cells and tables ------------------------------------------------------------------
 
-def _point(points: pd.DataFrame, model: str, batch: int) -> pd.Series | None:
+def point_at(points: pd.DataFrame, model: str, batch: int) -> pd.Series | None:
     """The last stored point of a model and batch size, or None when none was stored."""
     hit = points[(points["model"] == model) & (points["batch_size"] == batch)]
     return None if hit.empty else hit.iloc[-1]
 
 
-def _cell(points: pd.DataFrame, model: str, batch: int,
+def cell_text(points: pd.DataFrame, model: str, batch: int,
           value: Callable[[pd.Series], str]) -> str:
-    row = _point(points, model, batch)
+    row = point_at(points, model, batch)
     if row is None:
         return NOT_RUN
     if row["status"] == "ok":
@@ -170,7 +161,7 @@ def _cell(points: pd.DataFrame, model: str, batch: int,
     return "out of memory" if row["status"] == "oom" else str(row["status"])
 
 
-def _speed(row: pd.Series) -> str:
+def speed_text(row: pd.Series) -> str:
     """Images/sec and its 95% CI, for people: "123 ± 4"."""
     return stats.ci_text(row["items_per_second"], row["items_per_second_ci_low"],
                          row["items_per_second_ci_high"])
@@ -193,13 +184,13 @@ def batch_table(points: pd.DataFrame, models: list[str], batches: list[int],
     """Rows = models (display names), columns "batch size N", cells from `value` or a status."""
     data = {"model": [model_title(m) for m in models]}
     for b in batches:
-        data[f"batch size {b}"] = [_cell(points, m, b, value) for m in models]
+        data[f"batch size {b}"] = [cell_text(points, m, b, value) for m in models]
     return pd.DataFrame(data)
 
 
 def speed_table(run: Run, group: TrainGroup) -> pd.DataFrame:
-    return batch_table(group.points, _models(run, group.points),
-                       _batches(run, group.points), _speed)
+    return batch_table(group.points, models_of(run, group.points),
+                       batches_of(run, group.points), speed_text)
 
 
 def with_ci_columns(table: pd.DataFrame, cells: dict[str, list[tuple[str, str, str]]]
@@ -217,23 +208,23 @@ def with_ci_columns(table: pd.DataFrame, cells: dict[str, list[tuple[str, str, s
     return pd.DataFrame(data)
 
 
-def _bounds_cell(points: pd.DataFrame, model: str, batch: int) -> tuple[str, str, str]:
-    row = _point(points, model, batch)
+def bounds_cell(points: pd.DataFrame, model: str, batch: int) -> tuple[str, str, str]:
+    row = point_at(points, model, batch)
     if row is None or row["status"] != "ok":
-        return _cell(points, model, batch, _speed), "", ""
+        return cell_text(points, model, batch, speed_text), "", ""
     return _speed_bounds(row)
 
 
 def speed_csv(run: Run, group: TrainGroup, table: pd.DataFrame) -> pd.DataFrame:
     """The speed table for a CSV: each batch size's value, CI low and CI high columns."""
-    models, batches = _models(run, group.points), _batches(run, group.points)
-    return with_ci_columns(table, {f"batch size {b}": [_bounds_cell(group.points, m, b)
+    models, batches = models_of(run, group.points), batches_of(run, group.points)
+    return with_ci_columns(table, {f"batch size {b}": [bounds_cell(group.points, m, b)
                                                        for m in models] for b in batches})
 
 
 def memory_table(run: Run, group: TrainGroup) -> pd.DataFrame:
-    models = _models(run, group.points)
-    table = batch_table(group.points, models, _batches(run, group.points), _memory)
+    models = models_of(run, group.points)
+    table = batch_table(group.points, models, batches_of(run, group.points), _memory)
     table[REFERENCE_HEADER_MD] = [reference_accuracy(m) for m in models]
     return table
 
@@ -248,7 +239,7 @@ def allocator_table(run: Run, group: TrainGroup) -> pd.DataFrame | None:
     has them (CPU runs, frameworks without allocator statistics)."""
     if group.points["allocator_peaks"].isna().all():
         return None
-    return batch_table(group.points, _models(run, group.points), _batches(run, group.points),
+    return batch_table(group.points, models_of(run, group.points), batches_of(run, group.points),
                        _allocator)
 
 
@@ -262,7 +253,7 @@ def model_memory_table(run: Run, group: TrainGroup) -> pd.DataFrame | None:
     model's own memory. None where no point has the figure (GPU runs, older runs)."""
     if group.points["model_memory_mib"].isna().all():
         return None
-    return batch_table(group.points, _models(run, group.points), _batches(run, group.points),
+    return batch_table(group.points, models_of(run, group.points), batches_of(run, group.points),
                        _model_memory)
 
 
@@ -297,7 +288,7 @@ def condition_lines(run: Run, group: TrainGroup) -> list[str]:
     lines = []
     if config.get("samples"):
         lines.append(f"dataset: {config['samples']} samples")
-    lines.append("batch size: " + ", ".join(str(b) for b in _batches(run, group.points)))
+    lines.append("batch size: " + ", ".join(str(b) for b in batches_of(run, group.points)))
     lines.append(f"Optimizer: {str(config.get('optimizer') or 'sgd').upper()}")
     lines.append(hardware_line(run, group.conditions))
     lines.append(framework_line(group))
@@ -349,15 +340,6 @@ class TrainingTables:
     files: list[str] = field(default_factory=list)
 
 
-@dataclass
-class CrossTable:
-    batch_size: int
-    table: pd.DataFrame        # display cells, the fastest in **bold**
-    lines: list[str]
-    csv: pd.DataFrame | None = None    # plain values with CI bound columns
-    files: list[str] = field(default_factory=list)
-
-
 def write_csv(table: pd.DataFrame, path: Path) -> None:
     table.rename(columns={REFERENCE_HEADER_MD: REFERENCE_HEADER_CSV}).to_csv(path, index=False)
 
@@ -398,59 +380,3 @@ def _write_allocator(t: TrainingTables, run: Run, out_dir: Path) -> None:
         md.write("\n" + section_markdown(ALLOCATOR_TITLE, [ALLOCATOR_LINE], t.allocator, 3))
     write_csv(t.allocator, out_dir / f"train-allocator-{t.group.name}.csv")
     t.files.append(f"train-allocator-{t.group.name}.csv")
-
-
-def cross_framework_tables(run: Run, groups: list[TrainGroup]) -> list[CrossTable]:
-    """Per batch size: rows = models, columns = framework (mode), images/sec, and the lead."""
-    if len(groups) < 2:
-        return []
-    every = pd.concat([g.points for g in groups])
-    models, tables = _models(run, every), []
-    for batch in _batches(run, every):
-        data = {"model": [model_title(m) for m in models]}
-        bounds = {}
-        for g in groups:
-            data[g.label] = [_cell(g.points, m, batch, _speed) for m in models]
-            bounds[g.label] = [_bounds_cell(g.points, m, batch) for m in models]
-        csv = with_ci_columns(pd.DataFrame(data), bounds)
-        leads = []
-        for i, m in enumerate(models):
-            winner, lead = significant_lead({g.label: _point(g.points, m, batch) for g in groups})
-            leads.append(lead)
-            if winner is not None:
-                data[winner][i] = f"**{data[winner][i]}**"
-        table = pd.DataFrame({**data, LEAD_HEADER: leads})
-        lines = [f"batch size: {batch}",
-                 f"Optimizer: {str(run.info.config.get('optimizer') or 'sgd').upper()}",
-                 hardware_line(run, groups[0].conditions), *gpu_notes(every), CI_LINE,
-                 "bold: the fastest, where the low bound of its 95% CI lies above every other "
-                 "column's high bound; lead: its images/sec over the next fastest"]
-        tables.append(CrossTable(batch, table, lines, csv.assign(**{LEAD_HEADER: leads})))
-    return tables
-
-
-def significant_lead(cells: dict[str, pd.Series | None]) -> tuple[str | None, str]:
-    """The column that wins a row, if its lead is significant, and the lead column's text.
-
-    Significant: the low bound of the fastest point's throughput CI exceeds the high bound of
-    every other measured point's CI ("1.50x" over the next fastest). Otherwise no winner and
-    "no significant difference"; with fewer than two measured points there is no contest.
-    """
-    measured = {label: p for label, p in cells.items() if p is not None and p["status"] == "ok"}
-    if len(measured) < 2:
-        return None, "one measured" if measured else "none measured"
-    ranked = sorted(measured, key=lambda label: measured[label]["items_per_second"], reverse=True)
-    best, others = measured[ranked[0]], [measured[label] for label in ranked[1:]]
-    if best["items_per_second_ci_low"] <= max(p["items_per_second_ci_high"] for p in others):
-        return None, NO_SIGNIFICANT_DIFFERENCE
-    return ranked[0], f"{best['items_per_second'] / others[0]['items_per_second']:.2f}x"
-
-
-def write_cross_tables(tables: list[CrossTable], out_dir: Path) -> None:
-    for t in tables:
-        stem = f"train-frameworks-bs{t.batch_size}"
-        (out_dir / f"{stem}.md").write_text(
-            "# Benchmark\n\n" + section_markdown(SPEED_TITLE, t.lines, t.table))
-        write_csv(t.csv, out_dir / f"{stem}.csv")
-        t.files += [f"{stem}.md", f"{stem}.csv"]
-

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from suite.models.ir import Model, Node
+from suite.models.ir import Model, Node, feature_size
 
 
 def build_net(mx: Any, model: Model, dropout: bool, training: bool
@@ -37,8 +37,9 @@ def build_net(mx: Any, model: Model, dropout: bool, training: bool
             return nn.BatchNorm(axis=1, momentum=0.9, epsilon=a["eps"], in_channels=in_shape[0])
         if node.op == "dense":
             return nn.Dense(a["units"], use_bias=a["bias"], flatten=False, in_units=in_shape[-1])
-        if node.op == "layernorm":
-            return nn.LayerNorm(axis=-1, epsilon=a["eps"], in_channels=in_shape[-1])
+        if node.op == "layernorm":   # images: over the channel axis (1 in NCHW)
+            return nn.LayerNorm(axis=1 if len(in_shape) == 3 else -1, epsilon=a["eps"],
+                                in_channels=feature_size(in_shape))
         if node.op == "dropout" and dropout and a.get("rate", 0.0) > 0:
             return nn.Dropout(a["rate"])
         if node.op == "embeddings":
@@ -146,7 +147,10 @@ def _op(F: Any, model: Model, node: Node, xs: list, training: bool) -> Any:
     if op in ("maxpool", "avgpool"):
         return _pool(F, model, node, x)
     if op == "global_avgpool":
-        return F.flatten(F.Pooling(x, kernel=(1, 1), global_pool=True, pool_type="avg"))
+        y = F.Pooling(x, kernel=(1, 1), global_pool=True, pool_type="avg")
+        return y if node.attr("keepdims") else F.flatten(y)
+    if op in _MOBILE_OPS:
+        return _MOBILE_OPS[op](F, node, xs)
     if op == "lrn":
         return _lrn(F, model, node, x, composed=training)
     if op == "concat":
@@ -165,6 +169,39 @@ def _op(F: Any, model: Model, node: Node, xs: list, training: bool) -> Any:
     if op == "first_token":
         return F.reshape(F.slice_axis(x, axis=1, begin=0, end=1), shape=(0, -1))
     raise NotImplementedError(f"mxnet adapter: op {op!r} of node {node.name!r}")
+
+
+def _clip(F: Any, node: Node, xs: list) -> Any:
+    # MXNet's clip takes finite bounds only; float32's largest stands in for infinity.
+    big = float(3.4e38)
+    return F.clip(xs[0], max(node.attr("min"), -big), min(node.attr("max"), big))
+
+
+def _channel_shuffle(F: Any, node: Node, xs: list) -> Any:
+    """(N, C, H, W) -> (N, g, C/g, H, W) -> swap the two channel axes -> (N, C, H, W)."""
+    t = F.reshape(xs[0], shape=(0, -4, node.attr("groups"), -1, -2))
+    return F.reshape(F.swapaxes(t, dim1=1, dim2=2), shape=(0, -3, -2))
+
+
+def _pad(F: Any, node: Node, xs: list) -> Any:
+    top, bottom, left, right = node.attr("pads")
+    return F.pad(xs[0], mode="constant", constant_value=float(node.attr("value")),
+                 pad_width=(0, 0, 0, 0, top, bottom, left, right))
+
+
+_MOBILE_OPS = {
+    "clip": _clip,
+    "sigmoid": lambda F, n, xs: F.sigmoid(xs[0]),
+    "hardsigmoid": lambda F, n, xs: F.hard_sigmoid(xs[0], alpha=n.attr("alpha"),
+                                                    beta=n.attr("beta")),
+    "hardswish": lambda F, n, xs: xs[0] * F.hard_sigmoid(xs[0], alpha=1.0 / 6.0, beta=0.5),
+    "silu": lambda F, n, xs: xs[0] * F.sigmoid(xs[0]),
+    "mul": lambda F, n, xs: F.broadcast_mul(xs[0], xs[1]),
+    "pad": _pad,
+    "channel_shuffle": _channel_shuffle,
+    "slice": lambda F, n, xs: F.slice_axis(xs[0], axis=1, begin=n.attr("begin"),
+                                           end=n.attr("end")),
+}
 
 
 def _pool(F: Any, model: Model, node: Node, x: Any) -> Any:

@@ -146,6 +146,8 @@ class OnnxGraph:
                        pads=[0, 0, pads[2] - ph, pads[3] - pw], **kw)
 
     def _global_avgpool(self, n: Node, xs: list[str], out: str) -> str:
+        if n.attr("keepdims"):
+            return self.op("GlobalAveragePool", xs, out)
         t = self.op("GlobalAveragePool", xs, f"{out}::nc11")
         return self.op("Flatten", [t], out, axis=1)
 
@@ -204,8 +206,57 @@ class OnnxGraph:
         return self.op("Add", [t, typ], out)
 
     def _layernorm(self, n: Node, xs: list[str], out: str) -> str:
-        return self.op("LayerNormalization", [xs[0], self.param(n, "gamma"), self.param(n, "beta")],
-                       out, axis=-1, epsilon=float(n.attr("eps")))
+        """Over the last axis; an image's channels through an NHWC view, as torch exports
+        ConvNeXt's LayerNorm2d (ONNX's axis=1 would normalise C, H and W together)."""
+        image = len(self.model.shape_of(n.inputs[0])) == 3
+        x = self.op("Transpose", xs, f"{out}::nhwc", perm=[0, 2, 3, 1]) if image else xs[0]
+        ins = [x, self.param(n, "gamma"), self.param(n, "beta")]
+        if not image:
+            return self.op("LayerNormalization", ins, out, axis=-1, epsilon=float(n.attr("eps")))
+        t = self.op("LayerNormalization", ins, f"{out}::normed", axis=-1,
+                    epsilon=float(n.attr("eps")))
+        return self.op("Transpose", [t], out, perm=[0, 3, 1, 2])
+
+    # ---- the mobile CNNs' ops
+    def _clip(self, n: Node, xs: list[str], out: str) -> str:
+        bounds = [self.const(n.attr("min")), self.const(n.attr("max"))]
+        return self.op("Clip", [xs[0], *bounds], out)
+
+    def _sigmoid(self, n: Node, xs: list[str], out: str) -> str:
+        return self.op("Sigmoid", xs, out)
+
+    def _hardsigmoid(self, n: Node, xs: list[str], out: str) -> str:
+        return self.op("HardSigmoid", xs, out, alpha=float(n.attr("alpha")),
+                       beta=float(n.attr("beta")))
+
+    def _hardswish(self, n: Node, xs: list[str], out: str) -> str:
+        return self.op("HardSwish", xs, out)
+
+    def _silu(self, n: Node, xs: list[str], out: str) -> str:
+        """x * Sigmoid(x), as torch.onnx exports SiLU."""
+        return self.op("Mul", [xs[0], self.op("Sigmoid", xs, f"{out}::sigmoid")], out)
+
+    def _mul(self, n: Node, xs: list[str], out: str) -> str:
+        return self.op("Mul", xs, out)
+
+    def _pad(self, n: Node, xs: list[str], out: str) -> str:
+        top, bottom, left, right = n.attr("pads")
+        pads = self.const([0, 0, top, left, 0, 0, bottom, right], np.int64)
+        return self.op("Pad", [xs[0], pads, self.const(float(n.attr("value")))], out,
+                       mode="constant")
+
+    def _channel_shuffle(self, n: Node, xs: list[str], out: str) -> str:
+        """Reshape (N, g, C/g, H, W), Transpose, Reshape back (0 copies the batch)."""
+        c, h, w = n.shape
+        g = n.attr("groups")
+        t = self.op("Reshape", [xs[0], self.const([0, g, c // g, h, w], np.int64)],
+                    f"{out}::split")
+        t = self.op("Transpose", [t], f"{out}::swapped", perm=[0, 2, 1, 3, 4])
+        return self.op("Reshape", [t, self.const([0, c, h, w], np.int64)], out)
+
+    def _slice(self, n: Node, xs: list[str], out: str) -> str:
+        ints = [self.const([v], np.int64) for v in (n.attr("begin"), n.attr("end"), 1)]
+        return self.op("Slice", [xs[0], *ints], out)
 
     def _attention(self, n: Node, xs: list[str], out: str) -> str:
         s, h = self.model.shape_of(n.inputs[0])

@@ -161,7 +161,13 @@ def _conv(net: TFNet, node: Node, xs: list, p: dict, training: bool) -> tf.Tenso
     padding, pads = net._extra[node.name]
     x = xs[0] if pads is None else tf.pad(xs[0], pads)
     groups = node.attr("groups")
-    if groups > 1 and training and net.split_grouped_training:
+    if groups > 1 and groups == int(x.shape[3]) and sh == sw:
+        # Depthwise (MobileNet's): TF's own kernel, which has CPU gradients too. The HWIO
+        # weight (kh, kw, 1, C * m) is its (kh, kw, C, m) filter: out channel c * m + j reads c.
+        kh, kw, _, out = p["weight"].shape
+        w = tf.reshape(p["weight"], [kh, kw, groups, out // groups])
+        y = tf.nn.depthwise_conv2d(x, w, strides=[1, sh, sw, 1], padding=padding)
+    elif groups > 1 and training and net.split_grouped_training:
         parts = zip(tf.split(x, groups, axis=3), tf.split(p["weight"], groups, axis=3))
         y = tf.concat([tf.nn.conv2d(x, w, strides=[1, sh, sw, 1], padding=padding)
                        for x, w in parts], axis=3)
@@ -270,6 +276,32 @@ def _attention(net: TFNet, node: Node, xs: list, p: dict, training: bool) -> tf.
     return tf.reshape(out, [-1, seq, hidden])
 
 
+def _clip(net: TFNet, node: Node, xs: list, p: dict, training: bool) -> tf.Tensor:
+    low, high = node.attr("min"), node.attr("max")
+    if (low, high) == (0.0, 6.0):
+        return tf.nn.relu6(xs[0])
+    return tf.clip_by_value(xs[0], low, high)
+
+
+def _hardsigmoid(net: TFNet, node: Node, xs: list, p: dict, training: bool) -> tf.Tensor:
+    alpha, beta = node.attr("alpha"), node.attr("beta")
+    return tf.clip_by_value(xs[0] * alpha + beta, 0.0, 1.0)
+
+
+def _pad(net: TFNet, node: Node, xs: list, p: dict, training: bool) -> tf.Tensor:
+    top, bottom, left, right = node.attr("pads")
+    return tf.pad(xs[0], [[0, 0], [top, bottom], [left, right], [0, 0]],
+                  constant_values=float(node.attr("value")))
+
+
+def _channel_shuffle(net: TFNet, node: Node, xs: list, p: dict, training: bool) -> tf.Tensor:
+    """NHWC: split the last axis into (groups, C / groups), swap the two, merge them."""
+    c, h, w = node.shape
+    groups = node.attr("groups")
+    t = tf.reshape(xs[0], [-1, h, w, groups, c // groups])
+    return tf.reshape(tf.transpose(t, [0, 1, 2, 4, 3]), [-1, h, w, c])
+
+
 _OPS: dict[str, OpFn] = {
     "conv": _conv,
     "batchnorm": _batchnorm,
@@ -278,7 +310,8 @@ _OPS: dict[str, OpFn] = {
     "gelu": lambda net, n, xs, p, t: tf.nn.gelu(xs[0], approximate=False),
     "maxpool": _maxpool,
     "avgpool": _avgpool,
-    "global_avgpool": lambda net, n, xs, p, t: tf.reduce_mean(xs[0], axis=[1, 2]),
+    "global_avgpool": lambda net, n, xs, p, t: tf.reduce_mean(
+        xs[0], axis=[1, 2], keepdims=bool(n.attr("keepdims"))),
     "lrn": _lrn,
     "concat": lambda net, n, xs, p, t: tf.concat(xs, axis=_channel_axis(xs[0])),
     "add": lambda net, n, xs, p, t: tf.add_n(xs),
@@ -290,4 +323,13 @@ _OPS: dict[str, OpFn] = {
     "layernorm": _layernorm,
     "attention": _attention,
     "first_token": lambda net, n, xs, p, t: xs[0][:, 0, :],
+    "clip": _clip,
+    "sigmoid": lambda net, n, xs, p, t: tf.math.sigmoid(xs[0]),
+    "hardsigmoid": _hardsigmoid,
+    "hardswish": lambda net, n, xs, p, t: xs[0] * (tf.nn.relu6(xs[0] + 3.0) * (1.0 / 6.0)),
+    "silu": lambda net, n, xs, p, t: tf.nn.silu(xs[0]),
+    "mul": lambda net, n, xs, p, t: tf.multiply(xs[0], xs[1]),   # (N, 1, 1, C) broadcasts
+    "pad": _pad,
+    "channel_shuffle": _channel_shuffle,
+    "slice": lambda net, n, xs, p, t: xs[0][..., n.attr("begin"):n.attr("end")],
 }

@@ -9,6 +9,7 @@ torch.jit.freeze and torch.compile accept directly — no interpreter loop to sc
 from __future__ import annotations
 
 import keyword
+import math
 import operator
 import re
 
@@ -18,7 +19,7 @@ import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
 
-from suite.models.ir import Model, Node, param_shapes
+from suite.models.ir import Model, Node, feature_size, param_shapes
 
 # IR parameter name -> attribute of the native module, per op (others are identical).
 _NATIVE_NAMES = {
@@ -29,6 +30,10 @@ _BUFFERS = ("running_mean", "running_var")
 # Ops whose output no backward pass needs, so a ReLU or a residual add that is their only
 # consumer may overwrite it (as torchvision's inplace=True ReLUs and `out += identity` do).
 _INPLACE_SAFE = ("conv", "batchnorm", "add", "dense", "concat")
+# Activations that may then run in place (torchvision's ReLU(inplace=True), ReLU6,
+# Hardswish and SiLU modules in MobileNet/EfficientNet); `add` adds to its first input.
+_INPLACE_OPS = ("relu", "add", "clip", "hardswish", "silu")
+_SIXTH = 1.0 / 6.0
 
 
 class Embeddings(nn.Module):
@@ -83,7 +88,7 @@ def _module(node: Node, in_shape: tuple[int, ...], dropout: bool) -> nn.Module |
     if node.op == "dense":
         return nn.Linear(in_shape[-1], a["units"], bias=a["bias"], **meta)
     if node.op == "layernorm":
-        return nn.LayerNorm(in_shape[-1], eps=a["eps"], **meta)
+        return nn.LayerNorm(feature_size(in_shape), eps=a["eps"], **meta)
     if node.op == "embeddings":
         return Embeddings(a["vocab_size"], a["hidden"], a["max_positions"], a["type_vocab_size"])
     if node.op == "attention":
@@ -107,12 +112,14 @@ def _function_call(g: fx.Graph, node: Node, args: list[fx.Node], inplace: bool) 
         return g.call_method("add_", (x, args[1]))   # torchvision's `out += identity`
     if op == "relu":
         return g.call_function(torch.relu_ if inplace else torch.relu, (x,))
+    if op in _MOBILE_OPS:
+        return _MOBILE_OPS[op](g, node, args, inplace)
     if op == "tanh":
         return g.call_function(torch.tanh, (x,))
     if op == "gelu":
         return g.call_function(F.gelu, (x,))  # exact (erf) form, PyTorch's default
     if op == "global_avgpool":
-        return g.call_function(torch.mean, (x, [2, 3]))
+        return g.call_function(torch.mean, (x, [2, 3]), {"keepdim": bool(node.attr("keepdims"))})
     if op == "concat":
         return g.call_function(torch.cat, (list(args), 1))
     if op == "add":
@@ -127,6 +134,52 @@ def _function_call(g: fx.Graph, node: Node, args: list[fx.Node], inplace: bool) 
     if op == "first_token":
         return g.call_function(torch.select, (x, 1, 0))
     raise ValueError(f"node {node.name!r}: op {op!r} is not supported by the pytorch adapter")
+
+
+def _clip(g: fx.Graph, node: Node, args: list[fx.Node], inplace: bool) -> fx.Node:
+    low, high = node.attr("min"), node.attr("max")
+    if (low, high) == (0.0, 6.0):
+        return g.call_function(F.relu6, (args[0],), {"inplace": inplace})   # hardtanh(0, 6)
+    bounds = {"min": None if low == -math.inf else low, "max": None if high == math.inf else high}
+    return g.call_function(torch.clamp_ if inplace else torch.clamp, (args[0],), bounds)
+
+
+def _hardsigmoid(g: fx.Graph, node: Node, args: list[fx.Node], inplace: bool) -> fx.Node:
+    alpha, beta = node.attr("alpha"), node.attr("beta")
+    if abs(alpha - _SIXTH) <= 1e-7 and beta == 0.5:   # PyTorch's (also float32's 1/6)
+        return g.call_function(F.hardsigmoid, (args[0],))
+    t = g.call_function(torch.add, (g.call_function(torch.mul, (args[0], alpha)), beta))
+    return g.call_function(torch.clamp, (t, 0.0, 1.0))
+
+
+def _channel_shuffle(g: fx.Graph, node: Node, args: list[fx.Node], inplace: bool) -> fx.Node:
+    """torchvision's view, transpose, view (a constant shape: the batch axis is -1)."""
+    c, h, w = node.shape
+    groups = node.attr("groups")
+    t = g.call_function(torch.reshape, (args[0], (-1, groups, c // groups, h, w)))
+    t = g.call_function(torch.transpose, (t, 1, 2))
+    return g.call_function(torch.reshape, (t, (-1, c, h, w)))
+
+
+def _pad(g: fx.Graph, node: Node, args: list[fx.Node], inplace: bool) -> fx.Node:
+    top, bottom, left, right = node.attr("pads")
+    return g.call_function(F.pad, (args[0], [left, right, top, bottom]),
+                           {"value": float(node.attr("value"))})
+
+
+_MOBILE_OPS = {
+    "clip": _clip,
+    "sigmoid": lambda g, n, args, inplace: g.call_function(torch.sigmoid, (args[0],)),
+    "hardsigmoid": _hardsigmoid,
+    "hardswish": lambda g, n, args, inplace: g.call_function(F.hardswish, (args[0],),
+                                                               {"inplace": inplace}),
+    "silu": lambda g, n, args, inplace: g.call_function(F.silu, (args[0],), {"inplace": inplace}),
+    "mul": lambda g, n, args, inplace: g.call_function(operator.mul, (args[0], args[1])),
+    "pad": _pad,
+    "channel_shuffle": _channel_shuffle,
+    "slice": lambda g, n, args, inplace: g.call_function(
+        torch.narrow, (args[0], 1, n.attr("begin"), n.attr("end") - n.attr("begin"))),
+}
 
 
 class TorchNet:
@@ -153,13 +206,13 @@ class TorchNet:
             if module is not None:
                 attr = _identifier(node.name, taken)
                 root.add_module(attr, module)
-                env[node.name] = graph.call_module(attr, tuple(args))
+                env[node.name] = _call_module(graph, node, attr, args, len(in_shape))
                 self._load(node, [model.shape_of(i) for i in node.inputs], module,
                            weights, device)
             elif node.op == "dropout":
                 env[node.name] = args[0]  # identity (rate 0 or dropout disabled)
             else:
-                inplace = (node.op in ("relu", "add") and consumers.get(node.inputs[0], 0) == 1
+                inplace = (node.op in _INPLACE_OPS and consumers.get(node.inputs[0], 0) == 1
                            and producers.get(node.inputs[0]) in _INPLACE_SAFE)
                 env[node.name] = _function_call(graph, node, args, inplace)
         graph.output(env[model.output])
@@ -191,6 +244,15 @@ class TorchNet:
         """Trainable parameters by stable name, as float32 numpy arrays in the IR layout."""
         return {k: getattr(m, attr).detach().float().cpu().numpy().copy()
                 for k, (m, attr) in self.slots.items()}
+
+
+def _call_module(g: fx.Graph, node: Node, attr: str, args: list[fx.Node], rank: int) -> fx.Node:
+    """Call the node's submodule; a layer norm over the channels of an image runs on a
+    channels-last view (nn.LayerNorm normalises the last axis), as ConvNeXt's does."""
+    if node.op != "layernorm" or rank != 3:
+        return g.call_module(attr, tuple(args))
+    t = g.call_module(attr, (g.call_method("permute", (args[0], 0, 2, 3, 1)),))
+    return g.call_method("permute", (t, 0, 3, 1, 2))
 
 
 def _identifier(name: str, taken: set[str]) -> str:

@@ -108,6 +108,21 @@ class OnnxRuntimeAdapter:
             return f"the onnx adapter runs float32 only, not {dtype!r}"
         return None
 
+    def run_model_file(self, path: str, feeds: dict[str, np.ndarray], output: str,
+                       threads: int = 0) -> tuple[np.ndarray, str]:
+        """Run an ONNX file as it is, graph optimizations off, on the CPU: the reference an
+        imported model's builds are checked against (suite.equivalence). Returns the output
+        and what produced it."""
+        import onnxruntime as ort
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        options.intra_op_num_threads = max(0, int(threads))
+        options.log_severity_level = 3
+        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        out = session.run([output], feeds)[0]
+        return out, (f"onnxruntime {ort.__version__} on the original file (graph "
+                     "optimizations disabled)")
+
     def build(self, request: BuildRequest) -> "OrtRunnable":
         require_supported(self, request)
         try:

@@ -141,9 +141,49 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 
 
 def _layernorm(node: Node, xs: list, p: dict) -> np.ndarray:
+    """Over the last axis, or over the channels (axis 1) of an (N, C, H, W) batch."""
     x = xs[0]
-    mu, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
-    return (x - mu) / np.sqrt(var + node.attr("eps")) * p["gamma"] + p["beta"]
+    axis = 1 if x.ndim == 4 else -1
+    shape = (1, -1, 1, 1) if x.ndim == 4 else (-1,)
+    mu, var = x.mean(axis, keepdims=True), x.var(axis, keepdims=True)
+    return (x - mu) / np.sqrt(var + node.attr("eps")) * p["gamma"].reshape(shape) \
+        + p["beta"].reshape(shape)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _hardsigmoid(x: np.ndarray, alpha: float, beta: float) -> np.ndarray:
+    return np.minimum(np.maximum(alpha * x + beta, 0.0), 1.0)
+
+
+def _pad(node: Node, xs: list, p: dict) -> np.ndarray:
+    top, bottom, left, right = node.attr("pads")
+    return np.pad(xs[0], ((0, 0), (0, 0), (top, bottom), (left, right)),
+                  constant_values=node.attr("value"))
+
+
+def _channel_shuffle(node: Node, xs: list, p: dict) -> np.ndarray:
+    """out[k * groups + g] = in[g * C/groups + k], written as the index rule."""
+    x, groups = xs[0], node.attr("groups")
+    per = x.shape[1] // groups
+    out = np.empty_like(x)
+    for g in range(groups):
+        for k in range(per):
+            out[:, k * groups + g] = x[:, g * per + k]
+    return out
+
+
+def _mul(node: Node, xs: list, p: dict) -> np.ndarray:
+    x, s = xs
+    if s.shape != x.shape:          # (N, C, 1, 1) scale over (N, C, H, W)
+        s = np.repeat(np.repeat(s, x.shape[2], axis=2), x.shape[3], axis=3)
+    return x * s
+
+
+def _global_avgpool(node: Node, xs: list, p: dict) -> np.ndarray:
+    return xs[0].mean(axis=(2, 3), keepdims=bool(node.attr("keepdims", False)))
 
 
 def _attention(node: Node, xs: list, p: dict) -> np.ndarray:
@@ -179,7 +219,7 @@ _OPS = {
     "gelu": lambda n, xs, p: 0.5 * xs[0] * (1 + erf(xs[0] / math.sqrt(2))),
     "maxpool": _pool,
     "avgpool": _pool,
-    "global_avgpool": lambda n, xs, p: xs[0].mean(axis=(2, 3)),
+    "global_avgpool": _global_avgpool,
     "lrn": _lrn,
     "concat": lambda n, xs, p: np.concatenate(xs, axis=1),
     "add": lambda n, xs, p: sum(xs[1:], xs[0]),
@@ -192,6 +232,15 @@ _OPS = {
     "layernorm": _layernorm,
     "attention": _attention,
     "first_token": lambda n, xs, p: xs[0][:, 0, :],
+    "clip": lambda n, xs, p: np.minimum(np.maximum(xs[0], n.attr("min")), n.attr("max")),
+    "sigmoid": lambda n, xs, p: _sigmoid(xs[0]),
+    "hardsigmoid": lambda n, xs, p: _hardsigmoid(xs[0], n.attr("alpha"), n.attr("beta")),
+    "hardswish": lambda n, xs, p: xs[0] * _hardsigmoid(xs[0], 1.0 / 6.0, 0.5),
+    "silu": lambda n, xs, p: xs[0] * _sigmoid(xs[0]),
+    "mul": _mul,
+    "pad": _pad,
+    "channel_shuffle": _channel_shuffle,
+    "slice": lambda n, xs, p: xs[0][:, n.attr("begin"):n.attr("end")],
 }
 
 
@@ -199,7 +248,8 @@ _OPS = {
 
 def image_graph(lrn_size: int = 5) -> Model:
     """Every image op once: grouped padded conv, BN, pools (ceil, both pad counts), LRN, concat,
-    add, flatten after conv, dense, dropout, tanh, softmax. 2x4x11x11 input, 10 classes."""
+    add, flatten after conv, dense, dropout, tanh, and the mobile CNNs' ops (mobile_branch).
+    2x4x11x11 input, 10 classes."""
     b = GraphBuilder("tiny_image", "tiny image graph")
     x = b.input("image", (4, 11, 11))
     c1 = b.conv("c1", x, 8, 3, stride=1, padding=1, groups=2)
@@ -216,7 +266,8 @@ def image_graph(lrn_size: int = 5) -> Model:
     gp = b.unary("global_avgpool", "gap", t)
     fl = b.unary("flatten", "flat", t)                                # channel-major order
     d1 = b.dense("fc1", fl, 16)
-    both = b.add("add", "sum2", [d1, gp])
+    mobile = b.global_avgpool("m.pool", mobile_branch(b, lrn))
+    both = b.add("add", "sum2", [d1, gp, mobile])
     dr = b.add("dropout", "drop", [both], rate=0.5)
     d2 = b.dense("fc2", dr, 10)
     return b.build(d2, num_classes=10)
@@ -247,6 +298,28 @@ def bert_graph(seq: int = 6, hidden: int = 8, heads: int = 2) -> Model:
     first = b.unary("first_token", "cls", ff2)
     pool = b.dense("pool", first, hidden)
     return b.build(b.unary("tanh", "pooled", pool))
+
+
+def mobile_branch(b: GraphBuilder, x: str) -> str:
+    """Every op of the mobile CNNs once, from an (8, 6, 6) map to a (16, 3, 4) one: depthwise
+    conv, ReLU6, an asymmetric pad, channel split + concat + shuffle, a squeeze-excitation
+    (keepdims pool, 1x1 convs, silu, hardsigmoid, broadcast mul), hardswish, a channel-
+    multiplier depthwise conv, sigmoid, layer norm over channels, a general clip, a
+    same-shape mul, ONNX's default hardsigmoid."""
+    x = b.clip("m.relu6", b.batchnorm("m.bn", b.conv("m.pw", x, 8, 1, bias=False)))
+    x = b.add("pad", "m.pad", [x], pads=(0, 1, 1, 2), value=0.0)            # 8 x 7 x 9
+    dw = b.conv("m.dw", x, 8, 3, stride=2, groups=8, bias=False)            # 8 x 3 x 4
+    left = b.add("slice", "m.left", [dw], begin=0, end=4)
+    right = b.unary("hardswish", "m.hswish", b.add("slice", "m.right", [dw], begin=4, end=8))
+    x = b.add("channel_shuffle", "m.shuffle", [b.add("concat", "m.cat", [left, right])],
+              groups=2)
+    s = b.global_avgpool("m.se.pool", x, keepdims=True)
+    s = b.conv("m.se.fc1", b.unary("silu", "m.se.silu", b.conv("m.se.fc0", s, 4, 1)), 8, 1)
+    x = b.add("mul", "m.se.scale", [x, b.hardsigmoid("m.se.gate", s)])
+    x = b.unary("sigmoid", "m.sig", b.conv("m.dw2", x, 16, 3, padding=1, groups=8))
+    x = b.clip("m.clip", b.add("layernorm", "m.ln", [x], eps=1e-5), -0.5, 0.75)
+    x = b.add("mul", "m.gate", [x, b.unary("silu", "m.silu", x)])
+    return b.hardsigmoid("m.hsig", x, 0.2, 0.5)
 
 
 def pool_graph(n: int, kernel: int, stride: int, padding: int, ceil_mode: bool, op: str,

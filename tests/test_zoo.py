@@ -35,6 +35,11 @@ PARAMS = {
     "bert_base": 109_482_240,        # HuggingFace bert-base-uncased BertModel
     "bert_large": 335_141_888,       # HuggingFace bert-large-uncased BertModel
     "resnet50_v1": 25_557_032,       # as resnet50: v1 moves the stride, not a parameter
+    "mobilenet_v2": 3_504_872,       # torchvision
+    "mobilenet_v3_large": 5_483_032,  # torchvision
+    "efficientnet_b0": 5_288_548,    # torchvision
+    "shufflenet_v2": 2_278_604,      # torchvision shufflenet_v2_x1_0
+    "densenet121": 7_978_856,        # torchvision
 }
 
 # Published multiply-adds (G) at the default input size: torchvision's "GFLOPS" column
@@ -164,7 +169,7 @@ def test_too_small_input_names_model_and_smallest_size(name: str) -> None:
         zoo.get_model(name, smallest - 1)
 
 
-@pytest.mark.parametrize("name", zoo.MODEL_NAMES)
+@pytest.mark.parametrize("name", zoo.MODEL_NAMES + zoo.MODERN_MODEL_NAMES)
 def test_every_size_from_the_minimum_builds(name: str) -> None:
     """min_input_size is only meaningful if validity does not come and go above it."""
     low = zoo.min_input_size(name)
@@ -253,9 +258,24 @@ def torch_forward(model: Model, weights: dict[str, np.ndarray], batch: np.ndarra
             elif n.op == "batchnorm":
                 y = F.batch_norm(x, p(n, "mean"), p(n, "var"), p(n, "gamma"), p(n, "beta"),
                                  False, 0.0, a["eps"])
-            elif n.op in ("relu", "tanh", "gelu", "softmax"):
-                y = {"relu": F.relu, "tanh": torch.tanh, "gelu": F.gelu,
+            elif n.op in ("relu", "tanh", "gelu", "softmax", "sigmoid", "hardswish", "silu"):
+                y = {"relu": F.relu, "tanh": torch.tanh, "gelu": F.gelu, "sigmoid": torch.sigmoid,
+                     "hardswish": F.hardswish, "silu": F.silu,
                      "softmax": lambda t: F.softmax(t, -1)}[n.op](x)
+            elif n.op == "clip":
+                y = x.clamp(a["min"], a["max"])
+            elif n.op == "hardsigmoid":
+                y = (a["alpha"] * x + a["beta"]).clamp(0, 1)
+            elif n.op == "mul":
+                y = x * xs[1]
+            elif n.op == "pad":
+                top, bottom, left, right = a["pads"]
+                y = F.pad(x, (left, right, top, bottom), value=a["value"])
+            elif n.op == "channel_shuffle":
+                g = a["groups"]
+                y = x.unflatten(1, (g, -1)).transpose(1, 2).flatten(1, 2)
+            elif n.op == "slice":
+                y = x[:, a["begin"]:a["end"]]
             elif n.op == "maxpool":
                 y = F.max_pool2d(x, a["kernel"], a["stride"], a["padding"],
                                  ceil_mode=a["ceil_mode"])
@@ -263,7 +283,7 @@ def torch_forward(model: Model, weights: dict[str, np.ndarray], batch: np.ndarra
                 y = F.avg_pool2d(x, a["kernel"], a["stride"], a["padding"], a["ceil_mode"],
                                  a["count_include_pad"])
             elif n.op == "global_avgpool":
-                y = x.mean((2, 3))
+                y = x.mean((2, 3), keepdim=bool(a.get("keepdims")))
             elif n.op == "lrn":
                 y = F.local_response_norm(x, a["size"], a["alpha"], a["beta"], a["k"])
             elif n.op == "concat":
@@ -279,6 +299,9 @@ def torch_forward(model: Model, weights: dict[str, np.ndarray], batch: np.ndarra
             elif n.op == "embeddings":
                 s = x.shape[1]
                 y = p(n, "word")[x] + p(n, "position")[:s] + p(n, "token_type")[0]
+            elif n.op == "layernorm" and x.dim() == 4:    # over the channels
+                y = F.layer_norm(x.permute(0, 2, 3, 1), x.shape[1:2], p(n, "gamma"),
+                                 p(n, "beta"), a["eps"]).permute(0, 3, 1, 2)
             elif n.op == "layernorm":
                 y = F.layer_norm(x, x.shape[-1:], p(n, "gamma"), p(n, "beta"), a["eps"])
             elif n.op == "attention":

@@ -2,7 +2,9 @@
 
 Counted, per item, forward pass only (training is 3x this, see the point spec):
 
-- ``conv``: output elements x (input channels / groups) x kernel height x kernel width;
+- ``conv``: output elements x (input channels / groups) x kernel height x kernel width
+  (a depthwise conv, groups = channels, is kh x kw per output element; the 1x1 convs of a
+  squeeze-excitation count like any conv);
 - ``dense``: rows x input features x units (rows = every leading axis, e.g. S tokens);
 - ``attention``: the four H x H projections over S tokens (4 S H^2) plus the two
   attention matmuls Q K^T and softmax(.) V (2 S^2 H).
@@ -10,8 +12,13 @@ Counted, per item, forward pass only (training is 3x this, see the point spec):
 Not counted, as in the published figures we compare with (torchvision's "GFLOPS" column,
 the ResNet/VGG/Inception papers, BERT's usual 2 x 11.2 GFLOPs at 128 tokens): bias adds,
 batch norm, layer norm, activations, pooling, LRN, softmax, residual adds, embedding lookups
-and dropout. Those are memory-bound and together well under 1% for the CNNs here. One MAC
-is two floating-point operations; this module reports MACs, not FLOPs.
+and dropout, nor the mobile CNNs' elementwise and data-movement ops (clip, sigmoid,
+hardsigmoid, hardswish, silu, the squeeze-excitation's broadcast mul, pad, channel_shuffle,
+slice), as torchvision's figures for MobileNet, EfficientNet and ShuffleNet do not. Those
+are memory-bound, about one operation per output element: their output elements are 0.65%
+of ResNet-50's MACs, 1.5% of DenseNet-121's and about 4% of the mobile CNNs' (MobileNetV2,
+MobileNetV3, EfficientNet-B0, ShuffleNetV2 at 224 px). One MAC is two floating-point
+operations; this module reports MACs, not FLOPs.
 """
 from __future__ import annotations
 

@@ -16,7 +16,8 @@ Operation semantics (adapters must implement exactly these):
   ``ceil_mode`` is Caffe's "full" convention: out = ceil((n + 2p - k) / s) + 1, with the
   last window required to start inside the (left-padded) input, as in PyTorch.
 - ``avgpool``: same attrs plus count_include_pad (divisor counts padded zeros or not).
-- ``global_avgpool``: (C, H, W) -> (C,).
+- ``global_avgpool``: attrs keepdims (default false): the mean over H and W,
+  (C, H, W) -> (C,), or (C, 1, 1) with keepdims (a squeeze-excitation's squeeze).
 - ``lrn``: attrs size, alpha, beta, k; across channels, Caffe/PyTorch form:
   b_c = a_c / (k + alpha / size * sum_{c' in window(c)} a_c'^2) ** beta,
   window = [c - size // 2, c + (size - 1) // 2].
@@ -30,11 +31,35 @@ Operation semantics (adapters must implement exactly these):
 - ``embeddings``: BERT input embeddings; input token ids (S,) int64. attrs vocab_size,
   hidden, max_positions, type_vocab_size. Params: word (V, H), position (P, H),
   token_type (T, H). Output (S, H) = word[ids] + position[0:S] + token_type[0].
-- ``layernorm``: attrs eps; over the last axis. Params: gamma, beta (H,).
+- ``layernorm``: attrs eps; over the feature axis with biased variance,
+  y = (x - mean) / sqrt(var + eps) * gamma + beta: the last axis of (F,) and (S, H)
+  inputs, the channel axis of (C, H, W) images at each position (ConvNeXt's LayerNorm2d).
+  Params: gamma, beta (H,) or (C,).
 - ``attention``: multi-head self-attention, attrs heads; input (S, H), no mask.
   Params: q_weight, k_weight, v_weight, out_weight (H, H) [out, in] and q_bias, k_bias,
   v_bias, out_bias (H,). out = Wo · concat_h(softmax(Q_h K_h^T / sqrt(H/heads)) V_h) + bo.
 - ``first_token``: (S, H) -> (H,), the hidden state of position 0 (BERT pooler input).
+
+Ops of the mobile and dense CNNs (MobileNet, EfficientNet, ShuffleNet, DenseNet):
+
+- ``clip``: attrs min, max (floats, either may be -inf/inf): y = min(max(x, min), max);
+  ReLU6 is clip(0, 6).
+- ``sigmoid``: y = 1 / (1 + exp(-x)).
+- ``hardsigmoid``: attrs alpha, beta: y = max(0, min(1, alpha * x + beta)). PyTorch's and
+  Keras's hard sigmoid is alpha = 1/6, beta = 1/2 (ONNX's defaults are 0.2, 0.5).
+- ``hardswish``: y = x * max(0, min(1, x / 6 + 1/2)) (MobileNetV3; ONNX HardSwish).
+- ``silu``: y = x * sigmoid(x) (swish-1; EfficientNet).
+- ``mul``: the product of two inputs; the second has the first's shape or, for a
+  (C, H, W) first input, shape (C, 1, 1), broadcast over H and W (squeeze-excitation's
+  scale). The output has the first input's shape.
+- ``pad``: attrs pads (top, bottom, left, right), value: (C, H, W) ->
+  (C, top + H + bottom, left + W + right), new positions set to `value` (a constant,
+  e.g. 0, or -inf in front of a max pool).
+- ``channel_shuffle``: attrs groups: (C, H, W) -> (C, H, W) with the channels viewed as
+  (groups, C / groups), transposed and flattened: out[k * groups + g] = in[g * C/groups + k]
+  (ShuffleNet's reshape, transpose, reshape).
+- ``slice``: attrs begin, end: the channels [begin, end) of a (C, H, W) or (F,) input
+  (ShuffleNet's channel split).
 
 A parameter's stable name is ``"<node name>.<param name>"``.
 """
@@ -50,6 +75,8 @@ OPS = (
     "conv", "batchnorm", "relu", "tanh", "gelu", "maxpool", "avgpool", "global_avgpool",
     "lrn", "concat", "add", "dense", "dropout", "flatten", "softmax",
     "embeddings", "layernorm", "attention", "first_token",
+    "clip", "sigmoid", "hardsigmoid", "hardswish", "silu", "mul", "pad", "channel_shuffle",
+    "slice",
 )
 
 
@@ -158,6 +185,11 @@ def conv_out(n: int, k: int, s: int, p: int) -> int:
     return (n + 2 * p - k) // s + 1
 
 
+def feature_size(shape: Shape) -> int:
+    """The axis a layer norm normalises: channels of (C, H, W), else the last axis."""
+    return shape[0] if len(shape) == 3 else shape[-1]
+
+
 def param_shapes(node: Node, in_shapes: list[Shape]) -> dict[str, Shape]:
     """Parameter shapes of one node given its input shapes."""
     a = node.attributes
@@ -180,7 +212,8 @@ def param_shapes(node: Node, in_shapes: list[Shape]) -> dict[str, Shape]:
         return {"word": (a["vocab_size"], h), "position": (a["max_positions"], h),
                 "token_type": (a["type_vocab_size"], h)}
     if node.op == "layernorm":
-        return {"gamma": (in_shapes[0][-1],), "beta": (in_shapes[0][-1],)}
+        c = (feature_size(in_shapes[0]),)
+        return {"gamma": c, "beta": c}
     if node.op == "attention":
         h = in_shapes[0][-1]
         shapes: dict[str, Shape] = {}
@@ -202,7 +235,8 @@ def infer_shape(op: str, name: str, in_shapes: list[Shape], a: Mapping[str, Any]
         raise GraphError(f"node {name!r}: unknown op {op!r}; known ops: {', '.join(OPS)}")
     need(len(in_shapes) >= 1, "needs at least one input")
     x = in_shapes[0]
-    if op in ("conv", "maxpool", "avgpool", "lrn", "global_avgpool", "flatten"):
+    if op in ("conv", "maxpool", "avgpool", "lrn", "global_avgpool", "flatten", "pad",
+              "channel_shuffle"):
         need(len(x) == 3, "expects a (C, H, W) input")
     if op == "conv":
         c, h, w = x
@@ -225,7 +259,9 @@ def infer_shape(op: str, name: str, in_shapes: list[Shape], a: Mapping[str, Any]
         need(oh >= 1 and ow >= 1, "window larger than padded input")
         return (c, oh, ow)
     if op == "global_avgpool":
-        return (x[0],)
+        return (x[0], 1, 1) if a.get("keepdims", False) else (x[0],)
+    if op in ("mul", "pad", "channel_shuffle", "slice", "clip"):
+        return _infer_mobile(op, x, in_shapes, a, need)
     if op == "flatten":
         return (math.prod(x),)
     if op == "concat":
@@ -250,6 +286,32 @@ def infer_shape(op: str, name: str, in_shapes: list[Shape], a: Mapping[str, Any]
     if op == "batchnorm":
         need(len(x) in (1, 3), "expects (C,) or (C, H, W)")
     return x  # elementwise / normalisation / dropout / softmax / lrn keep the shape
+
+
+def _infer_mobile(op: str, x: Shape, in_shapes: list[Shape], a: Mapping[str, Any],
+                  need: Any) -> Shape:
+    """Output shapes of mul, pad, channel_shuffle, slice and clip."""
+    if op == "mul":
+        need(len(in_shapes) == 2, "takes exactly two inputs")
+        y = in_shapes[1]
+        need(y == x or (len(x) == 3 and y == (x[0], 1, 1)),
+             "the second input must have the first's shape or be (C, 1, 1)")
+        return x
+    if op == "pad":
+        top, bottom, left, right = a["pads"]
+        need(min(a["pads"]) >= 0, "pads must be non-negative")
+        return (x[0], x[1] + top + bottom, x[2] + left + right)
+    if op == "channel_shuffle":
+        need(a["groups"] >= 1 and x[0] % a["groups"] == 0,
+             f"channels {x[0]} not divisible by groups {a['groups']}")
+        return x
+    if op == "slice":
+        need(len(x) in (1, 3), "expects (C, H, W) or (F,)")
+        need(0 <= a["begin"] < a["end"] <= x[0], f"channels [{a['begin']}, {a['end']}) "
+             f"outside [0, {x[0]})")
+        return (a["end"] - a["begin"],) + x[1:]
+    need(a["min"] <= a["max"], "min must not exceed max")  # clip
+    return x
 
 
 # --------------------------------------------------------------------------- builder
@@ -312,6 +374,16 @@ class GraphBuilder:
 
     def unary(self, op: str, name: str, x: str, **attrs: Any) -> str:
         return self.add(op, name, [x], **attrs)
+
+    def clip(self, name: str, x: str, low: float = 0.0, high: float = 6.0) -> str:
+        """clip(x, low, high); the default is ReLU6."""
+        return self.add("clip", name, [x], min=float(low), max=float(high))
+
+    def hardsigmoid(self, name: str, x: str, alpha: float = 1.0 / 6.0, beta: float = 0.5) -> str:
+        return self.add("hardsigmoid", name, [x], alpha=float(alpha), beta=float(beta))
+
+    def global_avgpool(self, name: str, x: str, keepdims: bool = False) -> str:
+        return self.add("global_avgpool", name, [x], keepdims=keepdims)
 
     def build(self, output: str, num_classes: int | None = None,
               reference_top5: float | None = None, notes: str = "") -> Model:

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from suite.errors import UsageError
-from suite.models import bert, cnn_classic, inception, resnet
+from suite.models import (bert, cnn_classic, densenet, efficientnet, imported, inception,
+                          mobilenet, resnet, shufflenet)
 from suite.models.counts import macs_per_item
 from suite.models.ir import GraphError, Model
 
@@ -55,18 +56,36 @@ _REGISTRY: dict[str, ZooEntry] = {
     # variant, for benchmarks/zoo_parity.py)
     "bert_large": ZooEntry("BERT-large", bert.bert_large, 128, None, "text", 512),
     "resnet50_v1": ZooEntry("ResNet-50 v1", resnet.resnet50_v1, 224, None),
+    # modern CNNs (torchvision's layouts), for the ops imported networks use and the ONNX
+    # importer's proof (no seed-003 accuracy figure)
+    "mobilenet_v2": ZooEntry("MobileNetV2", mobilenet.mobilenet_v2, 224, None),
+    "mobilenet_v3_large": ZooEntry("MobileNetV3-Large", mobilenet.mobilenet_v3_large, 224, None),
+    "efficientnet_b0": ZooEntry("EfficientNet-B0", efficientnet.efficientnet_b0, 224, None),
+    "shufflenet_v2": ZooEntry("ShuffleNetV2-1.0", shufflenet.shufflenet_v2_x1_0, 224, None),
+    "densenet121": ZooEntry("DenseNet-121", densenet.densenet121, 224, None),
 }
 
-EXTRA_MODEL_NAMES: tuple[str, ...] = ("bert_large", "resnet50_v1")
+MODERN_MODEL_NAMES: tuple[str, ...] = ("mobilenet_v2", "mobilenet_v3_large", "efficientnet_b0",
+                                       "shufflenet_v2", "densenet121")
+EXTRA_MODEL_NAMES: tuple[str, ...] = ("bert_large", "resnet50_v1", *MODERN_MODEL_NAMES)
 MODEL_NAMES: tuple[str, ...] = tuple(n for n in _REGISTRY if n not in EXTRA_MODEL_NAMES)
 ALL_MODEL_NAMES: tuple[str, ...] = tuple(_REGISTRY)
 
 
 def _entry(name: str) -> ZooEntry:
-    try:
+    if name in _REGISTRY:
         return _REGISTRY[name]
-    except KeyError:
-        raise UsageError(f"unknown model {name!r}; valid: {', '.join(ALL_MODEL_NAMES)}") from None
+    found = imported.lookup(name)
+    if found is None:
+        valid = ", ".join(ALL_MODEL_NAMES + imported.registered_names())
+        raise UsageError(f"unknown model {name!r}; valid: {valid}")
+    return ZooEntry(found.model.title, lambda size: found.model,
+                    found.model.inputs[0].shape[1], None)
+
+
+def is_imported(name: str) -> bool:
+    """True for a model imported from a file (`--model-file`): its input size is the file's."""
+    return name not in _REGISTRY and imported.is_imported(name)
 
 
 def title(name: str) -> str:
@@ -86,7 +105,10 @@ def default_input_size(name: str) -> int:
 
 @functools.lru_cache(maxsize=None)
 def min_input_size(name: str) -> int:
-    """The smallest input size at which the network is valid (found by building it)."""
+    """The smallest input size at which the network is valid (found by building it); an
+    imported model's is its file's."""
+    if is_imported(name):
+        return default_input_size(name)
     entry = _entry(name)
     for size in range(1, entry.default_size + 1):
         try:
@@ -98,7 +120,10 @@ def min_input_size(name: str) -> int:
 
 
 def input_shape(name: str, input_size: int | None = None) -> tuple[int, ...]:
-    """Per-item input shape: (3, S, S) for images, (S,) for token ids."""
+    """Per-item input shape: (3, S, S) for images, (S,) for token ids; an imported model's
+    own (C, H, W)."""
+    if is_imported(name):
+        return imported.lookup(name).model.inputs[0].shape
     size = default_input_size(name) if input_size is None else input_size
     return (3, size, size) if is_image_model(name) else (size,)
 
@@ -116,9 +141,16 @@ def _positive_int(value: object) -> int:
 def get_model(name: str, input_size: int | None = None) -> Model:
     """The network `name` for `input_size` (None: the model's default size).
 
-    Raises UsageError for an unknown name or an input size the network cannot take.
+    Raises UsageError for an unknown name or an input size the network cannot take (an
+    imported model takes only its file's size).
     """
     entry = _entry(name)
+    if is_imported(name):
+        if input_size is not None and input_size != entry.default_size:
+            raise UsageError(f"{name}: the model file fixes the input at "
+                             f"{'x'.join(map(str, input_shape(name)))}; image size "
+                             f"{input_size} cannot apply")
+        return entry.build(entry.default_size)
     size = entry.default_size if input_size is None else _positive_int(input_size)
     what = "image size" if entry.kind == "image" else "sequence length"
     if size < 1:
@@ -151,11 +183,14 @@ def describe_zoo(names: tuple[str, ...] = MODEL_NAMES, image_size: int | None = 
 
     Sizes default to each model's own; with `image_size` (`seq_len`) image (text) models are
     described at that size, or at their smallest valid size where that is larger - the row's
-    input_shape always says which size its figures are for.
+    input_shape always says which size its figures are for. Imported models (registered
+    through suite.models.imported) are described at their file's size.
     """
     rows = []
     for name in names:
         size = image_size if is_image_model(name) else seq_len
+        if is_imported(name):
+            size = None         # the file fixes it
         if size is not None:
             size = max(size, min_input_size(name))
         model = get_model(name, size)

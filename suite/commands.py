@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import signal
 import sys
 import time
@@ -31,10 +29,12 @@ OPTS_ALIASES = {"default": DEPLOYED}
 
 
 def dispatch(args: argparse.Namespace, argv: list[str]) -> int:
+    from suite.report import build_report
     from suite.serving import cli as serving_cli
     handlers = {"train": run_sweep, "infer": run_sweep, "report": report, "compare": compare,
-                "models": models, "env": env, "serve": serving_cli.serve,
-                "tune": serving_cli.tune}
+                "models": models, "env": env,
+                "serve": lambda a, v: serving_cli.serve(a, v, build_report),
+                "tune": lambda a, v: serving_cli.tune(a, v, build_report)}
     return handlers[args.command](args, argv)
 
 

@@ -225,7 +225,10 @@ def _machine(args: argparse.Namespace) -> tuple[Topology, Topology]:
     return whole, topo
 
 
-def serve(args: argparse.Namespace, argv: list[str]) -> int:
+Report = Callable[[Path], Path]   # builds a run's report page, returns index.md's path
+
+
+def serve(args: argparse.Namespace, argv: list[str], report: Report | None = None) -> int:
     import_loadgen()
     check_launcher(args.launcher, "serve")
     whole, topo = _machine(args)
@@ -247,11 +250,11 @@ def serve(args: argparse.Namespace, argv: list[str]) -> int:
     done = open_run(run_dir, argv, config, whole, args.resume)
     _interruptible(run_dir, lambda: run_serve(cfg, topo, run_dir, _log(args), done,
                                               _point_meta(whole)))
-    _finish(args, run_dir)
+    _finish(args, run_dir, report)
     return 0
 
 
-def tune(args: argparse.Namespace, argv: list[str]) -> int:
+def tune(args: argparse.Namespace, argv: list[str], report: Report | None = None) -> int:
     from suite.serving.tune import TuneGoal, run_tune, verdict_lines
     import_loadgen()
     check_launcher(args.launcher, "tune")
@@ -280,7 +283,7 @@ def tune(args: argparse.Namespace, argv: list[str]) -> int:
                                                       done, _point_meta(whole)))
     for line in verdict_lines(result):
         print(line)
-    _finish(args, run_dir)
+    _finish(args, run_dir, report)
     return 0 if result.get("status") == "ok" and result.get("goal_met") else 1
 
 
@@ -299,10 +302,11 @@ def _interruptible(run_dir: Path, work: Callable[[], Any]) -> Any:
         raise Interrupted(getattr(e, "signum", signal.SIGINT), str(run_dir)) from None
 
 
-def _finish(args: argparse.Namespace, run_dir: Path) -> None:
+def _finish(args: argparse.Namespace, run_dir: Path, report: Report | None) -> None:
+    """The results line, and the report page where the CLI passed its builder (`report`:
+    the report room imports serving, so serving never imports it back)."""
     print(f"results:  {run_dir / storage.POINTS_FILE}")
-    if args.no_report:
+    if args.no_report or report is None:
         return
-    from suite.report import build_report   # the report imports serving, never the reverse
-    index = build_report(run_dir)
+    index = report(run_dir)
     print(f"report:   {index} and {index.with_suffix('.html')}")

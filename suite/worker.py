@@ -130,6 +130,8 @@ class WorkerState:
     idle_rss_bytes: int = 0                 # RSS after the framework's import, before any build
     sampler_cpus: tuple[int, ...] = ()      # where the memory sampler's thread runs (() = inherit)
     kernel_peak: bool = False               # VmHWM can be reset: the kernel gives the RSS peak
+    started: float | None = None            # the process's start (perf_counter clock) ...
+    ready_s: float | None = None            # ... and its seconds to `ready` (imports), if known
 
 
 def release_freed_memory() -> None:
@@ -176,25 +178,67 @@ def sampler_interval_us(cfg: dict[str, Any], cuda: bool, kernel_peak: bool) -> i
     return 100_000 if kernel_peak else 1000
 
 
-def worker_state(placement: dict[str, Any]) -> WorkerState:
+def worker_state(placement: dict[str, Any], started: float | None = None,
+                 ready_s: float | None = None) -> WorkerState:
     """The state shared by the points; call after the framework's import, before any build."""
     from suite import _native
     release_freed_memory()
     return WorkerState(idle_rss_bytes=_native.rss_bytes(),
                        sampler_cpus=tuple(placement.get("sampler_cpus") or ()),
-                       kernel_peak=_native.reset_peak_rss())
+                       kernel_peak=_native.reset_peak_rss(), started=started, ready_s=ready_s)
+
+
+def process_started() -> float:
+    """When this process started, on the time.perf_counter() clock (/proc's start time, to
+    a clock tick: 10 ms); now where that is unreadable."""
+    now = time.perf_counter()
+    try:
+        start_ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        age_s = time.clock_gettime(time.CLOCK_BOOTTIME) - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return now
+    return now - min(max(age_s, 0.0), 3600.0)
+
+
+class BlockStarts:
+    """A timer that notes when each block of steps began, outside the timed steps: with the
+    loop's warm-up count that gives the start of the first timed step."""
+
+    def __init__(self, timer: Any) -> None:
+        self.timer, self.blocks = timer, []      # (perf_counter at the start, steps)
+
+    def now_ns(self) -> int:
+        return self.timer.now_ns()
+
+    def run(self, step: Any, iterations: int, budget_ns: int = 0) -> Any:
+        started = time.perf_counter()
+        timed = self.timer.run(step, iterations, budget_ns)
+        self.blocks.append((started, len(timed.host_ns)))
+        return timed
+
+    def first_timed(self, warmup_iterations: int) -> float | None:
+        """The start of the first block after the cold start and the warm-up's steps."""
+        count = 0
+        for started, steps in self.blocks[1:]:
+            if count >= warmup_iterations:
+                return started
+            count += steps
+        return None
 
 
 def run_point(adapter: Any, spec: PointSpec, settings: dict[str, Any],
-              state: WorkerState = WorkerState()) -> Measurement:
-    """Build, measure and describe one point; failures become statuses, never exceptions."""
+              state: WorkerState = WorkerState(), started: float | None = None) -> Measurement:
+    """Build, measure and describe one point; failures become statuses, never exceptions.
+    `started` (perf_counter; default now) is where the point's set-up began: the process's
+    start for a worker's first point, the point's message for a later one (`setup_s`)."""
     from frameworks.base import OutOfMemory, describe
     m = Measurement(spec=spec, items_per_step=spec.batch_size)
+    started = time.perf_counter() if started is None else started
     release_freed_memory()  # nothing an earlier point freed counts towards this one
     try:
         if (fault := _fault(spec)):
             _inject(fault)
-        _measure_into(m, adapter, spec, settings, state)
+        _measure_into(m, adapter, spec, settings, state, started)
     except (OutOfMemory, MemoryError) as e:
         m.status, m.message = "oom", describe(e)
     except Exception as e:  # noqa: BLE001 - any failure of one point is data
@@ -207,15 +251,21 @@ def run_point(adapter: Any, spec: PointSpec, settings: dict[str, Any],
 
 
 def build_runnable(adapter: Any, model: Any, spec: PointSpec, cfg: dict[str, Any],
-                   input_seed: int | list[int] | None = None) -> Any:
+                   input_seed: int | list[int] | None = None,
+                   setup: dict[str, Any] | None = None) -> Any:
     """The adapter's runnable with its inputs bound; the weights and the numpy inputs are
     this function's only references, so they are freed when it returns. `input_seed`
-    (default: the weights' seed) draws other inputs, e.g. each data-parallel rank's own."""
+    (default: the weights' seed) draws other inputs, e.g. each data-parallel rank's own.
+    The weights come through suite.weights_cache; `setup` gets their seconds and source."""
     from frameworks.base import BuildRequest
-    from suite.models.weights import make_weights
+    from suite.weights_cache import point_weights
     seed = cfg.get("seed", 0)
+    t0 = time.perf_counter()
+    weights = point_weights(model, seed, cfg)
+    if setup is not None:
+        setup.update(weights_s=round(time.perf_counter() - t0, 4), weights_source=weights.source)
     runnable = adapter.build(BuildRequest(
-        model=model, weights=make_weights(model, seed), task=spec.task,
+        model=model, weights=weights.arrays, task=spec.task,
         optimization=spec.optimization, batch_size=spec.batch_size, device=spec.device,
         dtype=spec.dtype, lr=cfg["lr"], momentum=cfg["momentum"],
         weight_decay=cfg["weight_decay"]))
@@ -247,7 +297,7 @@ def make_timer(runnable: Any, cuda: bool) -> tuple[Any, str | None]:
 
 
 def _measure_into(m: Measurement, adapter: Any, spec: PointSpec, cfg: dict[str, Any],
-                  state: WorkerState) -> None:
+                  state: WorkerState, started: float) -> None:
     from suite import _native, stats
     from suite.energy import open_meter, point_energy
     from suite.measure import LoopSettings, run_loop
@@ -256,7 +306,8 @@ def _measure_into(m: Measurement, adapter: Any, spec: PointSpec, cfg: dict[str, 
     model = zoo.get_model(spec.model, spec.input_size)
     m.flops_per_item = counts.flops_per_item(model, spec.task)
     t0 = time.perf_counter()
-    runnable = build_runnable(adapter, model, spec, cfg)
+    setup: dict[str, Any] = {}
+    runnable = build_runnable(adapter, model, spec, cfg, setup=setup)
     del model  # the runnable keeps what it needs of the IR
     release_freed_memory()
     m.meta["build_s"] = time.perf_counter() - t0
@@ -269,9 +320,15 @@ def _measure_into(m: Measurement, adapter: Any, spec: PointSpec, cfg: dict[str, 
     interval_us = sampler_interval_us(cfg, cuda, state.kernel_peak)
     sampler = _native.MemorySampler(interval_us, 0 if cuda else -1, list(state.sampler_cpus))
     sampler.start()
-    loop = run_loop(runnable.step, timer, spec.batch_size, LoopSettings(**cfg["loop"]),
+    clock, loop_started = BlockStarts(timer), time.perf_counter()
+    loop = run_loop(runnable.step, clock, spec.batch_size, LoopSettings(**cfg["loop"]),
                     meter if meter.available else None)
     mem = sampler.stop()
+    first_timed = clock.first_timed(loop.warmup_iterations)
+    if first_timed is not None:   # from the start to the first timed step (see run_point)
+        m.meta["setup_s"] = round(first_timed - started, 4)
+        setup["warmup_s"] = round(first_timed - loop_started, 4)
+    m.meta["setup"] = setup
     m.energy = point_energy(meter, loop.energy_joules, loop.energy_seconds,
                             len(loop.samples_ns) * spec.batch_size, idle)
     m.samples_ns, m.device_samples_ns = loop.samples_ns, loop.device_samples_ns
@@ -357,6 +414,7 @@ def protocol_channel() -> tuple[IO[str], dict[str, Any]]:
 
 def main() -> int:
     """Serve one runner over stdin / a private stdout until told to stop or stdin closes."""
+    started = process_started()
     out, init = protocol_channel()
     placement = apply_placement(init)
     from frameworks import get_adapter
@@ -369,8 +427,10 @@ def main() -> int:
                         "placement": placement, "pid": os.getpid()})
     if not avail.ok:
         return 0
-    state = worker_state(placement)
+    state = worker_state(placement, started, time.perf_counter() - started)
+    first = True
     for line in sys.stdin:
+        received = time.perf_counter()
         msg = json.loads(line)
         if "serve_load" in msg:   # a serving instance from here on (suite.serving)
             from suite.serving.instance import serve_loop
@@ -379,7 +439,11 @@ def main() -> int:
         if "point" not in msg:
             break
         spec = PointSpec.from_dict(msg["point"]["spec"])
-        m = run_point(adapter, spec, msg["point"]["settings"], state)
+        m = run_point(adapter, spec, msg["point"]["settings"], state,
+                      started if first else received)
+        if first and "setup" in m.meta:   # the process's start to `ready`: its imports
+            m.meta["setup"]["ready_s"] = round(state.ready_s, 4)
+        first = False
         m.placement = dict(placement, observed_cpus=observed_cpus())
         m.meta.update(framework_version=avail.version, worker_pid=os.getpid())
         send(out, "measurement", m.to_record())

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -98,37 +99,60 @@ def _fan_in(shape: tuple[int, ...]) -> int:
     return math.prod(shape[1:])
 
 
-def _draw(node: Node, pname: str, shape: tuple[int, ...], rng: np.random.Generator,
-          gain: float, residual_end: bool, transformer: bool) -> np.ndarray:
-    """One parameter of `node` (see the module docstring for the rules)."""
-    if node.op == "batchnorm":
+class Draw(NamedTuple):
+    """How one parameter is drawn: everything its values depend on besides the seed."""
+
+    key: str                    # the stable name, "<node>.<param>"
+    op: str
+    pname: str
+    shape: tuple[int, ...]
+    gain: float
+    residual_end: bool
+    transformer: bool
+
+
+def _draw(d: Draw, rng: np.random.Generator) -> np.ndarray:
+    """One parameter (see the module docstring for the rules)."""
+    shape, pname = d.shape, d.pname
+    if d.op == "batchnorm":
         if pname == "gamma":
-            low, high = (0.2, 0.4) if residual_end else (0.8, 1.2)
+            low, high = (0.2, 0.4) if d.residual_end else (0.8, 1.2)
             return _uniform(rng, shape, low, high)
         if pname == "var":
             return _uniform(rng, shape, 0.5, 1.5)
         return _uniform(rng, shape, -0.1, 0.1)          # beta, mean
-    if node.op == "layernorm":
+    if d.op == "layernorm":
         return _uniform(rng, shape, 0.9, 1.1) if pname == "gamma" else _normal(rng, shape, BERT_STD)
-    if transformer:
+    if d.transformer:
         return _normal(rng, shape, BERT_STD)
     if pname == "weight":
-        return _normal(rng, shape, gain / math.sqrt(_fan_in(shape)))
+        return _normal(rng, shape, d.gain / math.sqrt(_fan_in(shape)))
     return _normal(rng, shape, BIAS_STD)
+
+
+def weight_plan(model: Model) -> list[Draw]:
+    """Every parameter's draw, in node order: with the seed, all the weights depend on
+    (so a digest of it, the seed and this module's code keys the cache, suite.weights_cache)."""
+    users = _consumers(model)
+    ends = _residual_branch_ends(model, users)
+    transformer = any(n.op in ("embeddings", "attention") for n in model.nodes)
+    plan = []
+    for node, in_shapes in walk(model):
+        gain = math.sqrt(2.0) if _feeds_relu(node, users) else 1.0
+        for pname, shape in param_shapes(node, in_shapes).items():
+            plan.append(Draw(f"{node.name}.{pname}", node.op, pname, tuple(shape), gain,
+                             node.name in ends, transformer))
+    return plan
+
+
+def check_seed(seed: object) -> int:
+    """`seed` itself when it is a non-negative integer; UsageError otherwise."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise UsageError(f"weight seed must be a non-negative integer, got {seed!r}")
+    return seed
 
 
 def make_weights(model: Model, seed: int = 0) -> dict[str, np.ndarray]:
     """Float32 arrays for every name in `model.param_shapes()` (BN running stats included)."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise UsageError(f"weight seed must be a non-negative integer, got {seed!r}")
-    users = _consumers(model)
-    ends = _residual_branch_ends(model, users)
-    transformer = any(n.op in ("embeddings", "attention") for n in model.nodes)
-    weights: dict[str, np.ndarray] = {}
-    for node, in_shapes in walk(model):
-        gain = math.sqrt(2.0) if _feeds_relu(node, users) else 1.0
-        for pname, shape in param_shapes(node, in_shapes).items():
-            key = f"{node.name}.{pname}"
-            weights[key] = _draw(node, pname, shape, _generator(seed, key), gain,
-                                 node.name in ends, transformer)
-    return weights
+    check_seed(seed)
+    return {d.key: _draw(d, _generator(seed, d.key)) for d in weight_plan(model)}

@@ -19,7 +19,7 @@ def _probe(request: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     """The imported model (registered here) and its probe inputs."""
     from suite.models import imported
     from suite.equivalence import PROBE_SEED
-    from suite.worker import synthetic_inputs
+    from suite.workerlib import synthetic_inputs
     imported.register_model_files({request["name"]: request["path"]})
     found = imported.lookup(request["name"])
     inputs, _ = synthetic_inputs(found.model, request["items"], PROBE_SEED)

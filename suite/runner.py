@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Protocol
 
 from suite import storage
+from suite.levers import worker_launch
 from suite.oomkill import oom_kill_count
 from suite.schedule import SequentialPasses
 from suite.spec import Measurement, PointSpec
@@ -71,13 +72,15 @@ class Worker:
     def __init__(self, init: dict[str, Any], log_path: Path, opts: RunOptions,
                  module: str = "suite.worker") -> None:
         self._log = open(log_path, "ab")
-        env = dict(os.environ, **opts.env)
+        lever_env, preexec = worker_launch()   # the process-level levers on (suite.levers)
+        env = dict(os.environ, **lever_env, **opts.env)
         self._oom_kills = oom_kill_count()   # to tell the kernel's OOM killer from kill -9
         # Its own process group: killing the group leaves no orphan (e.g. a compile-worker
         # pool), and a terminal's Ctrl-C reaches only the runner, which stops the worker.
         self.proc = subprocess.Popen([sys.executable, "-m", module],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self._log, env=env, start_new_session=True)
+                                     stderr=self._log, env=env, start_new_session=True,
+                                     preexec_fn=preexec)
         self._opts = opts
         self._buf = b""
         self._sel = selectors.DefaultSelector()

@@ -161,7 +161,8 @@ def combine_processes(parts: list[Measurement]) -> Measurement:
         warmup_iterations=first.warmup_iterations, memory=memory, summary={},
         rank_samples_ns=rank_samples, energy=_combined_energy(parts),
         meta=dict(first.meta, processes=[_process_record(p) for p in parts],
-                  wall_s=sum(float(p.meta.get("wall_s", 0.0)) for p in parts)))
+                  wall_s=sum(float(p.meta.get("wall_s", 0.0)) for p in parts),
+                  setup_s=sum(float(p.meta.get("setup_s", 0.0)) for p in parts)))
 
 
 def _combined_energy(parts: list[Measurement]) -> dict[str, Any] | None:
@@ -175,7 +176,7 @@ def _combined_energy(parts: list[Measurement]) -> dict[str, Any] | None:
 def _process_record(m: Measurement) -> dict[str, Any]:
     """What one process of a combined point keeps besides its samples."""
     keep = ("worker_pid", "stop_reason", "warmup_steady", "build_s", "wall_s", "started_at",
-            "round")
+            "round", "setup_s", "setup")
     return {"iterations": len(m.samples_ns), "cold_start_ns": m.cold_start_ns,
             "warmup_iterations": m.warmup_iterations,
             "precision_reached": m.precision_reached, "memory": dict(m.memory),

@@ -7,8 +7,9 @@ time of each window of steps (one synchronisation per window).
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
-from typing import Callable, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -139,3 +140,29 @@ class FakeTimer:
             if budget_ns and spent >= budget_ns:
                 break
         return Timed(np.asarray(out, dtype=np.int64))
+
+
+class BlockStarts:
+    """A timer that notes when each block of steps began, outside the timed steps: with the
+    loop's warm-up count that gives the start of the first timed step."""
+
+    def __init__(self, timer: Any) -> None:
+        self.timer, self.blocks = timer, []      # (perf_counter at the start, steps)
+
+    def now_ns(self) -> int:
+        return self.timer.now_ns()
+
+    def run(self, step: Any, iterations: int, budget_ns: int = 0) -> Any:
+        started = time.perf_counter()
+        timed = self.timer.run(step, iterations, budget_ns)
+        self.blocks.append((started, len(timed.host_ns)))
+        return timed
+
+    def first_timed(self, warmup_iterations: int) -> float | None:
+        """The start of the first block after the cold start and the warm-up's steps."""
+        count = 0
+        for started, steps in self.blocks[1:]:
+            if count >= warmup_iterations:
+                return started
+            count += steps
+        return None

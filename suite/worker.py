@@ -14,12 +14,8 @@ crash (SIGSEGV), hang, or allocate memory until stopped, at the matching point.
 """
 from __future__ import annotations
 
-import ctypes
-import functools
-import gc
 import json
 import os
-import signal
 import sys
 import time
 import traceback
@@ -34,27 +30,10 @@ from suite.spec import Measurement, PointSpec
 if TYPE_CHECKING:
     from suite.energy import IdleBaseline, Meter
 
-FAULT_ENV = "DLBENCH_FAULT"
-MIB = 1 << 20
-
-
-def send(out: IO[str], kind: str, payload: Any) -> None:
-    out.write(json.dumps({kind: payload}, allow_nan=False) + "\n")
-    out.flush()
-
-
-def observed_cpus() -> list[int]:
-    """Union of the CPUs every thread of this process may run on (from /proc)."""
-    from suite.topology import parse_cpu_list
-    cpus: set[int] = set()
-    for status in Path("/proc/self/task").glob("*/status"):
-        try:
-            for line in status.read_text().splitlines():
-                if line.startswith("Cpus_allowed_list:"):
-                    cpus.update(parse_cpu_list(line.split(":", 1)[1]))
-        except OSError:
-            continue  # a thread that ended meanwhile
-    return sorted(cpus)
+# shared with the data-parallel ranks and the serving instances (suite.workerlib)
+from suite.workerlib import (FAULT_ENV, MIB, build_runnable, fault_for,  # noqa: F401
+                             inject_fault, memory_figures, observed_cpus,
+                             release_freed_memory, send, synthetic_inputs)
 
 
 def apply_placement(init: dict[str, Any]) -> dict[str, Any]:
@@ -79,50 +58,6 @@ def apply_placement(init: dict[str, Any]) -> dict[str, Any]:
     return placement
 
 
-def _fault(spec: PointSpec) -> str | None:
-    value = os.environ.get(FAULT_ENV, "")
-    if not value:
-        return None
-    kind, _, target = value.partition("@")
-    model, _, batch = target.partition(":")
-    if model and model != spec.model:
-        return None
-    if batch and int(batch) != spec.batch_size:
-        return None
-    return kind
-
-
-def _inject(kind: str) -> None:
-    if kind == "crash":
-        os.kill(os.getpid(), signal.SIGSEGV)
-    elif kind == "hang":
-        while True:
-            time.sleep(3600)
-    elif kind == "alloc":
-        import numpy as np
-        hog = []
-        while True:  # grows until the runner's memory limit stops the worker
-            block = np.ones(64 * MIB // 8)
-            hog.append(block)
-            time.sleep(0.01)
-
-
-def synthetic_inputs(model, batch: int, seed: int | list[int]) -> tuple[dict, Any]:
-    """Inputs (and labels for classifiers) drawn once from a fixed seed, as numpy arrays."""
-    import numpy as np
-    rng = np.random.default_rng(seed)
-    inputs = {}
-    for t in model.inputs:
-        shape = (batch,) + tuple(t.shape)
-        if t.dtype.startswith("int"):
-            inputs[t.name] = rng.integers(0, t.high or 2, size=shape, dtype=np.int64)
-        else:
-            inputs[t.name] = rng.standard_normal(shape, dtype=np.float32)
-    labels = rng.integers(0, model.num_classes, size=(batch,), dtype=np.int64) \
-        if model.num_classes else None
-    return inputs, labels
-
-
 @dataclass(frozen=True)
 class WorkerState:
     """What every point of one worker shares, read once when the worker starts."""
@@ -132,28 +67,6 @@ class WorkerState:
     kernel_peak: bool = False               # VmHWM can be reset: the kernel gives the RSS peak
     started: float | None = None            # the process's start (perf_counter clock) ...
     ready_s: float | None = None            # ... and its seconds to `ready` (imports), if known
-
-
-def release_freed_memory() -> None:
-    """Collect garbage, then return the heap's free pages to the OS (glibc malloc_trim).
-
-    glibc keeps freed memory mapped, and after the first large free it serves big blocks
-    from the heap instead of fresh mappings (its dynamic mmap threshold): without a trim
-    the RSS of a point would count the weights and inputs freed before its loop, and what
-    earlier points freed, instead of what the framework holds.
-    """
-    gc.collect()
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
-
-
-@functools.lru_cache(maxsize=1)
-def _malloc_trim() -> Any:
-    try:
-        return ctypes.CDLL(None).malloc_trim   # glibc only; other C libraries lack it
-    except (OSError, AttributeError):
-        return None
 
 
 GPU_SAMPLER_INTERVAL_US = 10_000
@@ -200,32 +113,6 @@ def process_started() -> float:
     return now - min(max(age_s, 0.0), 3600.0)
 
 
-class BlockStarts:
-    """A timer that notes when each block of steps began, outside the timed steps: with the
-    loop's warm-up count that gives the start of the first timed step."""
-
-    def __init__(self, timer: Any) -> None:
-        self.timer, self.blocks = timer, []      # (perf_counter at the start, steps)
-
-    def now_ns(self) -> int:
-        return self.timer.now_ns()
-
-    def run(self, step: Any, iterations: int, budget_ns: int = 0) -> Any:
-        started = time.perf_counter()
-        timed = self.timer.run(step, iterations, budget_ns)
-        self.blocks.append((started, len(timed.host_ns)))
-        return timed
-
-    def first_timed(self, warmup_iterations: int) -> float | None:
-        """The start of the first block after the cold start and the warm-up's steps."""
-        count = 0
-        for started, steps in self.blocks[1:]:
-            if count >= warmup_iterations:
-                return started
-            count += steps
-        return None
-
-
 def run_point(adapter: Any, spec: PointSpec, settings: dict[str, Any],
               state: WorkerState = WorkerState(), started: float | None = None) -> Measurement:
     """Build, measure and describe one point; failures become statuses, never exceptions.
@@ -236,8 +123,8 @@ def run_point(adapter: Any, spec: PointSpec, settings: dict[str, Any],
     started = time.perf_counter() if started is None else started
     release_freed_memory()  # nothing an earlier point freed counts towards this one
     try:
-        if (fault := _fault(spec)):
-            _inject(fault)
+        if (fault := fault_for(spec)):
+            inject_fault(fault)
         _measure_into(m, adapter, spec, settings, state, started)
     except (OutOfMemory, MemoryError) as e:
         m.status, m.message = "oom", describe(e)
@@ -248,31 +135,6 @@ def run_point(adapter: Any, spec: PointSpec, settings: dict[str, Any],
         m.samples_ns, m.device_samples_ns = [], None
         m.window_ns = m.window_steps = None
     return m
-
-
-def build_runnable(adapter: Any, model: Any, spec: PointSpec, cfg: dict[str, Any],
-                   input_seed: int | list[int] | None = None,
-                   setup: dict[str, Any] | None = None) -> Any:
-    """The adapter's runnable with its inputs bound; the weights and the numpy inputs are
-    this function's only references, so they are freed when it returns. `input_seed`
-    (default: the weights' seed) draws other inputs, e.g. each data-parallel rank's own.
-    The weights come through suite.weights_cache; `setup` gets their seconds and source."""
-    from frameworks.base import BuildRequest
-    from suite.weights_cache import point_weights
-    seed = cfg.get("seed", 0)
-    t0 = time.perf_counter()
-    weights = point_weights(model, seed, cfg)
-    if setup is not None:
-        setup.update(weights_s=round(time.perf_counter() - t0, 4), weights_source=weights.source)
-    runnable = adapter.build(BuildRequest(
-        model=model, weights=weights.arrays, task=spec.task,
-        optimization=spec.optimization, batch_size=spec.batch_size, device=spec.device,
-        dtype=spec.dtype, lr=cfg["lr"], momentum=cfg["momentum"],
-        weight_decay=cfg["weight_decay"]))
-    inputs, labels = synthetic_inputs(model, spec.batch_size,
-                                      seed if input_seed is None else input_seed)
-    runnable.set_inputs(inputs, labels if spec.task == "train" else None)
-    return runnable
 
 
 def make_timer(runnable: Any, cuda: bool) -> tuple[Any, str | None]:
@@ -320,6 +182,7 @@ def _measure_into(m: Measurement, adapter: Any, spec: PointSpec, cfg: dict[str, 
     interval_us = sampler_interval_us(cfg, cuda, state.kernel_peak)
     sampler = _native.MemorySampler(interval_us, 0 if cuda else -1, list(state.sampler_cpus))
     sampler.start()
+    from suite.timing import BlockStarts
     clock, loop_started = BlockStarts(timer), time.perf_counter()
     loop = run_loop(runnable.step, clock, spec.batch_size, LoopSettings(**cfg["loop"]),
                     meter if meter.available else None)
@@ -339,7 +202,7 @@ def _measure_into(m: Measurement, adapter: Any, spec: PointSpec, cfg: dict[str, 
                   sampler_samples=mem["samples"], sampler_interval_us=interval_us,
                   peak_rss_source="VmHWM" if mem["peak_rss_from_kernel"] else "samples",
                   param_count=runnable.param_count())
-    m.memory = _memory_figures(mem, runnable.memory_mib(), state.idle_rss_bytes)
+    m.memory = memory_figures(mem, runnable.memory_mib(), state.idle_rss_bytes)
     if hasattr(runnable, "close"):   # frees the framework's cached device memory too
         runnable.close()
     m.summary = stats.point_summary(m).to_dict()   # a cache for readers; never the truth
@@ -358,31 +221,6 @@ def _idle_baseline(meter: Meter, runnable: Any, cfg: dict[str, Any]) -> IdleBase
         return IdleBaseline(None, 0.0, "idle baseline off (energy_idle_s = 0)")
     runnable.synchronize()
     return idle_baseline(meter, seconds)
-
-
-def _memory_figures(mem: dict[str, Any], framework: dict[str, float],
-                    idle_rss_bytes: int = 0) -> dict[str, float]:
-    """The point's memory figures in MiB from the sampler's result and the framework's own.
-
-    On a GPU: `process_device_mib`, the peak of this process's device memory (NVML per
-    process; absent where NVML cannot attribute memory to the process, e.g. in a
-    container's PID namespace, where it reports 0), beside `peak_device_mib`, the
-    device-wide used memory; and the framework allocator's peaks as `framework_*`.
-    """
-    figures = {"peak_rss_mib": mem["peak_rss_bytes"] / MIB,
-               "baseline_rss_mib": mem["baseline_rss_bytes"] / MIB}
-    if idle_rss_bytes > 0:
-        figures["framework_idle_rss_mib"] = idle_rss_bytes / MIB
-    if mem.get("peak_device_bytes", -1) >= 0:
-        figures["peak_device_mib"] = mem["peak_device_bytes"] / MIB
-        figures["baseline_device_mib"] = mem["baseline_device_bytes"] / MIB
-    if mem.get("peak_process_device_bytes", -1) > 0:
-        figures["process_device_mib"] = mem["peak_process_device_bytes"] / MIB
-        figures["baseline_process_device_mib"] = \
-            max(0, mem["baseline_process_device_bytes"]) / MIB
-    for key, value in framework.items():
-        figures[key if key.startswith("framework_") else f"framework_{key}"] = float(value)
-    return figures
 
 
 def configured_availability(adapter: Any, init: dict[str, Any]) -> Any:

@@ -128,5 +128,5 @@ def run_fake_point(monkeypatch: Any, runnable: FakeRunnable, spec: PointSpec | N
     """A CUDA point through the worker's production path (`run_point`), the build replaced
     by `runnable`."""
     from suite import worker
-    monkeypatch.setattr(worker, "build_runnable", lambda adapter, model, spec, cfg: runnable)
+    monkeypatch.setattr(worker, "build_runnable", lambda adapter, model, spec, cfg, **kw: runnable)
     return worker.run_point(adapter=None, spec=spec or gpu_spec(), settings=SETTINGS)

@@ -287,7 +287,7 @@ CPU_SPEC = PointSpec("infer", "pytorch", "none", "resnet18", 8, 32, device="cpu"
 
 def run_point(monkeypatch, runnable, spec: PointSpec, **settings):
     """A point through the worker's production path, the build replaced by `runnable`."""
-    monkeypatch.setattr(worker, "build_runnable", lambda adapter, model, spec, cfg: runnable)
+    monkeypatch.setattr(worker, "build_runnable", lambda adapter, model, spec, cfg, **kw: runnable)
     return worker.run_point(adapter=None, spec=spec, settings=dict(SETTINGS, **settings))
 
 

@@ -263,7 +263,7 @@ def test_run_without_points_still_gets_a_page(tmp_path):
 
 def gpu_point(monkeypatch, process_bytes: int, stream: int | None = 0x5EED) -> Measurement:
     """A resnet18 training point at batch 10 through the worker's production path
-    (`run_point`, `_memory_figures`), fed by a fake CUDA whose sampler reports a device-wide
+    (`run_point`, `memory_figures`), fed by a fake CUDA whose sampler reports a device-wide
     peak of 2100.2 MiB and `process_bytes` for this process (NVML)."""
     from gpu_fakes import FakeCuda, FakeRunnable, gpu_spec, run_fake_point
     FakeCuda(sampler_result={"peak_device_bytes": int(2100.2 * MIB),

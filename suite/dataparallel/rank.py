@@ -72,8 +72,9 @@ def _measure(adapter: Any, dp: Any, group: Any, spec: PointSpec, cfg: dict[str, 
     from suite.measure import LoopSettings, run_loop
     from suite.models import counts, zoo
     from suite.timing import NativeTimer
-    from suite.worker import (_memory_figures, build_runnable, observed_cpus,
-                              release_freed_memory, sampler_interval_us, worker_state)
+    from suite.worker import sampler_interval_us, worker_state
+    from suite.workerlib import (build_runnable, memory_figures, observed_cpus,
+                                 release_freed_memory)
     state = worker_state(placement)
     model = zoo.get_model(spec.model, spec.input_size)
     flops_per_item = 2.0 * counts.macs_per_item(model) * 3
@@ -108,7 +109,7 @@ def _measure(adapter: Any, dp: Any, group: Any, spec: PointSpec, cfg: dict[str, 
         "warmup_steady": loop.warmup_steady, "stop_reason": loop.stop_reason,
         "flops_per_item": flops_per_item, "param_count": runnable.param_count(),
         "build_s": build_s, "compute_ns": compute_ns,
-        "memory": _memory_figures(mem, runnable.memory_mib(), state.idle_rss_bytes)}
+        "memory": memory_figures(mem, runnable.memory_mib(), state.idle_rss_bytes)}
 
 
 def sampler_device(spec: PointSpec, group: Any) -> int:

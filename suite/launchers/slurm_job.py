@@ -36,10 +36,10 @@ def slurm_meta() -> dict[str, Any]:
 
 def run_job(payload: dict[str, Any]) -> list[dict[str, Any]]:
     """Run the job's points; returns (key, status) of each point this task stored."""
-    from suite.worker import _fault
+    from suite.workerlib import fault_for
     specs = [PointSpec.from_dict(d) for d in payload["specs"]]
     for spec in specs:
-        if _fault(spec) == JOB_EXIT_FAULT:
+        if fault_for(spec) == JOB_EXIT_FAULT:
             os._exit(JOB_EXIT_CODE)
     if specs[0].world_size > 1:
         return _run_rank_task(payload, specs[0])

@@ -64,7 +64,7 @@ class Instance:
         import dataclasses
 
         from suite.models import zoo
-        from suite.worker import build_runnable, release_freed_memory
+        from suite.workerlib import build_runnable, release_freed_memory
         model = zoo.get_model(spec.model, spec.input_size)
         self.buckets = sorted(buckets)
         self.runnables = {}
@@ -96,7 +96,7 @@ def serve_loop(adapter: Any, load: dict[str, Any], lines: IO[str], out: IO[str],
                placement: dict[str, Any]) -> None:
     """Build the instance from a `serve_load` request, then serve batches until stopped."""
     from frameworks.base import describe
-    from suite.worker import observed_cpus, send
+    from suite.workerlib import observed_cpus, send
     spec = PointSpec.from_dict(load["spec"])
     t0 = time.perf_counter()
     try:

@@ -57,6 +57,12 @@ def _opts_help(task: str) -> str:
 def _sweep_options(p: argparse.ArgumentParser, task: str) -> None:
     g = p.add_argument_group("what to measure")
     g.add_argument("--models", help="comma list of zoo models, or 'all' (see `models`)")
+    g.add_argument("--model-file", action="append", default=[], metavar="PATH.onnx",
+                   help="your own model: an ONNX file (opset >= 13) imported into the zoo's "
+                        "description and built natively by every framework; repeatable "
+                        "(also --models file:PATH)")
+    g.add_argument("--model-name", action="append", default=[], metavar="NAME",
+                   help="the name of each --model-file in tables (default: the file's stem)")
     g.add_argument("--frameworks", "--framework", dest="frameworks",
                    help="comma list: pytorch, mxnet, tensorflow, onnx (alias onnxruntime)")
     g.add_argument("--batches", help="batch sizes: a comma list and ranges, e.g. 1,2,4 or 1-8")
@@ -186,6 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
     mp = sub.add_parser("models", help="list the model zoo", formatter_class=fmt,
                         epilog="example:\n  python -m suite models --image-size 64")
     mp.add_argument("--image-size", type=int, help="count multiply-adds (GMACs) at this image size")
+    mp.add_argument("--model-file", action="append", default=[], metavar="PATH.onnx",
+                   help="your own model: an ONNX file (opset >= 13) imported into the zoo's "
+                        "description and built natively by every framework; repeatable "
+                        "(also --models file:PATH)")
+    mp.add_argument("--model-name", action="append", default=[], metavar="NAME",
+                   help="the name of each --model-file in tables (default: the file's stem)")
     sub.add_parser("env", help="environment fingerprint and what can run here")
     from suite.serving.cli import add_parsers   # serve, tune (CONTRACT §14)
     add_parsers(sub, fmt)

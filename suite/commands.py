@@ -13,6 +13,7 @@ from suite import options as opt
 from suite import storage
 from suite.launchers import options as scale_out
 from suite.errors import Interrupted, UsageError
+from suite.models.imported import model_files_setting
 from suite.peak import PEAK_KEY, peak_text
 from suite.spec import PointSpec
 from suite.sweep import (SEED_BATCHES, TIME_CAP_FACTOR, TRAIN_BATCHES,
@@ -52,8 +53,8 @@ def resolve(args: argparse.Namespace, topo: Topology) -> SweepConfig:
     image_models = [m for m in zoo.MODEL_NAMES if zoo.is_image_model(m)]
     default_models = ",".join(image_models[:16]) if task == "train" else "resnet50"
     # Extra models (e.g. resnet50_v1, bert_large) run when named, and are not part of `all`.
-    models = opt.parse_names(_given(args.models, default_models), "--models",
-                             zoo.ALL_MODEL_NAMES, everything=zoo.MODEL_NAMES)
+    from suite.models.imported import models_with_files
+    models = models_with_files(args.models, args.model_file, args.model_name, default_models)
     device = opt.parse_choice(args.device, "--device", ("cpu", "cuda"))
     if device == "cuda":
         _require_cuda()
@@ -152,6 +153,9 @@ def input_sizes(cfg: SweepConfig) -> dict[str, int]:
     from suite.models import zoo
     sizes = {}
     for name in cfg.models:
+        if zoo.is_imported(name):   # the file fixes its input size
+            sizes[name] = zoo.default_input_size(name)
+            continue
         size = cfg.input_size if zoo.is_image_model(name) else cfg.seq_len
         zoo.get_model(name, size)  # raises UsageError naming the smallest valid size
         sizes[name] = size or zoo.default_input_size(name)
@@ -198,6 +202,9 @@ def run_sweep(args: argparse.Namespace, argv: list[str]) -> int:
             run_id=run_dir.name, task=cfg.task, command=argv, config=cfg.to_dict(),
             environment=environment, started_at=now))
     settings = loop_settings(cfg)
+    settings["model_files"] = model_files_setting()   # the workers import them again
+    if settings["model_files"] and not args.resume:
+        _check_equivalence(run_dir, specs, min(cfg.threads), args.quiet)
     if not args.quiet:
         print(_estimate(cfg, specs, peak, settings, done, topo),
               file=sys.stderr)
@@ -216,6 +223,18 @@ def run_sweep(args: argparse.Namespace, argv: list[str]) -> int:
     if not args.no_report:
         _print_report_paths(run_dir)
     return 0
+
+
+def _check_equivalence(run_dir: Path, specs: list[PointSpec], threads: int,
+                       quiet: bool) -> None:
+    """Before timing: each imported model against its file (suite.equivalence), run.json."""
+    from suite.equivalence import check_run_models
+    info = storage.read_run_info(run_dir)
+    info.equivalence = check_run_models(model_files_setting(), specs, threads)
+    storage.write_run_info(run_dir, info)
+    for name, record in info.equivalence.items():
+        if not quiet:
+            print(f"{name}: {record['summary']}", file=sys.stderr)
 
 
 def _store_certificate(run_dir: Path) -> None:
@@ -309,7 +328,15 @@ def compare(args: argparse.Namespace, argv: list[str]) -> int:
 # ----------------------------------------------------------------- models / env
 
 def models(args: argparse.Namespace, argv: list[str]) -> int:
-    from suite.models import zoo
+    from suite.models import imported, zoo
+    if len(args.model_name) > len(args.model_file):
+        raise UsageError(f"{len(args.model_name)} --model-name values for "
+                         f"{len(args.model_file)} --model-file; give one name per file")
+    if args.model_file:
+        names = list(args.model_name) + [None] * len(args.model_file)
+        print("\n\n".join(imported.describe_model_file(path, name) for path, name
+                           in zip(args.model_file, names)))
+        return 0
     if args.image_size is not None and args.image_size < 1:
         raise UsageError(f"--image-size: {args.image_size} must be a positive integer")
     rows = zoo.describe_zoo() if args.image_size is None else \

@@ -180,3 +180,28 @@ def _worker(request: dict[str, Any], tmp: str, timeout_s: float) -> dict[str, An
             return json.load(f)
     last = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
     return {"error": f"worker died: {last}"[:300]}
+
+
+def check_run_models(names: Sequence[str], specs: Sequence[Any],
+                     threads: int = 0) -> dict[str, dict[str, Any]]:
+    """Before a sweep's timing (CONTRACT §16): each imported model of `names` checked in
+    every (framework, optimization) the sweep's `specs` run it in; records by name."""
+    return {name: check_model(name, sorted({(s.framework, s.optimization) for s in specs
+                                            if s.model == name}), threads=threads)
+            for name in names}
+
+
+def report_lines(records: dict[str, dict[str, Any]]) -> list[str]:
+    """The report's lines for a run's imported models: each one's summary, then every
+    framework and optimization that does not compute the file's function (its points are
+    kept, and marked by this line wherever the model's figures are shown)."""
+    lines = []
+    for name, record in records.items():
+        lines.append(f"{name} ({os.path.basename(record.get('file', ''))}): "
+                     f"{record.get('summary', 'not checked')}")
+        for c in record.get("checks", ()):
+            mark = flag(record, c["framework"], c["optimization"])
+            if mark:
+                lines.append(f"FLAGGED {name}, {c['framework']} ({c['optimization']}): {mark}; "
+                             "its points are shown but do not measure the same function")
+    return lines

@@ -51,12 +51,16 @@ class RunInfo:
     resumes: list[dict[str, Any]] = field(default_factory=list)
     # what the finished run can resolve (suite.ratios.run_certificate); {} until it ends
     certificate: dict[str, Any] = field(default_factory=dict)
+    # imported models (--model-file): each one's check against the original file
+    # (suite.equivalence.check_model), by model name
+    equivalence: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": self.schema, "run_id": self.run_id, "task": self.task,
                 "command": self.command, "config": self.config,
                 "environment": self.environment, "started_at": self.started_at,
-                "resumes": self.resumes, "certificate": self.certificate}
+                "resumes": self.resumes, "certificate": self.certificate,
+                "equivalence": self.equivalence}
 
 
 def write_run_info(run_dir: Path, info: RunInfo) -> None:
@@ -96,7 +100,8 @@ def read_run_info(run_dir: Path) -> RunInfo:
                        config=data["config"], environment=data["environment"],
                        started_at=data["started_at"], schema=data.get("schema", 1),
                        resumes=list(data.get("resumes") or []),
-                       certificate=dict(data.get("certificate") or {}))
+                       certificate=dict(data.get("certificate") or {}),
+                       equivalence=dict(data.get("equivalence") or {}))
     except (KeyError, TypeError) as e:
         raise UsageError(f"cannot read {path}: it lacks {e}") from None
 

@@ -164,7 +164,9 @@ def _measure_into(m: Measurement, adapter: Any, spec: PointSpec, cfg: dict[str, 
     from suite.energy import open_meter, point_energy
     from suite.measure import LoopSettings, run_loop
     from suite.models import counts, zoo
+    from suite.models.imported import register_model_files
 
+    register_model_files(cfg.get("model_files"))   # --model-file: the run's own models
     model = zoo.get_model(spec.model, spec.input_size)
     m.flops_per_item = counts.flops_per_item(model, spec.task)
     t0 = time.perf_counter()

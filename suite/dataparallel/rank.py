@@ -71,11 +71,13 @@ def _measure(adapter: Any, dp: Any, group: Any, spec: PointSpec, cfg: dict[str, 
     from suite.dataparallel.collective import CollectiveTimer
     from suite.measure import LoopSettings, run_loop
     from suite.models import counts, zoo
+    from suite.models.imported import register_model_files
     from suite.timing import NativeTimer
     from suite.worker import sampler_interval_us, worker_state
     from suite.workerlib import (build_runnable, memory_figures, observed_cpus,
                                  release_freed_memory)
     state = worker_state(placement)
+    register_model_files(cfg.get("model_files"))
     model = zoo.get_model(spec.model, spec.input_size)
     flops_per_item = 2.0 * counts.macs_per_item(model) * 3
     t0 = time.perf_counter()

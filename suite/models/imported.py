@@ -146,3 +146,23 @@ def describe_model_file(path: str, name: str | None = None) -> str:
 def _histogram(counts: Mapping[str, int]) -> str:
     """"conv 52, batchnorm 52, relu 35": most frequent first, ties by name."""
     return ", ".join(f"{op} {n}" for op, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def models_with_files(models_text: str | None, model_files: Sequence[str] | None,
+                      model_names: Sequence[str] | None, default: str) -> list[str]:
+    """The models of `--models` (zoo names, `all`, `file:PATH` items; `default` where it is
+    not given) and of `--model-file`: zoo names validated, files imported and registered,
+    zoo models first. With --model-file and no --models, only the files run."""
+    from suite import options as opt
+    from suite.models import zoo
+    files = list(model_files or [])
+    text = None if models_text is None and files else \
+        (default if models_text is None else models_text)
+    names: list[str] = []
+    if text is not None:
+        zoo_items, paths = split_models_option(t.strip() for t in text.split(","))
+        files += paths
+        if zoo_items or not paths:   # parse_names refuses a malformed or empty list
+            names = opt.parse_names(",".join(zoo_items) if paths else text, "--models",
+                                    zoo.ALL_MODEL_NAMES, everything=zoo.MODEL_NAMES)
+    return names + resolve_model_files(files, list(model_names or []))

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Sequence
 
 from suite.errors import UsageError
+from suite.equivalence import report_lines
 from suite.report.energy import energy_blocks
 from suite.report.frames import Run, load_run
 from suite.report.layout import Section, anchor, sections_from, write_sections
@@ -108,6 +109,9 @@ def _write_all(run: Run, extra_summary: Sequence[SummarySection] = ()
     verdict = tune_verdict(measurements)
     if verdict is not None:   # the serving verdict of a `tune` run heads its summary
         extra_summary = [SummarySection("Serving", [verdict_text(verdict)]), *extra_summary]
+    if run.info.equivalence:   # --model-file: the same function as the file, or flagged
+        extra_summary = [SummarySection("Your own models", report_lines(run.info.equivalence)),
+                         *extra_summary]
     headline = summarize(run.frame, run.info.config, run.info.environment, extra_summary,
                          ratios)
     taken: set[str] = set()

@@ -71,6 +71,7 @@ def load_run(run_dir: Path) -> Run:
     if not run_dir.is_dir():
         raise UsageError(f"{run_dir} is not a folder (expected a dlbench run folder)")
     info = read_run_info(run_dir)
+    _register_imported(info)
     try:
         measurements = load_measurements(run_dir)
     except (KeyError, TypeError) as e:
@@ -262,6 +263,15 @@ def item_unit(name: str) -> str:
     if name not in _known_models():
         return "items"
     return "images" if _zoo().is_image_model(name) else "sequences"
+
+
+def _register_imported(info: RunInfo) -> None:
+    """The run's own models (--model-file) known again, from the files run.json names, so
+    that titles and input shapes work in a `report` of its own; a file gone is skipped."""
+    from suite.models import imported
+    files = {name: r["file"] for name, r in (info.equivalence or {}).items()
+             if isinstance(r, dict) and r.get("file") and Path(r["file"]).is_file()}
+    imported.register_model_files(files)
 
 
 def reference_accuracy(name: str) -> str:

@@ -25,6 +25,7 @@ from suite.report.gpu import ALLOCATOR_LINE, ALLOCATOR_TITLE, gpu_notes
 from suite.peak import PEAK_KEY, peak_text
 from suite.report.plots import InferencePlots, ModelPlots, Picture
 from suite.report.summary import SummarySection
+from suite.equivalence import report_lines
 from suite.report.cross_tables import CrossTable
 from suite.report.tables import (MEMORY_TITLE, SPEED_TITLE, TrainingTables, markdown_table,
                                  speed_lines)
@@ -171,7 +172,8 @@ def summary_blocks(run: Run) -> list[Block]:
              f"command: `{shlex.join(str(c) for c in info.command)}`", f"points: {counts}",
              "inputs: synthetic; each point creates one batch (and labels) on its device "
              "before timing, and every timed step reuses that same batch: no data loading "
-             "or host-to-device copy is timed", _ci_line(info.config), *gpu_notes(run.frame)]
+             "or host-to-device copy is timed", _ci_line(info.config), *gpu_notes(run.frame),
+             *report_lines(info.equivalence)]
     return [Heading(1, "About this run"), Bullets(items),
             Links([("every point with its figures (CSV)", "points.csv")])]
 

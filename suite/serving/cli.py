@@ -44,8 +44,14 @@ tune exits 1 when its verification shows that the recommendation did not meet th
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--models", "--model", dest="models", default="resnet50",
-                   help="one zoo model (default resnet50)")
+    p.add_argument("--models", "--model", dest="models", default=None,
+                   help="one zoo model (default resnet50), or file:PATH.onnx")
+    p.add_argument("--model-file", action="append", default=[], metavar="PATH.onnx",
+                   help="your own model: an ONNX file (opset >= 13) imported into the zoo's "
+                        "description and built natively by every framework; repeatable "
+                        "(also --models file:PATH)")
+    p.add_argument("--model-name", action="append", default=[], metavar="NAME",
+                   help="the name of each --model-file in tables (default: the file's stem)")
     p.add_argument("--frameworks", "--framework", dest="frameworks", default="onnx",
                    help="one framework: pytorch, mxnet, tensorflow, onnx (default onnx)")
     p.add_argument("--opts", help="one optimization (default: the framework's deployed mode)")
@@ -182,7 +188,8 @@ def resolve(args: argparse.Namespace, topo: Topology, scenario: str = "server") 
     from suite.models import zoo
     fw = opt.parse_names(args.frameworks, "--framework", list(frameworks.REGISTRY),
                          frameworks.ALIASES)
-    models = opt.parse_names(args.models, "--models", zoo.ALL_MODEL_NAMES)
+    from suite.models.imported import models_with_files
+    models = models_with_files(args.models, args.model_file, args.model_name, "resnet50")
     if len(fw) != 1 or len(models) != 1:
         raise UsageError("serving measures one framework and one model at a time "
                          f"(got {', '.join(fw)} and {', '.join(models)})")
@@ -192,8 +199,10 @@ def resolve(args: argparse.Namespace, topo: Topology, scenario: str = "server") 
     why = frameworks.get_adapter(framework).unsupported("infer", optimization, "cpu")
     if why:
         raise UsageError(f"{framework} {optimization}: {why}")
-    size = args.image_size if zoo.is_image_model(model) else args.seq_len
-    zoo.get_model(model, size)    # raises naming the smallest valid size
+    size = None if zoo.is_imported(model) else \
+        args.image_size if zoo.is_image_model(model) else args.seq_len
+    zoo.get_model(model, size)    # raises naming the smallest valid size (an imported
+    #                               model's is its file's)
     return ServeConfig(
         framework=framework, optimization=optimization, model=model,
         input_size=size or zoo.default_input_size(model), scenario=scenario,

@@ -64,7 +64,9 @@ class Instance:
         import dataclasses
 
         from suite.models import zoo
+        from suite.models.imported import register_model_files
         from suite.workerlib import build_runnable, release_freed_memory
+        register_model_files(settings.get("model_files"))
         model = zoo.get_model(spec.model, spec.input_size)
         self.buckets = sorted(buckets)
         self.runnables = {}

@@ -78,7 +78,9 @@ class ServeConfig:
 
     def worker_settings(self) -> dict[str, Any]:
         """What each instance's build needs (the infer sweep's keys)."""
-        return {"seed": self.seed, "lr": 0.01, "momentum": 0.9, "weight_decay": 1e-4}
+        from suite.models.imported import model_files_setting
+        return {"seed": self.seed, "lr": 0.01, "momentum": 0.9, "weight_decay": 1e-4,
+                "model_files": model_files_setting()}   # --model-file: imported again there
 
 
 def describe(m: Measurement) -> str:

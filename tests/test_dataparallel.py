@@ -12,7 +12,7 @@ from frameworks import get_adapter
 from suite import stats
 from suite.dataparallel.collective import CollectiveTimer, combine_ranks, failed_point
 from suite.errors import UsageError
-from suite.spec import PointSpec
+from suite.spec import Measurement, PointSpec
 from suite.storage import load_measurements
 from suite.timing import FakeTimer
 from suite.topology import Core, Topology, rank_core_lists, read_topology
@@ -151,6 +151,21 @@ def test_the_straggler_comes_from_compute_steps_and_each_rank_samples_its_own_gp
     assert sampler_device(spec, SimpleNamespace(local_rank=1)) == -1
 
 
+def test_the_scaling_table_shows_the_stored_straggler_ratio_and_its_basis():
+    from suite.report.scaleout import straggler_text
+    spec = PointSpec("train", "pytorch", "none", "resnet18", 2, 32, nproc_per_node=2)
+    m = Measurement(spec, "ok", samples_ns=[100, 100], rank_samples_ns=[[100, 100], [100, 100]],
+                    meta={"straggler_ratio": 1.75,
+                          "straggler_basis": "each rank's compute steps without the all-reduce"})
+    assert straggler_text(m) == "1.75"          # not 1.00 from the timed steps' waits
+    m.meta = {"straggler_ratio": 1.0, "straggler_basis": "timed steps (they include ...)"}
+    assert straggler_text(m) == "1.00 (timed steps)"
+    m.meta = {}
+    assert straggler_text(m) == "1.00 (timed steps)"
+    m.rank_samples_ns = [[100, 100]]
+    assert straggler_text(m) == "-"
+
+
 # --- sweeps through the CLI --------------------------------------------------------------
 
 @pytest.mark.slow
@@ -188,6 +203,7 @@ def test_ddp_sweep_records_world_size_per_rank_figures_and_the_scaling_table(tmp
     efficiency = stats.scaling_efficiency(stats.point_summary(ddp).items_per_second,
                                           stats.point_summary(single).items_per_second, 2)
     assert f"{efficiency:.0%}" in row
+    assert f"| {ddp.meta['straggler_ratio']:.2f} |" in row     # the stored ratio, not the waits'
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ framework, optimization, model, batch size per rank and threads per rank; the on
 figure is the run's own single-process point of the same model and batch (a run without
 one says so instead of inventing it). Throughputs come from `suite.stats.point_summary`
 (Σ items over ranks / the slowest rank's timed time); the straggler ratio (slowest rank's
-timed time / the median rank's) from each rank's own samples.
+compute time / the median rank's) as the point stored it (`suite.dataparallel.collective`).
 """
 from __future__ import annotations
 
@@ -35,7 +35,9 @@ SCALING_LINES = [
     "the point estimates; 100% is linear scaling. The 1-process figure is this run's "
     "single-process point of the same model and batch (sweep --nproc-per-node 1,2,... to "
     "have one)",
-    "straggler ratio = the slowest rank's timed time / the median rank's (1.00: no straggler)"]
+    "straggler ratio = the slowest rank's compute time / the median rank's, from each rank's "
+    "compute steps run without the all-reduce (1.00: no straggler); \"(timed steps)\" marks "
+    "one from the timed steps, whose all-reduce waits hide a straggler"]
 
 
 def _measurements(run: Run) -> dict[str, Measurement]:
@@ -78,10 +80,7 @@ def _row(r: pd.Series, base_tp: float | None, measured: dict[str, Measurement]) 
         efficiency = NO_BASELINE
     else:
         efficiency = f"{stats.scaling_efficiency(tp, base_tp, world):.0%}"
-    straggler = "-"
-    m = _measurement_of(r, measured)
-    if m is not None and m.rank_samples_ns and len(m.rank_samples_ns) > 1:
-        straggler = f"{stats.straggler_ratio(m.rank_samples_ns):.2f}"
+    straggler = straggler_text(_measurement_of(r, measured))
     ranks = f"{world}" if world == 1 else f"{world} ({int(r['nnodes'])}x{int(r['nproc_per_node'])})"
     return {"framework": r["framework"], "optimization": r["optimization"],
             "model": r["model"], "batch size per rank": int(r["batch_size"]),
@@ -89,6 +88,21 @@ def _row(r: pd.Series, base_tp: float | None, measured: dict[str, Measurement]) 
             "images/sec": stats.ci_text(tp, float(r["items_per_second_ci_low"]),
                                         float(r["items_per_second_ci_high"])),
             "scaling efficiency": efficiency, "straggler ratio": straggler}
+
+
+def straggler_text(m: Measurement | None) -> str:
+    """The point's straggler ratio as stored (`meta["straggler_ratio"]`, from each rank's
+    compute steps without the all-reduce), marked "(timed steps)" where it comes from the
+    timed steps, which include the all-reduce's wait; older records without it get it from
+    their ranks' timed samples. "-" for a single process."""
+    if m is None or not m.rank_samples_ns or len(m.rank_samples_ns) < 2:
+        return "-"
+    meta = m.meta or {}
+    ratio = meta.get("straggler_ratio")
+    if ratio is None:
+        return f"{stats.straggler_ratio(m.rank_samples_ns):.2f} (timed steps)"
+    compute = str(meta.get("straggler_basis", "")).startswith("each rank's compute")
+    return f"{float(ratio):.2f}" + ("" if compute else " (timed steps)")
 
 
 def _measurement_of(r: pd.Series, measured: dict[str, Measurement]) -> Measurement | None:

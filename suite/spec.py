@@ -19,7 +19,7 @@ STATUSES = ("ok", "oom", "error", "timeout", "skipped")
 class PointSpec:
     """Identity of one benchmark point: used to resume, group and compare."""
 
-    task: str                 # train | infer
+    task: str                 # train | infer | serve (serving points)
     framework: str            # registry name, e.g. pytorch
     optimization: str         # none | script | compile
     model: str                # zoo name, e.g. resnet50

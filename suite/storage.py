@@ -40,7 +40,7 @@ class RunInfo:
     """Contents of run.json."""
 
     run_id: str
-    task: str                      # train | infer
+    task: str                      # train | infer | serve | tune
     command: list[str]
     config: dict[str, Any]         # the exact resolved configuration
     environment: dict[str, Any]    # the fingerprint of suite.env

@@ -112,7 +112,11 @@ class ConsoleReporter:
         return f"{prefix}{_clock(per_point * max(0, self.total - self.done))} left"
 
     def _round_text(self) -> str:
-        return f", round {self.round[0]} of {self.round[1]}" if self.round else ""
+        if not self.round:
+            return ""
+        number, rounds = self.round
+        return f", round {number} of {rounds}" if number <= rounds else \
+            f", extra round {number}"
 
     def point_started(self, spec: PointSpec) -> None:
         if self.quiet:

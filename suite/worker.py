@@ -293,4 +293,9 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # Every result has been sent and the runner waits for this process to end: skip the
+    # interpreter's teardown of the frameworks' modules (0.45 s for torch, per process).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

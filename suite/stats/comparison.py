@@ -6,7 +6,6 @@ import math
 from typing import Sequence
 
 import numpy as np
-from scipy import stats as _sp
 
 from suite.stats.intervals import COMPARE_BLOCKS, NS_PER_S, split_processes
 
@@ -53,7 +52,8 @@ def compare_samples(a_ns: Sequence[float], b_ns: Sequence[float],
         return ratio, 1.0, basis
     if np.ptp(fa) == 0 and np.ptp(fb) == 0:     # no spread at all: equal or surely different
         return ratio, 1.0 if fa[0] == fb[0] else 0.0, basis
-    p = float(_sp.ttest_ind(fa, fb, equal_var=False).pvalue)
+    from scipy import stats as sp   # 0.5 s to import: not in every worker
+    p = float(sp.ttest_ind(fa, fb, equal_var=False).pvalue)
     return ratio, (1.0 if math.isnan(p) else p), basis
 
 

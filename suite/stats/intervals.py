@@ -6,7 +6,8 @@ import math
 from typing import Sequence
 
 import numpy as np
-from scipy import stats as _sp
+
+from suite.stats.distributions import binom_quantile, t_quantile
 
 PERCENTILE_METHOD = "linear (Hyndman-Fan type 7)"
 NS_PER_MS = 1e6
@@ -59,8 +60,8 @@ def quantile_ci(samples: Sequence[float], q: float,
     if n == 0:
         raise ValueError("no samples")
     alpha = 1.0 - confidence
-    low = int(_sp.binom.ppf(alpha / 2, n, q))
-    high = int(_sp.binom.ppf(1 - alpha / 2, n, q)) + 1
+    low = binom_quantile(alpha / 2, n, q)
+    high = binom_quantile(1 - alpha / 2, n, q) + 1
     return (float(x[low - 1]) if low >= 1 else -math.inf,
             float(x[high - 1]) if high <= n else math.inf)
 
@@ -76,7 +77,7 @@ def _t_half(values: Sequence[float], confidence: float) -> float:
     v = np.asarray(values, dtype=np.float64)
     if v.size < 2:
         return 0.0
-    return float(_sp.t.ppf(0.5 + confidence / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
+    return float(t_quantile(0.5 + confidence / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
 
 
 def _widened(low: float, high: float, centre: float, per_process: Sequence[float],
@@ -165,7 +166,7 @@ def window_time_ci(window_ns: np.ndarray, window_steps: np.ndarray, confidence: 
     half = 0.0
     if k >= 2:
         se = math.sqrt(float(((w - ratio * n) ** 2).sum()) / (k * (k - 1))) / float(n.mean())
-        half = float(_sp.t.ppf(0.5 + confidence / 2, k - 1)) * se
+        half = t_quantile(0.5 + confidence / 2, k - 1) * se
     parts = split_windows(w, n, samples_per_process)
     low, high = _widened(ratio - half, ratio + half, ratio,
                          [pw.sum() / pn.sum() for pw, pn in parts] if len(parts) > 1 else [],

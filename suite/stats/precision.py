@@ -6,8 +6,8 @@ import math
 from typing import Sequence
 
 import numpy as np
-from scipy import stats as _sp
 
+from suite.stats.distributions import t_quantile
 from suite.stats.intervals import (Windows, _relative_half, _step_time_and_ci,
                                    percentile_ci, split_processes, split_windows,
                                    usable_windows)
@@ -63,7 +63,7 @@ def processes_for_precision(spread: float, target: float, confidence: float = 0.
     if not target > 0 or not math.isfinite(spread):
         return math.inf
     for k in range(2, limit + 1):
-        if _sp.t.ppf(0.5 + confidence / 2, k - 1) * spread / math.sqrt(k) <= target:
+        if t_quantile(0.5 + confidence / 2, k - 1) * spread / math.sqrt(k) <= target:
             return k
     return math.inf
 

@@ -1,31 +1,35 @@
-"""How reproducible are the suite's figures? The same small sweep twice, back to back.
+"""Do the suite's figures and verdicts reproduce? The same interleaved sweep twice.
 
 Runs one inference sweep into <out>/A and the identical sweep into <out>/B (each a fresh
-`python -m suite infer`, its own workers), then prints, per point, A's and B's throughput
-and median with A's 95% CIs, and two figures:
+`python -m suite infer` at its default settings: 3 processes per point in interleaved
+rounds, control arms in a quarter of the blocks), then prints what a user rerunning the
+sweep would see:
 
-  (a) significantly different: the share of points `compare` calls a regression or an
-      improvement (its default test and 5% minimum effect; target <= 5%), and the share
-      with p < alpha alone
-  (b) inside A's CI: the share of run B's medians inside run A's CI of the median, and of
-      B's throughputs inside A's throughput CI (target >= 90%)
+  (1) absolute figures: the share of cells whose run-B median lies inside run A's CI of
+      the median, and whose run-B throughput lies inside A's throughput CI (target >= 90%)
+  (2) framework ratios: the share of run B's paired ratios (each variant against its
+      block's reference) inside run A's ratio CI (target >= 90%)
+  (3) control arms (a blind copy of the reference) called different, both runs (<= 5%)
+  (4) `compare A B`: cells with p < 0.05 and >= 5% apart before the Holm correction
+      (<= 5%) and its Holm-corrected verdicts (target: none)
+  (5) what the runs resolve: the median minimum detectable effect of the ratios (80%
+      power), and what limits it: the paired per-round spread, the rounds, and the
+      processes' own spread (`process_spread`)
 
-Identical code ran twice, so every "significant" call is a false alarm and every B figure
-outside A's CI is an interval that claimed more precision than a rerun supports. With
-`--runs K` it runs K sweeps (A, B, C, ...) and counts every pair of them (K = 3: three pairs).
-For reference it also prints what a per-step test (Mann-Whitney U on single steps, ratio
-of medians, 5% minimum effect: `compare` before it tested per-process or per-block figures)
-would have called significant on the same pairs.
+Identical code ran twice, so every call in (3) and (4) is a false alarm and every figure
+outside A's interval in (1) and (2) is an interval that claimed more than a rerun
+supports. With `--runs K` it runs K sweeps and counts every pair.
 
-    python benchmarks/reproducibility.py                       # resnet18 @32, bs 1,2,4, 1 thread
-    python benchmarks/reproducibility.py --runs 3               # three runs, three pairs
-    python benchmarks/reproducibility.py --processes 1          # what one process per point claims
-    python benchmarks/reproducibility.py --batches 1-8 --threads 1,2 --out /tmp/repro
+    python benchmarks/reproducibility.py          # 2 models x 4 batches x 2 threads x 2 frameworks
+    python benchmarks/reproducibility.py --runs 3 --out /tmp/repro
+    python benchmarks/reproducibility.py --reuse --out /tmp/repro     # re-tally stored runs
 """
 from __future__ import annotations
 
 import argparse
 import itertools
+import math
+import statistics
 import string
 import subprocess
 import sys
@@ -33,21 +37,17 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-from scipy import stats as sp
-
-from suite import stats
+from suite import ratios, stats
 from suite.report.compare import IMPROVEMENT, REGRESSION, compare_runs
-from suite.storage import load_measurements
+from suite.storage import load_measurements, read_run_info
 
 
 def sweep(out: Path, args: argparse.Namespace) -> None:
     """One `python -m suite infer` sweep into `out` (its console output passes through)."""
-    command = [sys.executable, "-m", "suite", "infer", "--frameworks", args.framework,
-               "--models", args.model, "--image-size", str(args.image_size), "--batches",
-               args.batches, "--threads", args.threads, "--opts", args.opts, "--processes",
-               str(args.processes), "--min-time", str(args.min_time), "--max-time",
-               str(args.max_time), "--no-report", "--out", str(out)]
+    command = [sys.executable, "-m", "suite", "infer", "--frameworks", args.frameworks,
+               "--models", args.models, "--image-size", str(args.image_size), "--batches",
+               args.batches, "--threads", args.threads, "--no-report", "--out", str(out),
+               *args.extra]
     print("$", " ".join(command[1:]), flush=True)
     subprocess.run(command, check=True)
 
@@ -56,96 +56,143 @@ def inside(value: float, low: float, high: float) -> bool:
     return low <= value <= high
 
 
+def share(hits: int, total: int) -> str:
+    return f"{hits}/{total} = {hits / total:.0%}" if total else "none"
+
+
 @dataclass
 class Tally:
-    """Counts over every compared pair of points."""
+    """Counts over every compared pair of runs (and, for the controls, every run)."""
 
-    points: int = 0
-    called: int = 0          # compare: regression or improvement
-    p_only: int = 0          # compare: p < alpha
-    per_step: int = 0        # a per-step Mann-Whitney test with the same minimum effect
-    medians: int = 0         # B's median inside A's CI of the median
-    throughputs: int = 0     # B's throughput inside A's throughput CI
+    cells: int = 0
+    medians: int = 0            # B's median inside A's CI of the median
+    throughputs: int = 0        # B's throughput inside A's throughput CI
+    ratios: int = 0
+    ratios_inside: int = 0      # B's paired ratio inside A's ratio CI
+    controls: int = 0
+    controls_called: int = 0    # control arms called different (Holm + minimum effect)
+    compared: int = 0
+    flagged_raw: int = 0        # compare: p < alpha and >= min effect, before Holm
+    flagged_holm: int = 0       # compare's verdicts (Holm-corrected)
+    mde: list[float] = field(default_factory=list)
+    log_sd: list[float] = field(default_factory=list)
+    rounds: list[int] = field(default_factory=list)
+    spreads: list[float] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
 
 
-def per_step_call(a: list[int], b: list[int], min_effect: float, alpha: float) -> bool:
-    """What a test on single steps says: Mann-Whitney U p < alpha and medians >= min_effect apart."""
-    ratio = float(np.median(b) / np.median(a))
-    p = float(sp.mannwhitneyu(a, b, alternative="two-sided").pvalue)
-    return p < alpha and max(ratio, 1 / ratio) >= 1 + min_effect
+def run_ratios(run: Path) -> list[ratios.Ratio]:
+    return ratios.run_ratios(load_measurements(run), read_run_info(run).config or {})
 
 
-def tally_pair(a_dir: Path, b_dir: Path, tally: Tally) -> None:
-    """Add one pair of runs to `tally`, a line per point."""
+def tally_run(run: Path, t: Tally) -> None:
+    """The controls, the resolvable effect and the processes' spread of one run."""
+    for r in run_ratios(run):
+        if r.control:
+            t.controls += 1
+            t.controls_called += r.lead
+        if r.paired and math.isfinite(r.mde_pct):
+            t.mde.append(r.mde_pct)
+            t.log_sd.append(r.log_sd)
+            t.rounds.append(r.rounds)
+    t.spreads += [stats.point_process_spread(m) for m in load_measurements(run)
+                  if m.status == "ok"]
+
+
+def tally_pair(a_dir: Path, b_dir: Path, t: Tally) -> None:
+    """Add one pair of runs to `t`, a line per cell and per ratio."""
     comparison = compare_runs(a_dir, b_dir)
-    a = {m.spec: m for m in load_measurements(a_dir) if m.status == "ok"}
-    b = {m.spec: m for m in load_measurements(b_dir) if m.status == "ok"}
     for c in comparison.measured():
-        sa, sb = stats.point_summary(a[c.spec]), stats.point_summary(b[c.spec])
+        sa, sb = c.summary_a, c.summary_b
         in_median = inside(sb.median_ms, sa.ci_low_ms, sa.ci_high_ms)
         in_tp = inside(sb.items_per_second, sa.items_per_second_ci_low,
                        sa.items_per_second_ci_high)
-        step = per_step_call(a[c.spec].samples_ns, b[c.spec].samples_ns,
-                             comparison.min_effect, comparison.alpha)
-        tally.points += 1
-        tally.called += c.verdict in (REGRESSION, IMPROVEMENT)
-        tally.p_only += (c.p_value or 1.0) < comparison.alpha
-        tally.per_step += step
-        tally.medians += in_median
-        tally.throughputs += in_tp
-        tally.lines.append(
-            f"{a_dir.name}->{b_dir.name} {c.spec.label()}\n"
-            f"  throughput {stats.ci_text(sa.items_per_second, sa.items_per_second_ci_low, sa.items_per_second_ci_high)}"
-            f" -> {stats.ci_text(sb.items_per_second, sb.items_per_second_ci_low, sb.items_per_second_ci_high)} items/s"
-            f" (inside: {in_tp}); median {stats.ci_text(sa.median_ms, sa.ci_low_ms, sa.ci_high_ms)}"
-            f" -> {stats.ci_text(sb.median_ms, sb.ci_low_ms, sb.ci_high_ms)} ms (inside: {in_median})\n"
-            f"  compare: B/A {c.ratio:.4f}, p={c.p_value:.4f} ({c.tested}): {c.verdict};"
-            f" per-step test: {'significant' if step else 'no'}")
+        raw = (c.p_value or 1.0) < comparison.alpha and abs(math.log(c.ratio)) >= math.log1p(
+            comparison.min_effect)
+        t.cells += 1
+        t.medians += in_median
+        t.throughputs += in_tp
+        t.compared += 1
+        t.flagged_raw += raw
+        t.flagged_holm += c.verdict in (REGRESSION, IMPROVEMENT)
+        t.lines.append(
+            f"{a_dir.name}->{b_dir.name} {c.spec.label()}: throughput "
+            f"{stats.ci_text(sa.items_per_second, sa.items_per_second_ci_low, sa.items_per_second_ci_high)}"
+            f" -> {sb.items_per_second:.4g} ({'in' if in_tp else 'OUT'}), median "
+            f"{stats.ci_text(sa.median_ms, sa.ci_low_ms, sa.ci_high_ms)} -> {sb.median_ms:.4g} ms "
+            f"({'in' if in_median else 'OUT'}); compare B/A {c.ratio:.4f} p={c.p_value:.3f} "
+            f"Holm p={c.p_holm:.3f}: {c.verdict}")
+    for change in comparison.ratio_changes:
+        if change.a.control:
+            continue
+        t.ratios += 1
+        t.ratios_inside += change.inside
+        t.lines.append(
+            f"{a_dir.name}->{b_dir.name} ratio {change.b.spec.label()} / "
+            f"{change.b.reference.label()}: {change.a.ratio:.4f} [{change.a.low:.4f}, "
+            f"{change.a.high:.4f}] -> {change.b.ratio:.4f} [{change.b.low:.4f}, "
+            f"{change.b.high:.4f}] ({'in' if change.inside else 'OUT'})")
+    if comparison.ratio_note:
+        t.lines.append(f"{a_dir.name}->{b_dir.name} ratios: {comparison.ratio_note}")
 
 
-def share(hits: int, total: int) -> str:
-    return f"{hits}/{total} = {hits / total:.0%}" if total else "no points"
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else math.nan
 
 
-def print_figures(t: Tally, pairs: int) -> None:
-    print(f"\n{pairs} pair(s) of runs, {t.points} point pairs"
-          f"\n(a) compare calls significantly different (regression or improvement, >= 5%): "
-          f"{share(t.called, t.points)}  (target <= 5%)"
-          f"\n    p < 0.05 alone: {share(t.p_only, t.points)}"
-          f"\n    a per-step test (Mann-Whitney on single steps, >= 5%) would call: "
-          f"{share(t.per_step, t.points)}"
-          f"\n(b) run-B medians inside run-A's CI of the median: {share(t.medians, t.points)}"
+def print_figures(t: Tally, pairs: int, runs: int) -> None:
+    print(f"\n{runs} runs, {pairs} pair(s), {t.cells} cell pairs, {t.ratios} ratio pairs"
+          f"\n(1) run-B medians inside run-A's CI of the median: {share(t.medians, t.cells)}"
           f"  (target >= 90%)"
           f"\n    run-B throughputs inside run-A's throughput CI: "
-          f"{share(t.throughputs, t.points)}")
+          f"{share(t.throughputs, t.cells)}  (target >= 90%)"
+          f"\n(2) run-B framework ratios inside run-A's ratio CI: "
+          f"{share(t.ratios_inside, t.ratios)}  (target >= 90%)"
+          f"\n(3) control arms called different: {share(t.controls_called, t.controls)}"
+          f"  (target <= 5%)"
+          f"\n(4) compare A B, p < 0.05 and >= 5% apart before Holm: "
+          f"{share(t.flagged_raw, t.compared)}  (target <= 5%)"
+          f"\n    compare's Holm-corrected verdicts (regression or improvement): "
+          f"{share(t.flagged_holm, t.compared)}  (target: none)")
+    rounds = int(median([float(r) for r in t.rounds])) if t.rounds else 0
+    sd_pct = 100.0 * math.expm1(median(t.log_sd)) if t.log_sd else math.nan
+    print(f"(5) median minimum detectable effect of the ratios (80% power): "
+          f"{median(t.mde):.1f}% over {len(t.mde)} ratios"
+          f"\n    limited by: the paired per-round spread (median sd of the per-round "
+          f"log-ratios {sd_pct:.1f}%) over {rounds} rounds; with that spread, "
+          + ", ".join(f"{n} rounds resolve {ratios.mde_pct(median(t.log_sd), n):.1f}%"
+                      for n in (5, 8, 12) if t.log_sd)
+          + f"\n    the processes' own spread (process_spread, median over points): "
+          f"{100.0 * median(t.spreads):.1f}%, max {100.0 * max(t.spreads, default=math.nan):.1f}%")
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--framework", default="pytorch")
-    p.add_argument("--model", default="resnet18")
+    p.add_argument("--frameworks", default="pytorch,onnx")
+    p.add_argument("--models", default="resnet18,squeezenet")
     p.add_argument("--image-size", type=int, default=32)
-    p.add_argument("--batches", default="1,2,4")
-    p.add_argument("--threads", default="1")
-    p.add_argument("--opts", default="none")
-    p.add_argument("--processes", type=int, default=3)
-    p.add_argument("--min-time", type=float, default=1.0)
-    p.add_argument("--max-time", type=float, default=10.0)
+    p.add_argument("--batches", default="1,2,4,8")
+    p.add_argument("--threads", default="1,2")
     p.add_argument("--runs", type=int, default=2, help="sweeps to run; every pair is compared")
     p.add_argument("--out", help="folder for runs A, B, ... (default: a temporary folder)")
+    p.add_argument("--reuse", action="store_true",
+                   help="tally the runs already in --out instead of running them")
+    p.add_argument("extra", nargs="*", help="further `suite infer` options, after --")
     args = p.parse_args()
     root = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="dlbench-repro-"))
     runs = [root / name for name in string.ascii_uppercase[:max(2, args.runs)]]
-    for run in runs:
-        sweep(run, args)
+    if not args.reuse:
+        for run in runs:
+            sweep(run, args)
     tally = Tally()
+    for run in runs:
+        tally_run(run, tally)
     pairs = list(itertools.combinations(runs, 2))
     for a, b in pairs:
         tally_pair(a, b, tally)
     print(f"\nruns: {', '.join(str(r) for r in runs)}\n")
     print("\n".join(tally.lines))
-    print_figures(tally, len(pairs))
+    print_figures(tally, len(pairs), len(runs))
     return 0
 
 

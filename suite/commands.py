@@ -14,7 +14,7 @@ from suite import storage
 from suite.launchers import options as scale_out
 from suite.errors import Interrupted, UsageError
 from suite.models.imported import model_files_setting
-from suite.peak import PEAK_KEY, peak_text
+from suite.peak import PEAK_KEY, peak_text, peak_warnings
 from suite.spec import PointSpec
 from suite.sweep import (SEED_BATCHES, TIME_CAP_FACTOR, TRAIN_BATCHES,
                          SweepConfig, check_placement, control_blocks,
@@ -274,7 +274,7 @@ def _measure_peak(cfg: SweepConfig, topo: Topology, quiet: bool) -> dict[str, An
     if not quiet:
         what = "GPU peak (dense matrix product)" if cfg.device == "cuda" else \
             "machine peak (float32 FMA limit)"
-        print(f"{what}: {peak_text(peak)}", file=sys.stderr)
+        print(f"{what}: {peak_text(peak)}", *peak_warnings(peak), sep="\n", file=sys.stderr)
     return peak
 
 

@@ -1,8 +1,8 @@
 """What a sweep will cost, said before it starts. Pure functions; no framework imports.
 
 A point's step time is guessed from its model's analytic FLOPs and the machine's measured
-float32 peak at its thread count (`suite.peak`), at an assumed efficiency (real networks
-reach a fraction of a matrix product's peak) plus a fixed overhead per step; a training
+float32 peak at its thread count (`suite.peak`: the FMA units' limit), at an assumed
+efficiency (real networks reach a fraction of it) plus a fixed overhead per step; a training
 step also pays for every parameter it updates (the weight gradients and the SGD update
 stream the weights several times, which small inputs cannot hide). From the
 step time and the loop's budgets (`suite.measure.LoopSettings`, per process) follow:
@@ -26,9 +26,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, NamedTuple
 
-# Fraction of the matrix-product peak a network step reaches: ONNX Runtime's ResNet-50 at
-# 224 px comes close to the whole peak here, small models at 64 px far less (the fixed
-# overhead below covers what they lose to dispatch).
+# Fraction of the float32 FMA limit (`suite.peak`) a network step reaches: ONNX Runtime's
+# ResNet-50 at 224 px reaches 65-70% of it here, small models at 32-64 px 20-55% (the
+# repro sweep of benchmarks/reproducibility.py: ORT ResNet-18 @32 27-55%, PyTorch 4-21%);
+# the fixed overhead below covers what they lose to dispatch.
 ASSUMED_EFFICIENCY = 0.5
 STEP_OVERHEAD_S = 0.002       # framework dispatch per step, even for a tiny model
 # Seconds per updated parameter in a training step, 1 thread: fitted on ResNet-18 (11.7 M

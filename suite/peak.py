@@ -115,10 +115,11 @@ def measure_one(threads: int, cpus: list[int], seconds: float = MEASURE_S,
         return {"threads": threads, "error": f"peak measurement failed: {e}"}
 
 
-def measure_peak(thread_counts: Iterable[int],
-                 cpus_for: Callable[[int], list[int]]) -> dict[str, Any]:
+def measure_peak(thread_counts: Iterable[int], cpus_for: Callable[[int], list[int]],
+                 remember: bool = True) -> dict[str, Any]:
     """The peak at each distinct thread count, as stored in run.json:
-    {"gflops_by_threads": {"1": 140.2, ...}, "method": "...", "errors": {...}}."""
+    {"gflops_by_threads": {"1": 140.2, ...}, "method": "...", "errors": {...}}; with
+    `remember`, the best of this probe and the machine's kept readings (`remembered`)."""
     by_threads: dict[str, float] = {}
     blas_by_threads: dict[str, float] = {}
     errors: dict[str, str] = {}
@@ -143,6 +144,36 @@ def measure_peak(thread_counts: Iterable[int],
                             "cpu_flags": cpu_dtype_flags()}
     if errors:
         peak["errors"] = errors
+    return remembered(peak, cpus_for, isa) if remember and by_threads else peak
+
+
+def remembered(peak: dict[str, Any], cpus_for: Callable[[int], list[int]],
+               isa: str) -> dict[str, Any]:
+    """`peak` reconciled with this machine's kept readings (`suite.peak_cache`): its figures
+    become the best of the probe and them, a probe far under them is measured again, and
+    the readings' spread, the probe and any warning are stored beside the figures."""
+    from suite import peak_cache
+    from suite.env import cpu_model, frequency_info
+    host = {"cpu_model": cpu_model(), "logical_cpus": os.cpu_count(), "isa": isa,
+            **frequency_info()}
+    keys = {t: peak_cache.machine_key(host, int(t), cpus_for(int(t)))
+            for t in peak["gflops_by_threads"]}
+    path = peak_cache.cache_file()
+    data = peak_cache.load(path)
+
+    def again(threads: int) -> float | None:
+        result = measure_one(threads, cpus_for(threads), peak_cache.RECHECK_S)
+        return None if "error" in result else float(result.get("gflops") or 0.0) or None
+
+    fields = peak_cache.reconcile(peak["gflops_by_threads"], keys, data, again)
+    peak_cache.save(path, data)
+    if not fields["warnings"]:
+        del fields["warnings"]
+    peak.update(fields)
+    peak["method"] += (f"; the figure is the best of this probe and this machine's last "
+                       f"{peak_cache.KEEP} readings ({path}), a probe under "
+                       f"{peak_cache.RECHECK_BELOW:.0%} of them measured again for "
+                       f"{peak_cache.RECHECK_S:g} s")
     return peak
 
 
@@ -165,6 +196,11 @@ def peak_text(peak: dict[str, Any] | None) -> str:
         from suite.gpu_peak import gpu_peak_text
         return gpu_peak_text(peak)
     return _figures_text((peak or {}).get("gflops_by_threads") or {})
+
+
+def peak_warnings(peak: dict[str, Any] | None) -> list[str]:
+    """The console's warning lines about a measured peak (`suite.peak_cache`)."""
+    return [f"warning: {w}" for w in (peak or {}).get("warnings", [])]
 
 
 def is_gpu_peak(peak: dict[str, Any] | None) -> bool:

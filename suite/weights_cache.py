@@ -31,12 +31,11 @@ from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 
+from suite.cache import CACHE_ENV, cache_root  # noqa: F401 (CACHE_ENV: its users read it here)
 from suite.models import weights as weights_module
 from suite.models.ir import Model
 from suite.models.weights import Draw, check_seed, make_weights, weight_plan
 
-CACHE_ENV = "DLBENCH_CACHE"
-OFF_VALUES = ("off", "0", "no", "none", "false")
 FORMAT = 1                       # the entry layout; raise it when the layout changes
 MANIFEST = "manifest.json"
 
@@ -51,15 +50,11 @@ class LoadedWeights(NamedTuple):
 
 def cache_dir(settings: Mapping[str, Any] | None = None) -> Path | None:
     """The cache folder for these point settings; None when ``DLBENCH_CACHE=off``."""
-    env = os.environ.get(CACHE_ENV, "").strip()
-    if env.lower() in OFF_VALUES:
+    root = cache_root()
+    if root is None:
         return None
     given = (settings or {}).get("weights_dir")
-    if given:
-        return Path(given)
-    if env:
-        return Path(env).expanduser() / "weights"
-    return Path.home() / ".cache" / "dlbench" / "weights"
+    return Path(given) if given else root / "weights"
 
 
 @functools.lru_cache(maxsize=1)

@@ -19,9 +19,8 @@ import os
 import sys
 import time
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 # Nothing here may import numpy (or anything that starts threads) at module level: the
 # worker pins itself first, so every thread a library starts inherits the placement.
@@ -31,74 +30,11 @@ if TYPE_CHECKING:
     from suite.energy import IdleBaseline, Meter
 
 # shared with the data-parallel ranks and the serving instances (suite.workerlib)
-from suite.workerlib import (FAULT_ENV, MIB, build_runnable, fault_for,  # noqa: F401
-                             inject_fault, memory_figures, observed_cpus,
-                             release_freed_memory, send, synthetic_inputs)
-
-
-def apply_placement(init: dict[str, Any]) -> dict[str, Any]:
-    """Pin to the core list and bind memory before any framework is imported; keep the
-    memory sampler's CPUs that this process may use (read before pinning narrows that)."""
-    from suite import _native
-    allowed = os.sched_getaffinity(0)
-    placement: dict[str, Any] = {
-        "cores": init.get("cores"), "memory_node": None,
-        "sampler_cpus": [c for c in init.get("sampler_cpus") or [] if c in allowed]}
-    if init.get("cores"):
-        _native.set_affinity(init["cores"])
-        for task in Path("/proc/self/task").iterdir():  # threads started before us, if any
-            try:
-                os.sched_setaffinity(int(task.name), init["cores"])
-            except (OSError, ValueError):
-                continue  # the thread ended meanwhile
-    node = init.get("memory_node")
-    if node is not None:
-        _native.set_membind([node])
-        placement["memory_node"] = node
-    return placement
-
-
-@dataclass(frozen=True)
-class WorkerState:
-    """What every point of one worker shares, read once when the worker starts."""
-
-    idle_rss_bytes: int = 0                 # RSS after the framework's import, before any build
-    sampler_cpus: tuple[int, ...] = ()      # where the memory sampler's thread runs (() = inherit)
-    kernel_peak: bool = False               # VmHWM can be reset: the kernel gives the RSS peak
-    started: float | None = None            # the process's start (perf_counter clock) ...
-    ready_s: float | None = None            # ... and its seconds to `ready` (imports), if known
-
-
-GPU_SAMPLER_INTERVAL_US = 10_000
-
-
-def sampler_interval_us(cfg: dict[str, Any], cuda: bool, kernel_peak: bool) -> int:
-    """The sampling interval: the configured one, else 100 ms where the kernel tracks the
-    RSS peak exactly, 1 ms where the samples are the RSS peak (no resettable VmHWM), and
-    10 ms on a GPU.
-
-    On a GPU each sample takes the driver's lock (cuMemGetInfo; NVML's process list every
-    10 ms at most) while launch-bound steps want it. The frameworks' caching allocators
-    keep what a step reserved until the point ends, so the device-wide peak lasts, and the
-    last sample at stop() catches the rest: 10 ms loses no peak. On an H200 (ResNet-18,
-    batch 1, 1.3 ms steps, 6 interleaved rounds; benchmarks/gpu_probes.py sampler-cost)
-    the cost was below what the rounds resolve at 1, 10 and 50 ms alike (medians -1.2%,
-    -0.8%, -0.9%; rounds scattered by up to 20%)."""
-    if cfg.get("sampler_interval_us"):
-        return int(cfg["sampler_interval_us"])
-    if cuda:
-        return GPU_SAMPLER_INTERVAL_US
-    return 100_000 if kernel_peak else 1000
-
-
-def worker_state(placement: dict[str, Any], started: float | None = None,
-                 ready_s: float | None = None) -> WorkerState:
-    """The state shared by the points; call after the framework's import, before any build."""
-    from suite import _native
-    release_freed_memory()
-    return WorkerState(idle_rss_bytes=_native.rss_bytes(),
-                       sampler_cpus=tuple(placement.get("sampler_cpus") or ()),
-                       kernel_peak=_native.reset_peak_rss(), started=started, ready_s=ready_s)
+from suite.workerlib import (FAULT_ENV, MIB, GPU_SAMPLER_INTERVAL_US,  # noqa: F401
+                             WorkerState, apply_placement, build_runnable, fault_for,
+                             inject_fault, memory_figures, observed_cpus, protocol_channel,
+                             release_freed_memory, sampler_interval_us, send,
+                             synthetic_inputs, worker_state)
 
 
 def process_started() -> float:
@@ -240,16 +176,6 @@ def configured_availability(adapter: Any, init: dict[str, Any]) -> Any:
         reason = avail.reason if not avail.ok else f"setting its threads failed: {describe(e)}"
         return replace(avail, ok=False, reason=reason)
     return adapter.availability()
-
-
-def protocol_channel() -> tuple[IO[str], dict[str, Any]]:
-    """The runner's channel and its first message (the init): a private copy of stdout for
-    the JSON lines, with fd 1 and sys.stdout sent to stderr so that nothing a library
-    prints can corrupt them."""
-    out = os.fdopen(os.dup(1), "w", buffering=1)
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    return out, json.loads(sys.stdin.readline())
 
 
 def main() -> int:

@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from suite.spec import Measurement, PointSpec
-from suite.worker import protocol_channel, send
+from suite.workerlib import protocol_channel, send
 
 
 def run_point(spec: PointSpec, settings: dict[str, Any], init: dict[str, Any]) -> Measurement:

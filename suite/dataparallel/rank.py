@@ -36,7 +36,7 @@ def run_rank(job: dict[str, Any]) -> dict[str, Any] | None:
     sampler_cpus, timeout_s); rank 0 returns the combined measurement as a record."""
     from suite.dataparallel import backend
     from suite.dataparallel.collective import combine_ranks
-    from suite.worker import apply_placement
+    from suite.workerlib import apply_placement
     spec = PointSpec.from_dict(job["spec"])
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     threads = spec.threads or 1
@@ -73,7 +73,7 @@ def _measure(adapter: Any, dp: Any, group: Any, spec: PointSpec, cfg: dict[str, 
     from suite.models import counts, zoo
     from suite.models.imported import register_model_files
     from suite.timing import NativeTimer
-    from suite.worker import sampler_interval_us, worker_state
+    from suite.workerlib import sampler_interval_us, worker_state
     from suite.workerlib import (build_runnable, memory_figures, observed_cpus,
                                  release_freed_memory)
     state = worker_state(placement)

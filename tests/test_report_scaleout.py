@@ -48,7 +48,8 @@ def test_scaling_table_efficiency_and_straggler(tmp_path):
     run = write_run(tmp_path / "run", [point(1, [100.0]), point(2, [100.0, 125.0])])
     page = build_report(run).read_text()
     assert "# Data-parallel scaling" in page
-    assert _row(run, "2 (1x2)")[-3:] == ["64.0", "80%", "1.11"]
+    # no stored ratio (a record from before compute steps): from the timed steps, marked
+    assert _row(run, "2 (1x2)")[-3:] == ["64.0", "80%", "1.11 (timed steps)"]
     assert _row(run, "(the baseline)")[-4:] == ["1", "40.0", "(the baseline)", "-"]
 
 
@@ -75,3 +76,21 @@ def test_hosts_are_listed_and_mixed_machines_flagged(tmp_path):
                                          point(1, [100.0], batch=8, host="n2")])
     page = build_report(same).read_text()
     assert "# Hosts" in page and "MIXED HOSTS" not in page
+
+
+def test_the_report_reads_the_run_once(tmp_path, monkeypatch):
+    """Every section works from the one loaded run (`load_run`): points.jsonl is read once
+    per build, scaling table and hosts included."""
+    import suite.storage as storage
+    run = write_run(tmp_path / "run", [point(1, [100.0]), point(2, [100.0, 125.0], host="n2")])
+    reads = []
+    original = storage._read_lines
+
+    def counting(run_dir, name, parse):
+        reads.append(name)
+        return original(run_dir, name, parse)
+
+    monkeypatch.setattr(storage, "_read_lines", counting)
+    page = build_report(run).read_text()
+    assert "# Data-parallel scaling" in page
+    assert reads.count(storage.POINTS_FILE) == 1, reads

@@ -10,19 +10,16 @@ compute time / the median rank's) as the point stored it (`suite.dataparallel.co
 """
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import pandas as pd
 
 from suite import stats
 from suite.env import hardware_key
-from suite.errors import DataWarning
 from suite.report.frames import SPEC_COLUMNS, Run, ok_points
 from suite.report.page import Block, Bullets, Heading, Links, Table
 from suite.report.tables import markdown_table
 from suite.spec import Measurement, PointSpec
-from suite.storage import load_measurements
 
 SCALING_TITLE = "Data-parallel scaling"
 NO_BASELINE = "no 1-process point in this run"
@@ -41,10 +38,8 @@ SCALING_LINES = [
 
 
 def _measurements(run: Run) -> dict[str, Measurement]:
-    """The run's points by spec key (load_run already warned about malformed lines)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DataWarning)
-        return {m.spec.key(): m for m in load_measurements(run.path)}
+    """The run's points by spec key, as `load_run` read them (once, for every section)."""
+    return {m.spec.key(): m for m in run.measurements}
 
 
 def scaling_table(run: Run) -> pd.DataFrame | None:

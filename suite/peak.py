@@ -41,6 +41,7 @@ TOTAL_S = 2.0             # ... less when many thread counts would take longer t
 MIN_MEASURE_S = 0.1       # (but never less than this each)
 SIZES = (512, 1024)       # square sizes tried; the best result counts
 PEAK_KEY = "peak"         # environment["peak"] in run.json
+REUSE_ENV, REUSE_VALUE = "DLBENCH_PEAK", "cached"   # reuse the kept peak, do not probe
 CPU_KIND, GPU_KIND = "cpu", "gpu"   # peak["kind"]; a peak without one (older runs) is a CPU's
 # The CPU instructions that run a dtype faster than the float32 FMA units: where a CPU has
 # them, the float32 limit bounds nothing for that dtype (stored in the peak as "cpu_flags").
@@ -125,6 +126,10 @@ def measure_peak(thread_counts: Iterable[int], cpus_for: Callable[[int], list[in
     errors: dict[str, str] = {}
     library, isa = "unknown BLAS", "unknown"
     counts = sorted({int(t) for t in thread_counts if int(t) > 0})
+    if remember and os.environ.get(REUSE_ENV, "").strip().lower() == REUSE_VALUE:
+        kept = kept_peak(counts, cpus_for)
+        if kept is not None:
+            return kept
     seconds = seconds_each(len(counts))
     for threads in counts:
         result = measure_one(threads, cpus_for(threads), seconds)
@@ -144,20 +149,39 @@ def measure_peak(thread_counts: Iterable[int], cpus_for: Callable[[int], list[in
                             "cpu_flags": cpu_dtype_flags()}
     if errors:
         peak["errors"] = errors
-    return remembered(peak, cpus_for, isa) if remember and by_threads else peak
+    return remembered(peak, cpus_for) if remember and by_threads else peak
 
 
-def remembered(peak: dict[str, Any], cpus_for: Callable[[int], list[int]],
-               isa: str) -> dict[str, Any]:
+def _keys(counts: Iterable[int], cpus_for: Callable[[int], list[int]]) -> dict[str, str]:
+    """Each thread count's key in the kept readings (`suite.peak_cache.machine_key`)."""
+    from suite import peak_cache
+    from suite.env import cpu_model, frequency_info
+    host = {"cpu_model": cpu_model(), "logical_cpus": os.cpu_count(), **frequency_info()}
+    return {str(t): peak_cache.machine_key(host, int(t), cpus_for(int(t))) for t in counts}
+
+
+def kept_peak(counts: Iterable[int], cpus_for: Callable[[int], list[int]]
+              ) -> dict[str, Any] | None:
+    """The peak from this machine's kept readings alone, None unless every count has some
+    (``DLBENCH_PEAK=cached``: the test suite's sweeps reuse the peak instead of probing)."""
+    from suite import peak_cache
+    path = peak_cache.cache_file()
+    best = peak_cache.reused(_keys(counts, cpus_for), peak_cache.load(path))
+    if best is None:
+        return None
+    return {"kind": CPU_KIND, "gflops_by_threads": {t: round(g, 1) for t, g in best.items()},
+            "blas_gflops_by_threads": {}, "cpu_flags": cpu_dtype_flags(),
+            "method": f"the FMA units' float32 limit, not measured in this run: the best of "
+                      f"this machine's kept readings ({path}; {REUSE_ENV}={REUSE_VALUE})"}
+
+
+def remembered(peak: dict[str, Any], cpus_for: Callable[[int], list[int]]
+               ) -> dict[str, Any]:
     """`peak` reconciled with this machine's kept readings (`suite.peak_cache`): its figures
     become the best of the probe and them, a probe far under them is measured again, and
     the readings' spread, the probe and any warning are stored beside the figures."""
     from suite import peak_cache
-    from suite.env import cpu_model, frequency_info
-    host = {"cpu_model": cpu_model(), "logical_cpus": os.cpu_count(), "isa": isa,
-            **frequency_info()}
-    keys = {t: peak_cache.machine_key(host, int(t), cpus_for(int(t)))
-            for t in peak["gflops_by_threads"]}
+    keys = _keys(peak["gflops_by_threads"], cpus_for)
     path = peak_cache.cache_file()
     data = peak_cache.load(path)
 

@@ -6,7 +6,7 @@ On a shared machine one such probe read 116 GFLOP/s where the same machine's oth
 limit, which neighbours do not lower; a low reading is a disturbed one. So each thread
 count's readings are kept in ``$DLBENCH_CACHE/peak.json`` (`suite.cache`), keyed by the
 CPU model, logical CPU count, governor, turbo state, the cores the probe ran on and the
-thread count, and a run's figure is the best of its own probe and the kept readings:
+thread count (the CPU model fixes the vector instructions the probe uses), and a run's figure is the best of its own probe and the kept readings:
 
 - a probe more than `RECHECK_BELOW` under the best kept reading is measured again, longer
   (`RECHECK_S`); if it is still under, the run warns (the machine is busy now, or slower
@@ -47,7 +47,7 @@ def cache_file() -> Path | None:
 def machine_key(host: Mapping[str, Any], threads: int, cpus: list[int]) -> str:
     """The key of a thread count's readings: what the machine is and where the probe ran."""
     return json.dumps([FORMAT, host.get("cpu_model"), host.get("logical_cpus"),
-                       host.get("governor"), host.get("turbo"), host.get("isa"),
+                       host.get("governor"), host.get("turbo"),
                        sorted(int(c) for c in cpus), int(threads)])
 
 
@@ -74,6 +74,14 @@ def save(path: Path | None, data: dict[str, Any]) -> None:
         os.replace(tmp, path)
     except OSError:
         pass
+
+
+def reused(keys: Mapping[str, str], data: Mapping[str, Any]) -> dict[str, float] | None:
+    """The kept best of every thread count, or None unless each has readings: what a run
+    under ``DLBENCH_PEAK=cached`` uses instead of probing (the test suite's sweeps, which
+    would otherwise measure the same machine's peak a hundred times)."""
+    best = {t: max(readings_of(data, k), default=0.0) for t, k in keys.items()}
+    return best if best and all(best.values()) else None
 
 
 def readings_of(data: Mapping[str, Any], key: str) -> list[float]:

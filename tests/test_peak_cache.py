@@ -5,8 +5,7 @@ import pytest
 
 from suite import peak, peak_cache
 
-HOST = {"cpu_model": "Test CPU", "logical_cpus": 2, "governor": None, "turbo": None,
-        "isa": "avx2"}
+HOST = {"cpu_model": "Test CPU", "logical_cpus": 2, "governor": None, "turbo": None}
 KEYS = {"1": peak_cache.machine_key(HOST, 1, [0])}
 
 
@@ -52,6 +51,7 @@ def test_the_key_separates_machines_cores_and_thread_counts():
 
 
 def test_measure_peak_remembers_across_runs_and_warns(monkeypatch, tmp_path):
+    monkeypatch.delenv(peak.REUSE_ENV, raising=False)
     monkeypatch.setenv("DLBENCH_CACHE", str(tmp_path))
     readings = iter([{"threads": 1, "gflops": 256.0, "blas_gflops": 100.0, "isa": "avx2"},
                      {"threads": 1, "gflops": 116.0, "blas_gflops": 50.0, "isa": "avx2"},
@@ -69,6 +69,7 @@ def test_measure_peak_remembers_across_runs_and_warns(monkeypatch, tmp_path):
 
 
 def test_with_the_cache_off_or_broken_the_probe_alone_counts(monkeypatch, tmp_path):
+    monkeypatch.delenv(peak.REUSE_ENV, raising=False)
     monkeypatch.setattr(peak, "measure_one", lambda *a, **k: {"threads": 1, "gflops": 99.0,
                                                              "isa": "avx2"})
     monkeypatch.setenv("DLBENCH_CACHE", "off")
@@ -76,3 +77,19 @@ def test_with_the_cache_off_or_broken_the_probe_alone_counts(monkeypatch, tmp_pa
     monkeypatch.setenv("DLBENCH_CACHE", str(tmp_path))
     (tmp_path / "peak.json").write_text("{not json")
     assert peak.measure_peak([1], lambda t: [0])["gflops_by_threads"] == {"1": 99.0}
+
+
+def test_a_reused_peak_is_the_kept_best_and_probes_nothing_unless_none_is_kept(
+        monkeypatch, tmp_path):
+    monkeypatch.setenv("DLBENCH_CACHE", str(tmp_path))
+    monkeypatch.setenv(peak.REUSE_ENV, peak.REUSE_VALUE)
+    probes = []
+    monkeypatch.setattr(peak, "measure_one", lambda t, *a, **k: probes.append(t) or
+                        {"threads": t, "gflops": 100.0 * t, "isa": "avx2"})
+    first = peak.measure_peak([1, 2], lambda t: list(range(t)))    # nothing kept: probes
+    assert probes == [1, 2] and first["gflops_by_threads"] == {"1": 100.0, "2": 200.0}
+    again = peak.measure_peak([2, 1], lambda t: list(range(t)))
+    assert probes == [1, 2] and again["gflops_by_threads"] == {"1": 100.0, "2": 200.0}
+    assert "not measured in this run" in again["method"]
+    peak.measure_peak([1, 4], lambda t: list(range(t)))           # 4 never kept: probes all
+    assert probes == [1, 2, 1, 4]

@@ -127,20 +127,25 @@ def test_a_worker_per_point_is_the_default():
 @pytest.mark.slow
 @pytest.mark.parametrize("framework,opt,tolerance", DEPLOYED)
 def test_peak_does_not_depend_on_earlier_points(tmp_path, framework, opt, tolerance):
-    """A point run first and the same point run after a larger model: the same peak.
+    """A point run in two fresh processes, then a larger model, then the point again: its
+    peak lands within the spread its own fresh processes show.
 
-    Each point runs in its own worker (the default): within a shared worker the peak
-    after a larger model is 3% higher for PyTorch, 10% for MXNet and 16% for TensorFlow
-    (the C heap's layout, and MXNet's and TensorFlow's allocator pools, carry over)."""
+    The allowance is the measured range of the two processes, at least the framework's
+    floor (`DEPLOYED`): fresh processes of one point do not repeat a peak to the MiB, and a
+    fixed 2% once failed a run (352.1 vs 361.4 MiB, before the weights cache; since then 12
+    fresh PyTorch processes of SMALL peaked within 0.5 MiB, cache on and off). Within a
+    shared worker the peak after a larger model is 3% higher for PyTorch, 10% for MXNet
+    and 16% for TensorFlow (the C heap's layout and the allocator pools carry over)."""
     adapter_or_skip(framework)
     opts = RunOptions(settings=SETTINGS, worker_per_point=True)
     runner = Runner(tmp_path, read_topology(), opts, Quiet(), lambda s: None)
-    first, large, again = runner.run([spec(framework, opt, p) for p in (SMALL, LARGE, SMALL)])
-    assert [m.status for m in (first, large, again)] == ["ok"] * 3
-    peak_first, peak_again = first.memory["peak_rss_mib"], again.memory["peak_rss_mib"]
-    assert large.memory["peak_rss_mib"] > peak_first + 50  # the check can fail
-    assert abs(peak_again - peak_first) <= tolerance * peak_first, (peak_first, peak_again)
-    assert first.meta["peak_rss_source"] == again.meta["peak_rss_source"] == "VmHWM"
+    points = runner.run([spec(framework, opt, p) for p in (SMALL, SMALL, LARGE, SMALL)])
+    assert [m.status for m in points] == ["ok"] * 4
+    a, b, large, again = (m.memory["peak_rss_mib"] for m in points)
+    assert large > max(a, b) + 50  # the check can fail
+    allowance = max(abs(a - b), tolerance * min(a, b))
+    assert min(a, b) - allowance <= again <= max(a, b) + allowance, (a, b, again, allowance)
+    assert {m.meta["peak_rss_source"] for m in points} == {"VmHWM"}
 
 
 @pytest.mark.slow
@@ -187,3 +192,28 @@ def row_cells(markdown: str, first: str) -> list[str]:
         if cells[0] == first:
             return cells
     raise AssertionError(f"no row {first!r} in {markdown}")
+
+
+def test_the_memory_table_shows_the_range_over_a_points_processes(tmp_path):
+    """A point of three fresh processes whose peaks differ: the cell gives the largest and
+    the range, and the table says what the range is; a point whose processes agree, one
+    figure."""
+    from suite.spec import combine_processes
+    config = {"task": "train", "frameworks": ["pytorch"], "models": ["resnet18"],
+              "batches": [10, 20], "optimizations": {"pytorch": ["none"]}, "device": "cpu",
+              "dtype": "float32", "input_size": 64, "threads": [2]}
+    write_run_info(tmp_path, RunInfo(run_id="run", task="train", command=["dlbench", "train"],
+                                     config=config, environment={"cpu_model": "Test CPU"},
+                                     started_at="2026-01-01T12:00:00"))
+    for batch, peaks in ((10, (352.1, 361.4, 355.0)), (20, (450.2, 450.4, 450.3))):
+        parts = [Measurement(PointSpec("train", "pytorch", "none", "resnet18", batch, 64,
+                                       threads=2), samples_ns=[100_000_000] * 10,
+                             items_per_step=batch, memory={"peak_rss_mib": p})
+                 for p in peaks]
+        append_measurement(tmp_path, combine_processes(parts))
+    build_report(tmp_path)
+    total = (tmp_path / "train-memory-pytorch-none.md").read_text()
+    assert row_cells(total, "ResNet-18")[:3] == ["ResNet-18", "361 (352-361)", "450"]
+    assert "the point ran in several fresh processes whose peaks differ" in total
+    points = (tmp_path / "points.csv").read_text().splitlines()
+    assert "memory_low_mib" in points[0].split(",")

@@ -44,7 +44,7 @@ TEXT_SUMMARY_FIELDS = ("percentile_method", "basis")
 SUMMARY_COLUMNS = [f.name for f in dataclasses.fields(stats.Summary)
                    if f.name not in TEXT_SUMMARY_FIELDS]
 FIGURE_COLUMNS = SUMMARY_COLUMNS + ["basis", "device_median_ms", "memory_mib",
-                                    "model_memory_mib", "cold_start_ms", "precision_reached",
+                                    "memory_low_mib", "model_memory_mib", "cold_start_ms", "precision_reached",
                                     "device_timing", "memory_source", "device_used_mib",
                                     "allocator_peaks", "peak_gflops_per_second",
                                     "percent_of_peak", "peak_basis"] + ENERGY_COLUMNS
@@ -117,7 +117,8 @@ def measurements_frame(measurements: Iterable[Measurement],
     """
     rows = [_row(m, precision) for m in measurements]
     frame = pd.DataFrame(rows, columns=FRAME_COLUMNS)
-    for col in SUMMARY_COLUMNS + ["device_median_ms", "memory_mib", "model_memory_mib",
+    for col in SUMMARY_COLUMNS + ["device_median_ms", "memory_mib", "memory_low_mib",
+                                  "model_memory_mib",
                                   "cold_start_ms", "device_used_mib", "peak_gflops_per_second",
                                   "percent_of_peak", "joules_per_item", "net_joules_per_item",
                                   "avg_watts", "idle_watts"]:
@@ -146,6 +147,7 @@ def _row(m: Measurement, precision: float | None = None) -> dict[str, Any]:
     if m.device_samples_ns:
         row["device_median_ms"] = float(pd.Series(m.device_samples_ns).median()) / stats.NS_PER_MS
     row["memory_mib"] = memory_mib(m)
+    row["memory_low_mib"] = memory_low_mib(m)
     row["memory_source"] = memory_source(m)
     row["model_memory_mib"] = model_memory_mib(m)
     if m.spec.device == "cuda":
@@ -187,6 +189,23 @@ def memory_mib(m: Measurement) -> float | None:
         if value is not None and math.isfinite(float(value)) and float(value) > 0:
             return float(round(float(value)))
     return None
+
+
+SOURCE_KEYS = {"rss": "peak_rss_mib", "process device": "process_device_mib",
+               "device-wide": "peak_device_mib"}
+
+
+def memory_low_mib(m: Measurement) -> float | None:
+    """The lowest of the point's processes' figures behind `memory_mib` (which is their
+    highest), in whole MiB: fresh processes of one point do not repeat a peak to the MiB
+    (malloc's per-thread arenas, the frameworks' pools). None for a single process."""
+    records = (m.meta or {}).get("processes")
+    key = SOURCE_KEYS.get(memory_source(m) or "")
+    if not isinstance(records, list) or key is None:
+        return None
+    values = [float(r["memory"][key]) for r in records
+              if isinstance(r, dict) and _positive((r.get("memory") or {}).get(key))]
+    return float(round(min(values))) if len(values) >= 2 else None
 
 
 def _positive(value: Any) -> bool:

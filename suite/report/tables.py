@@ -176,7 +176,21 @@ def _speed_bounds(row: pd.Series) -> tuple[str, str, str]:
 
 
 def _memory(row: pd.Series) -> str:
-    return "n/a" if pd.isna(row["memory_mib"]) else f"{int(row['memory_mib'])}"
+    """The peak, and the range over the point's processes where they differ."""
+    if pd.isna(row["memory_mib"]):
+        return "n/a"
+    high, low = int(row["memory_mib"]), row.get("memory_low_mib")
+    return f"{high} ({int(low)}-{high})" if pd.notna(low) and int(low) < high else f"{high}"
+
+
+RANGE_LINE = ("a cell \"peak (low-peak)\": the point ran in several fresh processes whose "
+              "peaks differ; the peak is the largest of them")
+
+
+def memory_lines(lines: list[str], group: TrainGroup) -> list[str]:
+    """The memory table's bullets: the conditions, and what a range in a cell means."""
+    low, high = group.points["memory_low_mib"], group.points["memory_mib"]
+    return lines + ([RANGE_LINE] if (low.notna() & (low < high)).any() else [])
 
 
 def batch_table(points: pd.DataFrame, models: list[str], batches: list[int],
@@ -353,7 +367,7 @@ def write_training_tables(run: Run, out_dir: Path) -> list[TrainingTables]:
         t.speed_csv = speed_csv(run, group, t.speed)
         for kind, title, table, csv, lines in (
                 ("speed", SPEED_TITLE, t.speed, t.speed_csv, speed_lines(t.lines)),
-                ("memory", MEMORY_TITLE, t.memory, t.memory, t.lines)):
+                ("memory", MEMORY_TITLE, t.memory, t.memory, memory_lines(t.lines, group))):
             stem = f"train-{kind}-{group.name}"
             (out_dir / f"{stem}.md").write_text(
                 "# Benchmark\n\n" + section_markdown(title, lines, table))

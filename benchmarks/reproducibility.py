@@ -37,6 +37,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from suite import ratios, stats
 from suite.report.compare import IMPROVEMENT, REGRESSION, compare_runs
 from suite.storage import load_measurements, read_run_info
@@ -136,6 +138,48 @@ def tally_pair(a_dir: Path, b_dir: Path, t: Tally) -> None:
         t.lines.append(f"{a_dir.name}->{b_dir.name} ratios: {comparison.ratio_note}")
 
 
+ESTIMATORS = {   # a process's figure for one round, items per ns (per step: the batch cancels)
+    "sum items / sum time": lambda steps: steps.size / steps.sum(),
+    "1 / median step": lambda steps: 1.0 / float(np.median(steps)),
+    "10%-trimmed mean": lambda steps: 1.0 / float(np.sort(steps)[:max(1, int(0.9 * steps.size))].mean()),
+}
+
+
+def estimator_ratios(run: Path, figure) -> dict[tuple, tuple[float, float, float, float]]:
+    """Each variant's paired ratio to its block reference with `figure` as the per-process
+    estimator: (ratio, low, high, sd of the per-round log-ratios)."""
+    out = {}
+    for r in run_ratios(run):
+        if not r.paired:
+            continue
+        m, ref = (next(x for x in load_measurements(run) if x.spec == s)
+                  for s in (r.spec, r.reference))
+        per_round = []
+        for point in (m, ref):
+            parts = stats.split_processes(np.asarray(point.samples_ns, dtype=float),
+                                          point.samples_per_process)
+            per_round.append({k: figure(p) for k, p in zip(ratios.process_rounds(point), parts)})
+        logs = ratios.paired_log_ratios(per_round[0], per_round[1])
+        mean, sd, se, df = ratios.paired_stats(logs)
+        ratio, low, high = ratios.log_interval(mean, se, df)
+        out[(r.spec.key(), r.reference.key())] = (ratio, low, high, sd)
+    return out
+
+
+def print_estimators(runs: list[Path]) -> None:
+    """Would a robust per-process estimator lower the paired spread, keeping coverage?"""
+    print("\nper-process estimator   paired sd (median)   B ratios inside A's CI")
+    for name, figure in ESTIMATORS.items():
+        by_run = [estimator_ratios(run, figure) for run in runs]
+        sds = [v[3] for r in by_run for v in r.values()]
+        hits = total = 0
+        for a, b in itertools.combinations(by_run, 2):
+            for key in a.keys() & b.keys():
+                total += 1
+                hits += a[key][1] <= b[key][0] <= a[key][2]
+        print(f"{name:22s}  {100 * median(sds):.2f}%               {share(hits, total)}")
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else math.nan
 
@@ -177,6 +221,8 @@ def main() -> int:
     p.add_argument("--out", help="folder for runs A, B, ... (default: a temporary folder)")
     p.add_argument("--reuse", action="store_true",
                    help="tally the runs already in --out instead of running them")
+    p.add_argument("--estimators", action="store_true",
+                   help="also compare per-process estimators (mean, median, trimmed) on the runs")
     p.add_argument("extra", nargs="*", help="further `suite infer` options, after --")
     args = p.parse_args()
     root = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="dlbench-repro-"))
@@ -193,6 +239,8 @@ def main() -> int:
     print(f"\nruns: {', '.join(str(r) for r in runs)}\n")
     print("\n".join(tally.lines))
     print_figures(tally, len(pairs), len(runs))
+    if args.estimators:
+        print_estimators(runs)
     return 0
 
 

@@ -172,13 +172,13 @@ def test_the_scaling_table_shows_the_stored_straggler_ratio_and_its_basis():
 def test_ddp_sweep_records_world_size_per_rank_figures_and_the_scaling_table(tmp_path):
     """2 ranks x 1 thread beside the 1-process point: ok, each rank on its own core with
     one thread (not torchrun's default), and the report's scaling table. Rank 1 is made
-    60 ms slower a step: the straggler ratio finds it from the ranks' compute steps, where
+    150 ms slower a step: the straggler ratio finds it from the ranks' compute steps, where
     their timed steps (which include the all-reduce's wait) cannot."""
     _torch()
     out = tmp_path / "run"
     r = dlbench("train", "--frameworks", "pytorch", "--models", "resnet18", "--batches", "2",
                 "--nproc-per-node", "1,2", "--samples", "400", "--out", str(out), *FAST,
-                env={"OMP_NUM_THREADS": "7", "DLBENCH_SLOW_RANK": "1:60"})
+                env={"OMP_NUM_THREADS": "7", "DLBENCH_SLOW_RANK": "1:150"})
     assert r.returncode == 0, r.stderr
     by_world = {m.spec.world_size: m for m in load_measurements(out)}
     single, ddp = by_world[1], by_world[2]
@@ -203,7 +203,8 @@ def test_ddp_sweep_records_world_size_per_rank_figures_and_the_scaling_table(tmp
     efficiency = stats.scaling_efficiency(stats.point_summary(ddp).items_per_second,
                                           stats.point_summary(single).items_per_second, 2)
     assert f"{efficiency:.0%}" in row
-    assert f"| {ddp.meta['straggler_ratio']:.2f} |" in row     # the stored ratio, not the waits'
+    cells = [c.strip() for c in row.strip().strip("|").split("|")]
+    assert cells[-1] == f"{ddp.meta['straggler_ratio']:.2f}"    # the stored ratio, not the waits'
 
 
 @pytest.mark.slow

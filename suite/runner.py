@@ -187,6 +187,15 @@ def worker_is_spent(m: Measurement) -> bool:
         (m.status == "error" and m.spec.device != "cpu")
 
 
+def unavailable_reason(spec: PointSpec, ready: dict[str, Any]) -> str | None:
+    """Why a worker's `ready` message means its framework cannot run here (None: it can),
+    with the install command where the adapter gives one."""
+    if ready["ok"]:
+        return None
+    install = f" (install: {ready['install']})" if ready.get("install") else ""
+    return f"{spec.framework} unavailable: {ready['reason']}{install}"
+
+
 def no_device_reason(spec: PointSpec, ready: dict[str, Any]) -> str:
     """Why a point's device is missing, from its worker's `ready` message: device
     availability is known only there, so the runner never imports a framework."""
@@ -325,11 +334,10 @@ class Runner:
         except BaseException:   # a failure, or Ctrl-C / SIGTERM while it starts
             worker.close(kill=True)
             raise
-        if not ready["ok"]:
+        unavailable = unavailable_reason(spec, ready)
+        if unavailable:
             worker.close()
-            self._unavailable[spec.framework] = (
-                f"{spec.framework} unavailable: {ready['reason']}"
-                + (f" (install: {ready['install']})" if ready.get("install") else ""))
+            self._unavailable[spec.framework] = unavailable
             return None
         if spec.device not in ready["devices"]:
             worker.close()

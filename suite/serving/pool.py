@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from suite.runner import RunOptions, Worker, WorkerFailure
+from suite.runner import (RunOptions, Worker, WorkerFailure, no_device_reason,
+                          unavailable_reason)
 from suite.spec import PointSpec
 from suite.topology import Topology, memory_node
 
@@ -66,13 +67,11 @@ class InstancePool:
             self.info.append(InstanceInfo(i, cores, memory_node=node))
         for worker in self.workers:
             ready = worker.receive(self.start_timeout_s)["ready"]
-            if not ready["ok"]:
-                install = f" (install: {ready['install']})" if ready.get("install") else ""
-                raise WorkerFailure("skipped", f"{spec.framework} unavailable: "
-                                               f"{ready['reason']}{install}")
+            unavailable = unavailable_reason(spec, ready)
+            if unavailable:
+                raise WorkerFailure("skipped", unavailable)
             if spec.device not in ready["devices"]:
-                raise WorkerFailure("skipped", f"{spec.framework} has no {spec.device} "
-                                               f"device here: {ready.get('device_reason')}")
+                raise WorkerFailure("skipped", no_device_reason(spec, ready))
 
     def _load(self, spec: PointSpec, settings: dict[str, Any], buckets: list[int]) -> None:
         for i, worker in enumerate(self.workers):

@@ -33,8 +33,8 @@ if TYPE_CHECKING:
 from suite.workerlib import (FAULT_ENV, MIB, GPU_SAMPLER_INTERVAL_US,  # noqa: F401
                              WorkerState, apply_placement, build_runnable, fault_for,
                              inject_fault, memory_figures, observed_cpus, protocol_channel,
-                             release_freed_memory, sampler_interval_us, send,
-                             synthetic_inputs, worker_state)
+                             release_freed_memory, sampled_loop, sampler_interval_us,
+                             send, synthetic_inputs, worker_state)
 
 
 def process_started() -> float:
@@ -96,9 +96,8 @@ def make_timer(runnable: Any, cuda: bool) -> tuple[Any, str | None]:
 
 def _measure_into(m: Measurement, adapter: Any, spec: PointSpec, cfg: dict[str, Any],
                   state: WorkerState, started: float) -> None:
-    from suite import _native, stats
+    from suite import stats
     from suite.energy import open_meter, point_energy
-    from suite.measure import LoopSettings, run_loop
     from suite.models import counts, zoo
     from suite.models.imported import register_model_files
 
@@ -117,14 +116,11 @@ def _measure_into(m: Measurement, adapter: Any, spec: PointSpec, cfg: dict[str, 
         m.meta["device_timing"] = device_timing
     meter = open_meter(spec.device)
     idle = _idle_baseline(meter, runnable, cfg)
-    interval_us = sampler_interval_us(cfg, cuda, state.kernel_peak)
-    sampler = _native.MemorySampler(interval_us, 0 if cuda else -1, list(state.sampler_cpus))
-    sampler.start()
     from suite.timing import BlockStarts
     clock, loop_started = BlockStarts(timer), time.perf_counter()
-    loop = run_loop(runnable.step, clock, spec.batch_size, LoopSettings(**cfg["loop"]),
-                    meter if meter.available else None)
-    mem = sampler.stop()
+    loop, mem, interval_us = sampled_loop(runnable.step, clock, spec.batch_size, cfg, state,
+                                          cuda, 0 if cuda else -1,
+                                          meter if meter.available else None)
     first_timed = clock.first_timed(loop.warmup_iterations)
     if first_timed is not None:   # from the start to the first timed step (see run_point)
         m.meta["setup_s"] = round(first_timed - started, 4)

@@ -239,3 +239,18 @@ def protocol_channel() -> tuple[IO[str], dict[str, Any]]:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     return out, json.loads(sys.stdin.readline())
+
+
+def sampled_loop(step: Any, clock: Any, items_per_step: int, cfg: dict[str, Any],
+                 state: WorkerState, cuda: bool, device_index: int,
+                 meter: Any = None) -> tuple[Any, dict[str, Any], int]:
+    """The measured loop (`suite.measure.run_loop`) under the native memory sampler, as a
+    worker and a data-parallel rank both run it: (the loop's result, the sampler's figures,
+    its interval in µs). `device_index`: the GPU the sampler reads (-1: none)."""
+    from suite import _native
+    from suite.measure import LoopSettings, run_loop
+    interval_us = sampler_interval_us(cfg, cuda, state.kernel_peak)
+    sampler = _native.MemorySampler(interval_us, device_index, list(state.sampler_cpus))
+    sampler.start()
+    loop = run_loop(step, clock, items_per_step, LoopSettings(**cfg["loop"]), meter)
+    return loop, sampler.stop(), interval_us

@@ -67,13 +67,11 @@ def run_rank(job: dict[str, Any]) -> dict[str, Any] | None:
 def _measure(adapter: Any, dp: Any, group: Any, spec: PointSpec, cfg: dict[str, Any],
              placement: dict[str, Any]) -> dict[str, Any]:
     """This rank's record: its own step times, placement, threads and memory."""
-    from suite import _native
     from suite.dataparallel.collective import CollectiveTimer
-    from suite.measure import LoopSettings, run_loop
     from suite.models import counts, zoo
     from suite.models.imported import register_model_files
     from suite.timing import NativeTimer
-    from suite.workerlib import sampler_interval_us, worker_state
+    from suite.workerlib import sampled_loop, worker_state
     from suite.workerlib import (build_runnable, memory_figures, observed_cpus,
                                  release_freed_memory)
     state = worker_state(placement)
@@ -90,14 +88,9 @@ def _measure(adapter: Any, dp: Any, group: Any, spec: PointSpec, cfg: dict[str, 
     step = _slowed(runnable.step, group.rank)
     local = NativeTimer(sync=runnable.synchronize)
     timer = CollectiveTimer(local, group.all_gather_ints)
-    cuda = spec.device == "cuda"
-    interval_us = sampler_interval_us(cfg, cuda, state.kernel_peak)
-    sampler = _native.MemorySampler(interval_us, sampler_device(spec, group),
-                                    list(state.sampler_cpus))
-    sampler.start()
-    loop = run_loop(step, timer, spec.batch_size * group.world_size,
-                    LoopSettings(**cfg["loop"]))
-    mem = sampler.stop()
+    loop, mem, interval_us = sampled_loop(step, timer, spec.batch_size * group.world_size,
+                                          cfg, state, spec.device == "cuda",
+                                          sampler_device(spec, group))
     with dp.local_only(runnable):
         compute_ns = [int(v) for v in local.run(step, COMPUTE_STEPS).host_ns]
     timed = len(loop.samples_ns)

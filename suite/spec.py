@@ -44,16 +44,30 @@ class PointSpec:
     arm: str = ""             # "" | "control": the blind second copy of a block's reference
     #   variant (suite.blocks.CONTROL_ARM, CONTRACT §15), measured like any other point
 
+    def __post_init__(self) -> None:
+        if self.task != SERVE_TASK:
+            carried = [f for f in SERVING_FIELDS if getattr(self, f) != SERVING_DEFAULTS[f]]
+            if carried:
+                raise ValueError(f"a {self.task} point has no serving fields ({', '.join(carried)})")
+
     def key(self) -> str:
-        """A stable string identity (JSON of the fields, sorted)."""
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+        """A stable string identity (JSON of the fields it has, sorted)."""
+        return json.dumps(self.to_dict(), sort_keys=True)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The spec's fields; a train or infer point's leave out the serving ones, which it
+        cannot have (a stored spec says only what it is)."""
+        d = dataclasses.asdict(self)
+        if self.task != SERVE_TASK:
+            for name in SERVING_FIELDS:
+                del d[name]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "PointSpec":
         names = {f.name for f in dataclasses.fields(cls)}
+        if d.get("task") != SERVE_TASK:   # a frame row has every column: not a point's own
+            names -= set(SERVING_FIELDS)
         return cls(**{k: v for k, v in d.items() if k in names})
 
     @property
@@ -72,6 +86,12 @@ class PointSpec:
                    + (f" {self.stage}" if self.stage else "") if self.task == "serve" else "")
                 + (f" ddp {self.nnodes}x{self.nproc_per_node}" if self.world_size > 1 else "")
                 + (f" [{self.arm}]" if self.arm else ""))
+
+
+SERVE_TASK = "serve"
+SERVING_FIELDS = ("instances", "scenario", "target_qps", "batch_timeout_ms", "stage")
+SERVING_DEFAULTS = {f.name: f.default for f in dataclasses.fields(PointSpec)
+                    if f.name in SERVING_FIELDS}
 
 
 @dataclass

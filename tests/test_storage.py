@@ -195,3 +195,17 @@ def test_compare_and_report_survive_malformed_lines(tmp_path):
     r = dlbench("report", str(runs[0]))
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
     assert "report:" in r.stdout
+
+
+def test_a_spec_says_only_what_it_is():
+    """Train and infer points carry no serving fields, on disk or in their identity; a
+    serving point keeps them."""
+    from suite.spec import SERVING_FIELDS
+    train = PointSpec("train", "pytorch", "none", "resnet18", 2, 32)
+    assert not set(SERVING_FIELDS) & set(train.to_dict()) and "instances" not in train.key()
+    assert PointSpec.from_dict(dict(train.to_dict(), instances=1, stage="")) == train
+    with pytest.raises(ValueError, match="no serving fields \\(instances\\)"):
+        PointSpec("infer", "pytorch", "none", "resnet18", 2, 32, instances=2)
+    serve = PointSpec("serve", "onnx", "script", "resnet18", 8, 32, instances=2,
+                      scenario="server", target_qps=50.0)
+    assert serve.to_dict()["instances"] == 2 and PointSpec.from_dict(serve.to_dict()) == serve

@@ -127,7 +127,7 @@ def measurements_frame(measurements: Iterable[Measurement],
 
 
 def _row(m: Measurement, precision: float | None = None) -> dict[str, Any]:
-    row: dict[str, Any] = m.spec.to_dict()
+    row: dict[str, Any] = dataclasses.asdict(m.spec)    # every column, for one table
     row.update(status=m.status, message=m.message or "")
     if m.status != "ok":
         return row

@@ -24,7 +24,7 @@ import time
 import traceback
 from typing import IO, Any
 
-from suite.spec import PointSpec
+from suite.spec import SERVING_DEFAULTS, PointSpec
 
 SERVE_FAULT_ENV = "DLBENCH_SERVE_FAULT"
 WARMUP_STEPS = 3
@@ -71,7 +71,7 @@ class Instance:
         self.buckets = sorted(buckets)
         self.runnables = {}
         for b in self.buckets:
-            point = dataclasses.replace(spec, batch_size=b, task="infer")
+            point = dataclasses.replace(spec, batch_size=b, task="infer", **SERVING_DEFAULTS)
             self.runnables[b] = build_runnable(adapter, model, point, settings)
             for _ in range(WARMUP_STEPS):
                 self._step(self.runnables[b])

@@ -28,6 +28,7 @@ GRAPHS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("framework,opt", FRAMEWORK_OPTS)
 @pytest.mark.parametrize("graph", sorted(GRAPHS))
 def test_inference_matches_reference(framework, graph, opt):

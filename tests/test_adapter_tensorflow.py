@@ -70,6 +70,7 @@ print(json.dumps([tf.config.threading.get_intra_op_parallelism_threads(),
 """
 
 
+@pytest.mark.slow
 def test_thread_configuration_in_fresh_process(adapter):
     # TF's thread pools are process-global and fixed at first use: a fresh interpreter,
     # started in tests/ so that it can import ir_numpy.

@@ -143,6 +143,7 @@ def test_every_command_has_help_with_examples():
         assert r.returncode == 0 and "example" in r.stdout, cmd
 
 
+@pytest.mark.slow
 def test_env_reports_machine_and_frameworks():
     r = dlbench("env")
     assert r.returncode == 0, r.stderr

@@ -142,6 +142,7 @@ def _combinations() -> list[Any]:
             for fw in frameworks.REGISTRY for opt in frameworks.OPTIMIZATIONS]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("framework, opt", _combinations())
 def test_inference_matches_pytorch_eager(case, framework, opt, record_property):
     model, ref = case["model"], case["reference"]

@@ -9,6 +9,8 @@ import sys
 import tarfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 CHECK = ROOT / "benchmarks" / "gpu_check.py"
 STEPS = "events,sampler-nvml,sampler-cost,peak,sweep,oom,parity"
@@ -32,6 +34,7 @@ def test_an_unknown_step_is_one_line_and_exit_2():
     assert out.returncode == 2 and "unknown steps evnts; valid: env," in out.stderr
 
 
+@pytest.mark.slow
 def test_the_cpu_dry_run_runs_every_step_and_packs_at_most_8_files(tmp_path):
     out = tmp_path / "out"
     proc = subprocess.run([sys.executable, str(CHECK), str(out), "--device", "cpu",

@@ -151,6 +151,7 @@ def test_judging_and_the_summary_line():
     assert equivalence.sci(1.23e-5) == "1.2e-5" and equivalence.sci(0.0) == "0"
 
 
+@pytest.mark.slow
 def test_check_model_runs_every_framework_against_the_file(tiny_file):
     """The whole check, worker processes included: each framework's deployed mode and ORT
     unoptimized computes the file's function; a combination that does not exist is

@@ -28,6 +28,7 @@ def dlbench(*args):
                           text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_a_model_file_is_checked_then_measured_and_reported(tmp_path):
     onnx_file = _export(tmp_path / "tiny.onnx")
     listed = dlbench("models", "--model-file", str(onnx_file), "--model-name", "mine")

@@ -52,6 +52,7 @@ def exported(tmp_path_factory) -> dict:
     return {"dir": tmp_path_factory.mktemp("onnx")}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", zoo.MODERN_MODEL_NAMES)
 def test_zoo_network_round_trips(exported, name):
     """Export (torch.onnx, batch norms kept), import: same parameters, same graph, same

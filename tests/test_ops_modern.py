@@ -90,6 +90,7 @@ def gradient_case() -> dict:
             "grads": numeric_gradients(model, weights, inputs, labels)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("framework, opt", TRAIN, ids=lambda v: str(v))
 def test_training_step_gradients_match_finite_differences(gradient_case, framework, opt):
     """One SGD step with lr 1, no momentum or decay: w0 - w1 is the gradient, which must

@@ -49,6 +49,7 @@ def test_weights_die_after_build(framework, task, opt):
     runnable.synchronize()
 
 
+@pytest.mark.slow
 def test_torchscript_inference_keeps_one_copy_of_the_weights():
     """The frozen module holds its own (folded) weights: no eager Parameter stays alive."""
     adapter = adapter_or_skip("pytorch")

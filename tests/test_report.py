@@ -277,6 +277,7 @@ def gpu_point(monkeypatch, process_bytes: int, stream: int | None = 0x5EED) -> M
     return m
 
 
+@pytest.mark.slow
 def test_gpu_memory_table_uses_process_device_memory(tmp_path, monkeypatch):
     config = dict(TRAIN_CONFIG, device="cuda", frameworks=["pytorch"], models=["resnet18"],
                   batches=[10], input_size=32)
@@ -388,6 +389,7 @@ def infer_run(tmp_path_factory) -> Path:
     return run
 
 
+@pytest.mark.slow
 def test_every_plot_kind_is_drawn(infer_run):
     drawn = {p.name for p in (infer_run / "plots" / "pytorch").glob("*.png")}
     assert drawn == expected_full_plots("resnet50")

@@ -18,6 +18,7 @@ REQUIRED = sorted(required_frameworks())
 
 @pytest.mark.parametrize("framework", REQUIRED or [pytest.param(
     None, marks=pytest.mark.skip(reason=f"{REQUIRE_ENV} is not set: no framework required"))])
+@pytest.mark.slow
 def test_required_framework_is_available(framework):
     status = framework_status(framework)      # probed in a child process, as `env` does
     assert status["ok"], f"{framework}: {status['reason']} (install: {status['install']})"

@@ -228,6 +228,7 @@ def test_the_console_shows_the_round_and_the_time_left(monkeypatch):
 
 # --- one real sweep ---------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_real_interleaved_sweep_with_a_control_arm(tmp_path):
     """Two variants and the control copy of the reference, two rounds, real workers."""
     from suite.storage import load_measurements, load_processes, load_rounds, read_run_info

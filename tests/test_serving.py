@@ -20,6 +20,8 @@ from suite.serving.tune import TUNE_FILE, TuneGoal, run_tune
 from suite.serving.verdict import stage_repeat
 from suite.topology import instance_core_sets, parse_cpu_list, read_topology
 
+pytestmark = pytest.mark.slow   # real LoadGen runs with real instances
+
 TOPO = read_topology()
 TWO = TOPO.physical_cores >= 2
 

@@ -77,6 +77,7 @@ def _pytorch_step(model_name: str, size: int):
     ("tensorflow", "none"), ("tensorflow", "script"), ("tensorflow", "compile"),
     ("mxnet", "none"), ("mxnet", "script"),
 ])
+@pytest.mark.slow
 @pytest.mark.parametrize("model_name,size", CASES)
 def test_one_sgd_step_equals_pytorch(model_name, size, framework, optimization):
     _adapter("pytorch")

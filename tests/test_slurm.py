@@ -67,6 +67,7 @@ def _jobs_named(name: str) -> list[str]:
     return [line for line in out.splitlines() if line.strip()]
 
 
+@pytest.mark.slow
 def test_sweep_of_jobs_with_one_failed_job_then_resumed_locally(slurm, tmp_path):
     out = tmp_path / "sweep"
     r = dlbench("infer", "--launcher", "slurm", "--batches", "1,2,4,8", "--no-report",
@@ -103,6 +104,7 @@ def test_sweep_of_jobs_with_one_failed_job_then_resumed_locally(slurm, tmp_path)
     assert info.config["launcher"] == "slurm" and info.resumes[-1]["config"]["launcher"] == "local"
 
 
+@pytest.mark.slow
 def test_ctrl_c_cancels_the_runs_jobs(slurm, tmp_path):
     out = tmp_path / f"cancel-{os.getpid()}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("DLBENCH_FAULT")}
@@ -128,6 +130,7 @@ def test_ctrl_c_cancels_the_runs_jobs(slurm, tmp_path):
     assert states and all("CANCELLED" in j for j in states), states
 
 
+@pytest.mark.slow
 def test_data_parallel_point_on_slurm_runs_a_task_per_rank(slurm, tmp_path):
     out = tmp_path / "ddp"
     r = dlbench("train", "--launcher", "slurm", "--nproc-per-node", "2", "--batches", "2",

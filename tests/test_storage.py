@@ -177,6 +177,7 @@ def test_cli_resume_with_other_settings_exits_2_before_measuring(tmp_path):
     assert batches(run) == [1] and not (run / "workers.log").exists()
 
 
+@pytest.mark.slow
 def test_compare_and_report_survive_malformed_lines(tmp_path):
     runs = []
     for name in ("a", "b"):

@@ -150,6 +150,7 @@ def worker_points(specs, settings, env) -> list[dict]:
     return [m["measurement"] for m in msgs[1:]]
 
 
+@pytest.mark.slow
 def test_workers_share_the_cache_and_record_their_set_up_time(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in (wc.CACHE_ENV, "DLBENCH_FAULT")}
     settings = {"loop": {"precision": 0.02, "min_time_s": 0.05, "max_time_s": 0.2,

@@ -166,13 +166,18 @@ def test_idle_footprint_is_recorded_beside_the_peak(tmp_path):
     assert peak - idle > 44     # resnet18 holds 44.6 MiB of float32 weights
 
 
-def test_model_memory_table_is_the_peak_above_the_idle_footprint(tmp_path):
+def new_train_run(path) -> None:
+    """run.json of a training run of resnet18 at batches 10 and 20 in pytorch (eager)."""
     config = {"task": "train", "frameworks": ["pytorch"], "models": ["resnet18"],
               "batches": [10, 20], "optimizations": {"pytorch": ["none"]}, "device": "cpu",
               "dtype": "float32", "input_size": 64, "threads": [2]}
-    write_run_info(tmp_path, RunInfo(run_id="run", task="train", command=["dlbench", "train"],
-                                     config=config, environment={"cpu_model": "Test CPU"},
-                                     started_at="2026-01-01T12:00:00"))
+    write_run_info(path, RunInfo(run_id="run", task="train", command=["dlbench", "train"],
+                                 config=config, environment={"cpu_model": "Test CPU"},
+                                 started_at="2026-01-01T12:00:00"))
+
+
+def test_model_memory_table_is_the_peak_above_the_idle_footprint(tmp_path):
+    new_train_run(tmp_path)
     for batch, peak in ((10, 400.4), (20, 450.6)):
         append_measurement(tmp_path, Measurement(
             PointSpec("train", "pytorch", "none", "resnet18", batch, 64, threads=2),
@@ -200,12 +205,7 @@ def test_the_memory_table_shows_the_range_over_a_points_processes(tmp_path):
     the range, and the table says what the range is; a point whose processes agree, one
     figure."""
     from suite.spec import combine_processes
-    config = {"task": "train", "frameworks": ["pytorch"], "models": ["resnet18"],
-              "batches": [10, 20], "optimizations": {"pytorch": ["none"]}, "device": "cpu",
-              "dtype": "float32", "input_size": 64, "threads": [2]}
-    write_run_info(tmp_path, RunInfo(run_id="run", task="train", command=["dlbench", "train"],
-                                     config=config, environment={"cpu_model": "Test CPU"},
-                                     started_at="2026-01-01T12:00:00"))
+    new_train_run(tmp_path)
     for batch, peaks in ((10, (352.1, 361.4, 355.0)), (20, (450.2, 450.4, 450.3))):
         parts = [Measurement(PointSpec("train", "pytorch", "none", "resnet18", batch, 64,
                                        threads=2), samples_ns=[100_000_000] * 10,

@@ -7,6 +7,19 @@
 #   scripts/local-slurm.sh stop     stop the three daemons
 #   scripts/local-slurm.sh status   what runs, and `sinfo`
 #
+# DLBENCH_SLURM_TASK_PLUGIN selects how slurmd binds a job's tasks to CPUs:
+#   none (default)  TaskPlugin=task/none: tasks inherit slurmd's CPUs
+#   affinity        TaskPlugin=task/affinity: each task bound to its own CPUs with
+#                   sched_setaffinity (the usual production setting)
+#   cgroup          TaskPlugin=task/cgroup,task/affinity with ProctrackType=proctrack/cgroup
+#                   and ConstrainCores=yes (cgroup.conf): each job confined to its
+#                   allocated CPUs by a cpuset cgroup. Needs a cgroup hierarchy slurmd may
+#                   write (this project's container has one: cgroup v1 with a writable
+#                   cpuset, Slurm 22.05); where a container does not, `start` fails and
+#                   says why.
+# `start` with another plugin than the running one rewrites slurm.conf and restarts the
+# daemons; a plain `start` afterwards brings the default back.
+#
 # Idempotent: `start` on a running cluster checks it and returns. The node is this host
 # with its real CPU count and memory (`slurmd -C`); the partition `dlbench` is the default
 # and gives every job an exclusive node (OverSubscribe=EXCLUSIVE), as a benchmark needs.
@@ -20,6 +33,7 @@ LOG_DIR=/var/log/slurm
 SPOOL=/var/spool
 PARTITION=dlbench
 WAIT_S=${DLBENCH_SLURM_WAIT_S:-60}
+TASK_PLUGIN=${DLBENCH_SLURM_TASK_PLUGIN:-none}
 
 die() { echo "local-slurm: $*" >&2; exit 1; }
 
@@ -40,13 +54,41 @@ install_if_missing() {
     || die "apt-get install slurmctld slurmd munge failed"
 }
 
+# slurm.conf's ProctrackType and TaskPlugin lines for $TASK_PLUGIN.
+plugin_lines() {
+  case "$TASK_PLUGIN" in
+    none) printf 'ProctrackType=proctrack/linuxproc\nTaskPlugin=task/none\n' ;;
+    affinity) printf 'ProctrackType=proctrack/linuxproc\nTaskPlugin=task/affinity\n' ;;
+    cgroup) printf 'ProctrackType=proctrack/cgroup\nTaskPlugin=task/cgroup,task/affinity\n' ;;
+    *) die "DLBENCH_SLURM_TASK_PLUGIN=$TASK_PLUGIN: valid: none, affinity, cgroup" ;;
+  esac
+}
+
+write_cgroup_conf() {
+  cat >"$CONF_DIR/cgroup.conf" <<EOF
+# written by dlbench scripts/local-slurm.sh (DLBENCH_SLURM_TASK_PLUGIN=cgroup)
+CgroupPlugin=autodetect
+ConstrainCores=yes
+ConstrainRAMSpace=no
+ConstrainDevices=no
+EOF
+}
+
 write_conf() {
-  local host node_line
+  local host node_line plugins
+  [ "$TASK_PLUGIN" = none ] || [ "$TASK_PLUGIN" = affinity ] || [ "$TASK_PLUGIN" = cgroup ] \
+    || die "DLBENCH_SLURM_TASK_PLUGIN=$TASK_PLUGIN: valid: none, affinity, cgroup"
+  plugins=$(plugin_lines)   # after the check above: its `die` would end only the $( )
   host=$(hostname -s)
   # The node as slurmd sees it: CPUs, sockets, cores, threads and RealMemory.
   node_line=$(slurmd -C | head -n 1) || die "slurmd -C failed"
   [[ "$node_line" == NodeName=* ]] || die "unexpected slurmd -C output: $node_line"
   mkdir -p "$CONF_DIR" "$LOG_DIR" "$SPOOL/slurmctld" "$SPOOL/slurmd"
+  if [ "$TASK_PLUGIN" = cgroup ]; then
+    write_cgroup_conf
+  elif grep -qs '^# written by dlbench' "$CONF_DIR/cgroup.conf"; then
+    rm -f "$CONF_DIR/cgroup.conf"
+  fi
   cat >"$CONF.tmp" <<EOF
 # written by dlbench scripts/local-slurm.sh: a one-node cluster for tests
 ClusterName=dlbench
@@ -54,8 +96,7 @@ SlurmctldHost=$host
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
+$plugins
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 SchedulerType=sched/backfill
@@ -138,7 +179,8 @@ start() {
     stop_daemons       # a new configuration: restart with it
   fi
   running slurmctld || slurmctld
-  running slurmd || slurmd
+  running slurmd || slurmd \
+    || die "slurmd did not start with DLBENCH_SLURM_TASK_PLUGIN=$TASK_PLUGIN: $(tail -n 1 "$LOG_DIR/slurmd.log" 2>/dev/null)"
   local waited=0
   until node_idle; do
     if [ "$waited" -ge "$WAIT_S" ]; then
@@ -151,7 +193,7 @@ start() {
     sleep 1
     waited=$((waited + 1))
   done
-  echo "local-slurm: up; partition $PARTITION: $(sinfo -h -p "$PARTITION" -o '%D node(s) %T, %c CPUs')"
+  echo "local-slurm: up ($(grep '^TaskPlugin=' "$CONF")); partition $PARTITION: $(sinfo -h -p "$PARTITION" -o '%D node(s) %T, %c CPUs')"
 }
 
 stop_daemons() {
@@ -171,6 +213,7 @@ status() {
   for d in munged slurmctld slurmd; do
     if running "$d"; then echo "$d: running"; else echo "$d: not running"; fi
   done
+  if [ -f "$CONF" ]; then grep -E '^(ProctrackType|TaskPlugin)=' "$CONF" || true; fi
   if command -v sinfo >/dev/null && running slurmctld; then sinfo; fi
 }
 

@@ -30,10 +30,11 @@ def measure_sweep_peak(cfg: SweepConfig, topo: Topology) -> dict[str, Any]:
 def peak_thread_counts(cfg: SweepConfig, topo: Topology) -> list[int]:
     """The thread counts to measure the CPU peak at: each point's threads, and threads x
     ranks for data-parallel points (their GFLOP/s counts every rank of the node), as far
-    as the machine's cores (logical ones with --ht on) reach."""
+    as the machine's cores (logical ones with --ht on) reach (a Slurm sweep's threads may
+    exceed the submitting machine's: its nodes measure their own peak)."""
     cores = topo.logical_cpus if cfg.ht == "on" else topo.physical_cores
     products = {t * n for t in cfg.threads for n in cfg.nproc_per_node}
-    return sorted(set(cfg.threads) | {c for c in products if c <= cores})
+    return sorted(c for c in set(cfg.threads) | products if c <= cores)
 
 
 def sweep_estimate(cfg: SweepConfig, specs: list[PointSpec], peak: dict[str, Any] | None,

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import suite
-from suite.topology import Topology, read_topology
+from suite.topology import Topology, format_cpu_list, read_topology
 
 # distribution names whose versions matter to a result
 PACKAGES = ("numpy", "scipy", "pandas", "matplotlib", "torch", "tensorflow", "keras",
@@ -183,8 +183,10 @@ def git_commit() -> str | None:
 
 
 def fingerprint(topo: Topology | None = None) -> dict[str, Any]:
-    """Everything about this machine and software that a result depends on."""
-    topo = topo or read_topology()
+    """Everything about this machine and software that a result depends on (the whole
+    machine, however few of its CPUs this process may use: `usable_cpus` says which)."""
+    part = topo or read_topology()
+    topo = part.whole()
     versions = {"python": platform.python_version(), "dlbench": suite.__version__}
     versions.update({p: v for p in PACKAGES if (v := package_version(p))})
     native = native_status()
@@ -198,6 +200,7 @@ def fingerprint(topo: Topology | None = None) -> dict[str, Any]:
         "memory_mib": memory_mib(),
         "siblings": {str(k): v for k, v in topo.sibling_map().items()},
         "numa_nodes": [{"node": n, "cpus": cpus} for n, cpus in sorted(topo.nodes.items())],
+        "usable_cpus": format_cpu_list(sorted(c for core in part.cores for c in core.cpus)),
         "frequency": frequency_info(),
         "gpus": gpu_info(),
         "cuda": native["cuda"],
@@ -214,11 +217,15 @@ HARDWARE_FIELDS = ("cpu_model", "physical_cores", "logical_cores", "sockets", "g
 def host_fingerprint(topo: Topology | None = None) -> dict[str, Any]:
     """The short fingerprint every point carries of the host it ran on: its name and the
     hardware that decides a result (`HARDWARE_FIELDS`). Runs whose points come from
-    several hosts (`--launcher slurm`) are flagged by compare and the report."""
-    topo = topo or read_topology()
+    several hosts (`--launcher slurm`) are flagged by compare and the report. The counts
+    are the whole node's (never a Slurm task's share of it); `usable_cpus` are the CPUs
+    the points could be placed on."""
+    part = topo or read_topology()
+    topo = part.whole()
     return {"hostname": socket.gethostname(), "cpu_model": cpu_model(),
             "physical_cores": topo.physical_cores, "logical_cores": topo.logical_cpus,
             "sockets": len(topo.sockets),
+            "usable_cpus": format_cpu_list(sorted(c for core in part.cores for c in core.cpus)),
             "gpus": [g.get("name") or "unknown GPU" for g in gpu_info()]}
 
 

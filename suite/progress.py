@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TextIO
 
 from suite import stats
+from suite.host_peak import point_peak_record
 from suite.peak import percent_of_peak, point_peak_gflops
 from suite.spec import STATUSES, Measurement, PointSpec
 
@@ -48,9 +49,11 @@ def _gflops(s: stats.Summary, m: Measurement, peak: dict | None) -> str:
     """", 41.2 GFLOP/s (16% of peak)": the % where the run measured the peak the point is
     divided by (`suite.peak.point_peak_gflops`), named on a GPU ("of the TF32 tensor-core
     peak"); where the run has a peak but none for this point's dtype or device, the reason
-    instead (a CPU float32 point without a figure at its thread count gets neither)."""
+    instead (a CPU float32 point without a figure at its thread count gets neither). A
+    point that ran on a Slurm node is divided by its node's peak (`suite.host_peak`)."""
     if not s.gflops_per_second:
         return ""
+    peak = point_peak_record(peak, m.meta)
     figure, basis = point_peak_gflops(peak, m.spec)
     percent = percent_of_peak(s.gflops_per_second, figure)
     cpu_float32 = m.spec.device == "cpu" and m.spec.dtype == "float32"

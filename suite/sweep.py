@@ -311,11 +311,15 @@ def resolve_round_options(schedule: str | None, control: str | None, no_control:
 def unsupported_reason(spec: PointSpec, topo: Topology) -> str | None:
     """Why a point cannot exist (recorded as skipped), from the adapter and the machine;
     here, not in the CLI, since a Slurm job asks it on the node where it runs."""
+    return placement_skip(spec, topo) or declared_unsupported_reason(spec)
+
+
+def declared_unsupported_reason(spec: PointSpec) -> str | None:
+    """Why a point cannot exist on any machine (the adapters' declarations, training of
+    a model that is no classifier): what a Slurm sweep can know before its jobs run."""
     import frameworks
     from suite import dataparallel
     from suite.models import zoo
-    if (why := placement_skip(spec, topo)):
-        return why
     try:
         adapter = frameworks.get_adapter(spec.framework)
     except ImportError as e:  # a broken or missing adapter module: skip, never a traceback

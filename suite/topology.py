@@ -1,10 +1,19 @@
 """CPU topology from /sys: sockets, physical cores, hyper-thread siblings, NUMA nodes;
-and the core lists a point's threads are pinned to (CONTRACT §7, CPU placement)."""
+and the core lists a point's threads are pinned to (CONTRACT §7, CPU placement).
+
+The machine is read from the node's own files (`online`, the cpu*/topology files), never
+from this process's CPU affinity: inside a Slurm task bound to its CPUs
+(`TaskPlugin=task/affinity`) the affinity is that task's share, not the node. A Topology
+is the part of the node placement may use (by default the CPUs this process may run on,
+as a `taskset` or a container's cpuset allows; a Slurm job passes its job's CPUs), and
+keeps the whole node (`whole()`, what fingerprints record) and this process's affinity
+(`allowed`) as facts beside it."""
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 from suite.errors import UsageError
 
@@ -57,6 +66,20 @@ class Topology:
 
     cores: list[Core] = field(default_factory=list)
     nodes: dict[int, list[int]] = field(default_factory=dict)   # NUMA node -> logical CPUs
+    allowed: tuple[int, ...] = ()        # this process's CPU affinity when read (a fact only)
+    machine: Topology | None = None      # the whole node, where this is a part of it
+
+    def whole(self) -> Topology:
+        """The whole node this topology is a part of (itself when it is the whole)."""
+        return self.machine or self
+
+    def restricted(self, cpus: Iterable[int]) -> Topology:
+        """The part of the node made of `cpus` (a core keeps those of its threads)."""
+        keep = set(cpus)
+        cores = [Core(c.socket, c.core_id, c.node, tuple(x for x in c.cpus if x in keep))
+                 for c in self.cores if keep & set(c.cpus)]
+        nodes = {n: [c for c in cs if c in keep] for n, cs in self.nodes.items()}
+        return Topology(cores, nodes, self.allowed, self.whole())
 
     @property
     def logical_cpus(self) -> int:
@@ -88,18 +111,51 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def read_topology(sys_cpu: Path = SYS_CPU, sys_node: Path = SYS_NODE) -> Topology:
-    """Read the topology of the CPUs this process may use (falls back to os.cpu_count)."""
-    allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
-        list(range(os.cpu_count() or 1))
+def online_cpus(sys_cpu: Path = SYS_CPU, cpuinfo: Path = Path("/proc/cpuinfo")) -> list[int]:
+    """The node's online logical CPUs: `online`, else the cpuN folders, else /proc/cpuinfo's
+    processors, else os.cpu_count() - never this process's affinity."""
+    text = _read(sys_cpu / "online")
+    if text:
+        return parse_cpu_list(text)
+    found = sorted(int(d.name[3:]) for d in sys_cpu.glob("cpu[0-9]*") if d.name[3:].isdigit())
+    if found:
+        return found
+    info = _read(cpuinfo) or ""
+    found = [int(line.split(":")[1]) for line in info.splitlines()
+             if line.startswith("processor") and line.split(":")[1].strip().isdigit()]
+    return sorted(found) or list(range(os.cpu_count() or 1))
+
+
+def affinity() -> list[int]:
+    """The CPUs this process may run on now (its affinity)."""
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
+
+
+def read_topology(sys_cpu: Path = SYS_CPU, sys_node: Path = SYS_NODE,
+                  cpus: Iterable[int] | None = None) -> Topology:
+    """The node's topology (see the module docstring), restricted to `cpus` - by default
+    the CPUs this process may run on; a Slurm job passes its job's CPUs on the node."""
+    node = _read_node(sys_cpu, sys_node)
+    view = set(node.allowed if cpus is None else cpus)
+    if view >= {c for core in node.cores for c in core.cpus}:
+        return node
+    return node.restricted(view)
+
+
+def _read_node(sys_cpu: Path, sys_node: Path) -> Topology:
+    """Every online CPU of the node, by socket, core and NUMA node."""
+    online = online_cpus(sys_cpu)
+    allowed = tuple(sorted(set(affinity()) & set(online))) or tuple(online)
     nodes: dict[int, list[int]] = {}
     for d in sorted(sys_node.glob("node[0-9]*")):
         cpus = parse_cpu_list(_read(d / "cpulist") or "")
-        nodes[int(d.name[4:])] = [c for c in cpus if c in allowed]
+        nodes[int(d.name[4:])] = [c for c in cpus if c in online]
     if not nodes:
-        nodes = {0: allowed}
+        nodes = {0: list(online)}
     by_core: dict[tuple[int, int], list[int]] = {}
-    for cpu in allowed:
+    for cpu in online:
         topo = sys_cpu / f"cpu{cpu}" / "topology"
         socket = int(_read(topo / "physical_package_id") or 0)
         core_id = int(_read(topo / "core_id") or cpu)
@@ -107,7 +163,7 @@ def read_topology(sys_cpu: Path = SYS_CPU, sys_node: Path = SYS_NODE) -> Topolog
     node_of = {cpu: n for n, cpus in nodes.items() for cpu in cpus}
     cores = [Core(s, c, node_of.get(cpus[0], 0), tuple(sorted(cpus)))
              for (s, c), cpus in sorted(by_core.items(), key=lambda kv: min(kv[1]))]
-    return Topology(cores, nodes)
+    return Topology(cores, nodes, allowed)
 
 
 def core_list(topo: Topology, threads: int, mapping: str, ht: bool) -> list[int]:
@@ -246,4 +302,5 @@ def reserve_cores(topo: Topology, count: int) -> tuple[Topology, list[int]]:
     kept, spare = topo.cores[:-count], topo.cores[-count:]
     cpus = [cpu for c in spare for cpu in c.cpus]
     nodes = {n: [c for c in cs if c not in cpus] for n, cs in topo.nodes.items()}
-    return Topology(kept, {n: cs for n, cs in nodes.items() if cs}), cpus
+    return Topology(kept, {n: cs for n, cs in nodes.items() if cs}, topo.allowed,
+                    topo.whole()), cpus

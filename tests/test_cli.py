@@ -280,9 +280,8 @@ def resolve_task(topo: Topology, task: str, *argv: str):
 
 
 def test_a_cuda_sweep_runs_one_host_thread_setting_and_every_batch(monkeypatch):
-    from suite import commands
     from suite.sweep import GPU_HOST_THREADS, SEED_BATCHES
-    monkeypatch.setattr(commands, "_require_cuda", lambda: None)
+    monkeypatch.setattr("suite.launchers.node.require_cuda", lambda: None)
     big, small = machine(2, 16), machine(1, 4)             # 32 and 4 physical cores
     cfg = resolve_task(big, "infer", "--device", "cuda")
     assert cfg.threads == [GPU_HOST_THREADS] == [8]        # not 1..32
@@ -320,7 +319,7 @@ def test_a_cuda_dry_run_costs_minutes_and_says_how_it_guessed(monkeypatch, capsy
     import suite.gpu_peak as gpu_peak
     from suite import commands
     from suite.cli import build_parser
-    monkeypatch.setattr(commands, "_require_cuda", lambda: None)
+    monkeypatch.setattr("suite.launchers.node.require_cuda", lambda: None)
     peak = gpu_peak.gpu_peak_record({"device_name": "NVIDIA H200", "library": "torch",
                                      "gflops": {"float32": 5e4, "tf32": 4e5,
                                                 "bfloat16": 7.6e5, "float16": 7.7e5}})

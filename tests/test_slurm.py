@@ -131,7 +131,39 @@ def test_ctrl_c_cancels_the_runs_jobs(slurm, tmp_path):
 
 
 @pytest.mark.slow
-def test_data_parallel_point_on_slurm_runs_a_task_per_rank(slurm, tmp_path):
+def _restart(plugin: str | None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "DLBENCH_SLURM_TASK_PLUGIN"}
+    if plugin:
+        env["DLBENCH_SLURM_TASK_PLUGIN"] = plugin
+    return subprocess.run([str(ROOT / "scripts" / "local-slurm.sh"), "start"],
+                          capture_output=True, text=True, timeout=300, env=env)
+
+
+@pytest.fixture(params=["none", "affinity", "cgroup"])
+def task_plugin(slurm, request):
+    """The cluster with slurmd binding tasks as production clusters do (task/affinity:
+    each task its own CPUs; cgroup: each job confined to a cpuset), then the default
+    again (task/none) for the other tests."""
+    if request.param == "none":
+        yield request.param
+        return
+    r = _restart(request.param)
+    try:
+        if r.returncode != 0 or not _node_up():
+            why = ((r.stderr or r.stdout).strip().splitlines() or ["no output"])[-1]
+            if os.environ.get(REQUIRE_ENV):
+                pytest.fail(f"TaskPlugin {request.param} did not start: {why}", pytrace=False)
+            pytest.skip(f"TaskPlugin {request.param} cannot run here: {why}")
+        yield request.param
+    finally:
+        restored = _restart(None)
+        assert restored.returncode == 0, restored.stderr
+
+
+def test_data_parallel_point_on_slurm_runs_a_task_per_rank(task_plugin, tmp_path):
+    """Under task/affinity each rank task is bound to one CPU: the job still places both
+    ranks and records the node (not one task's CPU) and the node's peak."""
+    from suite.topology import read_topology
     out = tmp_path / "ddp"
     r = dlbench("train", "--launcher", "slurm", "--nproc-per-node", "2", "--batches", "2",
                 "--samples", "200", "--no-report", "--quiet", "--out", str(out), *FAST)
@@ -141,3 +173,24 @@ def test_data_parallel_point_on_slurm_runs_a_task_per_rank(slurm, tmp_path):
     assert m.meta["world_size"] == 2 and re.fullmatch(r"\d+", m.meta["slurm"]["job_id"])
     assert [rk["cores"] for rk in m.meta["ranks"]] == [[0], [1]]
     assert [rk["threads"] for rk in m.meta["ranks"]] == [1, 1]
+    node = read_topology().whole()
+    assert (m.meta["host"]["physical_cores"], m.meta["host"]["logical_cores"]) == \
+        (node.physical_cores, node.logical_cpus)
+    # the compute node's peak at threads x ranks, measured in the job, stored with the host
+    assert m.meta["host"]["peak"]["gflops_by_threads"]["2"] > 0
+    assert (out / "slurm" / "peaks" / f"{socket.gethostname()}-cpu.json").exists()
+
+
+def test_a_login_node_without_a_gpu_submits_a_gpu_sweep(slurm, tmp_path):
+    """--device cuda is checked in the job, on the node (README's cluster examples run
+    from a login node without a GPU); a node without one records the point `skipped`."""
+    from suite import _native
+    if _native.cuda_available():
+        pytest.skip("this machine has CUDA: its node would run the point")
+    r = dlbench("infer", "--launcher", "slurm", "--device", "cuda", "--batches", "1",
+                "--no-report", "--quiet", "--out", str(tmp_path / "gpu"), *FAST)
+    assert r.returncode == 0, r.stderr
+    (m,) = load_measurements(tmp_path / "gpu")
+    assert m.status == "skipped" and m.message.startswith("--device cuda: "), m.message
+    assert m.message.endswith(f" on node {socket.gethostname()}")
+    assert re.fullmatch(r"\d+(_\d+)?", m.meta["slurm"]["job_id"])

@@ -76,3 +76,34 @@ def test_remote_on_single_node_machine_is_refused(tmp_path, monkeypatch):
     one = read_topology(cpu_root, node_root)
     with pytest.raises(UsageError, match="second NUMA node"):
         memory_node(one, [0], "remote")
+
+
+def test_the_node_is_read_whatever_this_processs_affinity(tmp_path, monkeypatch):
+    """A Slurm task bound to one CPU (TaskPlugin=task/affinity) still reads its node; the
+    affinity is a fact beside it, and a job places its ranks on the job's CPUs."""
+    from suite import env
+    from suite.topology import rank_core_lists
+    cpu_root, node_root, _ = fake_sys(tmp_path)          # 2 sockets x 4 cores x 2 threads
+    (cpu_root / "online").write_text("0-15\n")
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0})
+    view = read_topology(cpu_root, node_root)            # placement: what we may run on
+    assert view.physical_cores == 1 and view.allowed == (0,)
+    assert (view.whole().physical_cores, view.whole().logical_cpus) == (8, 16)
+    job = read_topology(cpu_root, node_root, cpus=[0, 1, 8, 9])
+    assert job.physical_cores == 2 and job.sibling_map()[0] == [0, 8]
+    assert rank_core_lists(job, 1, 2, "sequential", False) == [[0], [1]]
+    monkeypatch.setattr(env, "gpu_info", lambda: [])
+    host = env.host_fingerprint(view)
+    assert (host["physical_cores"], host["logical_cores"], host["sockets"],
+            host["usable_cpus"]) == (8, 16, 2, "0")
+
+
+def test_online_cpus_fall_back_to_the_cpu_folders_then_cpuinfo(tmp_path):
+    from suite.topology import online_cpus
+    cpu_root, _, _ = fake_sys(tmp_path, sockets=1, cores=2, ht=False)
+    assert online_cpus(cpu_root) == [0, 1]
+    (cpu_root / "online").write_text("0-3\n")
+    assert online_cpus(cpu_root) == [0, 1, 2, 3]
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: x\n\nprocessor\t: 1\n\nprocessor\t: 2\n")
+    assert online_cpus(tmp_path / "none", info) == [0, 1, 2]

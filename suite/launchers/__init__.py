@@ -28,9 +28,13 @@ class Launcher(Protocol):
 def create(name: str, run_dir: Path, topo: Topology, opts: RunOptions, reporter: Reporter,
            unsupported: Callable[[PointSpec], str | None],
            slurm: dict | None = None) -> Launcher:
-    """The launcher called `name` (one of LAUNCHERS)."""
+    """The launcher called `name` (one of LAUNCHERS). `unsupported` says why a point
+    cannot run here; a Slurm launcher asks only what holds on every machine before it
+    submits (`suite.sweep.declared_unsupported_reason`): each job asks its own node."""
     if name == "slurm":
         from suite.launchers.slurm import SlurmLauncher, SlurmOptions
-        return SlurmLauncher(run_dir, opts, reporter, unsupported, SlurmOptions(**(slurm or {})))
+        from suite.sweep import declared_unsupported_reason
+        return SlurmLauncher(run_dir, opts, reporter, declared_unsupported_reason,
+                             SlurmOptions(**(slurm or {})))
     from suite.launchers.local import local_runner
     return local_runner(run_dir, topo, opts, reporter, unsupported)

@@ -21,7 +21,8 @@ def add_arguments(p: argparse.ArgumentParser, task: str) -> None:
                         "sequential)")
     g.add_argument("--slurm-partition", help="Slurm partition (default: the cluster's default)")
     g.add_argument("--slurm-time", type=int, metavar="MINUTES",
-                   help="time limit per job (default: --timeout x points x processes + 5 min)")
+                   help="time limit per job (default: --timeout x points x --max-processes "
+                        "+ 5 min)")
     g.add_argument("--slurm-gpus-per-node", type=int, metavar="N", help="GPUs per node")
     g.add_argument("--slurm-param", action="append", default=[], metavar="KEY=VALUE",
                    help="an extra sbatch parameter (repeatable), e.g. --slurm-param "

@@ -17,6 +17,15 @@ for Slurm's TIMEOUT, `oom` for OUT_OF_MEMORY, else `error`, with Slurm's state, 
 exit code, the failed task's exception and the job id. After an `oom` point, pending jobs
 of larger batches of the same variant are cancelled and recorded as `oom` (not run), as
 the local runner does. Ctrl-C (or SIGTERM/SIGHUP) cancels every job of the run.
+
+A preempted job that Slurm (or submitit, on its preemption signal) requeues runs again:
+REQUEUED, REQUEUE_HOLD and PENDING after RUNNING are states of a live job, and a
+PREEMPTED state is final only when the job does not come back within REQUEUE_POLLS. An
+squeue outage (the command failing or timing out) says nothing of the jobs: they are
+left alone and followed again when squeue answers; points their jobs store meanwhile
+land as usual. Only after `SlurmOptions.outage_s` of outage are the points still missing
+recorded `error` (state unknown, the jobs not cancelled: a point a job stores later
+supersedes that record).
 """
 from __future__ import annotations
 
@@ -31,16 +40,18 @@ from typing import Any, Callable, Iterable
 from suite import storage
 from suite.errors import UsageError
 from suite.runner import Reporter, RunOptions, variant_key
+from suite.launchers.node_peak import peak_request
+from suite.launchers.slurm_states import (COMMAND_TIMEOUT_S, STATUS_OF_STATE, TERMINAL,
+                                          JobState, SqueueFailed, exit_code, query_states,
+                                          requeue_note, task_errors)
 from suite.schedule import worker_key
 from suite.spec import Measurement, PointSpec
 
-# Slurm job states after which a job runs no more, and the point status each one means.
-TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "PREEMPTED", "NODE_FAIL",
-            "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE", "SPECIAL_EXIT", "REVOKED", "UNKNOWN"}
-STATUS_OF_STATE = {"TIMEOUT": "timeout", "DEADLINE": "timeout", "OUT_OF_MEMORY": "oom"}
 LOST_POLLS = 30          # polls a job may be missing from squeue before it counts as lost
 GRACE_POLLS = 5          # polls a completed job's points may take to show (NFS caches)
-COMMAND_TIMEOUT_S = 60
+REQUEUE_POLLS = 30       # polls a PREEMPTED job may take to show up requeued
+OUTAGE_NOTE_S = 60.0     # an squeue outage is reported after this long, then every ...
+OUTAGE_REPEAT_S = 600.0  # ... this long
 
 
 @dataclass(frozen=True)
@@ -53,13 +64,7 @@ class SlurmOptions:
     params: dict[str, str] = field(default_factory=dict)   # --slurm-param KEY=VALUE
     exclusive: bool = True
     poll_s: float = 1.0
-
-
-@dataclass
-class JobState:
-    state: str
-    reason: str = ""
-    node: str = ""
+    outage_s: float = 3600.0     # squeue failing this long: missing points become `error`
 
 
 @dataclass
@@ -70,6 +75,7 @@ class _Job:
     done: bool = False
     unseen: int = 0
     grace: int = 0
+    ran: bool = False                     # it has been RUNNING (a PENDING after: requeued)
 
     @property
     def job_id(self) -> str:
@@ -79,59 +85,6 @@ class _Job:
         first = self.specs[0]
         more = f" +{len(self.specs) - 1} points" if len(self.specs) > 1 else ""
         return f"{first.model} bs={first.batch_size}{more}"
-
-
-def query_states(job_ids: Iterable[str]) -> dict[str, JobState]:
-    """State, reason and node of each job the controller still knows (array tasks one by
-    one), from squeue; jobs it no longer lists are absent."""
-    wanted = set(job_ids)
-    try:
-        out = subprocess.run(["squeue", "-h", "-r", "--states=all", "-o", "%i|%T|%r|%N"],
-                             capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S)
-    except (OSError, subprocess.SubprocessError):
-        return {}
-    states = {}
-    for line in out.stdout.splitlines():
-        parts = line.strip().split("|")
-        if len(parts) == 4 and parts[0] in wanted:
-            states[parts[0]] = JobState(parts[1], "" if parts[2] == "None" else parts[2],
-                                        parts[3])
-    return states
-
-
-def exit_code(job_id: str) -> str:
-    """Slurm's "ExitCode=code:signal" of a job, or "" where unknown."""
-    try:
-        out = subprocess.run(["scontrol", "show", "job", "-o", job_id], capture_output=True,
-                             text=True, timeout=COMMAND_TIMEOUT_S).stdout
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    for item in out.split():
-        if item.startswith("ExitCode="):
-            return item.split("=", 1)[1]
-    return ""
-
-
-# A rank that fails because another one did (its collective lost the peer) is listed last,
-# so that the message starts with the cause.
-SECONDARY = ("Connection closed by peer", "remote worker crashing", "Connection reset by peer")
-
-
-def task_errors(job: Any, tasks: int, name: str = "task") -> list[str]:
-    """The exception each failed task of a job left in its submitit result, one line each
-    (`name` says what a task is: a data-parallel job's tasks are its ranks)."""
-    from submitit.core.utils import pickle_load
-    errors = []
-    for index in range(tasks):
-        path = (job.task(index) if tasks > 1 else job).paths.result_pickle
-        try:
-            outcome, value = pickle_load(path)
-        except Exception:   # noqa: BLE001 - no result (killed) or unreadable: nothing to add
-            continue
-        if outcome != "success":
-            lines = [ln for ln in str(value).strip().splitlines() if ln.strip()]
-            errors.append(f"{name} {index}: {lines[-1].strip()[:300] if lines else 'failed'}")
-    return sorted(errors, key=lambda e: any(s in e for s in SECONDARY))
 
 
 class SlurmLauncher:
@@ -147,6 +100,9 @@ class SlurmLauncher:
         self.measurements: list[Measurement] = []
         self._offset = 0              # bytes of points.jsonl already read
         self._expected: set[str] = set()
+        self._peak_request: dict[str, Any] = {}
+        self._outage_since: float | None = None
+        self._outage_noted = 0.0      # seconds of outage already reported
 
     def run(self, specs: list[PointSpec], done_keys: Iterable[str] = ()) -> list[Measurement]:
         if shutil.which("sbatch") is None:
@@ -170,6 +126,7 @@ class SlurmLauncher:
             else:
                 runnable.append(spec)
         jobs: list[_Job] = []
+        self._peak_request = peak_request(runnable)    # measured on each node, once
         try:
             self._submit(self._groups(runnable), jobs)
             self._watch(jobs)
@@ -199,7 +156,8 @@ class SlurmLauncher:
         if self.slurm.time_min:
             minutes = self.slurm.time_min
         else:   # every point may use its whole --timeout, in each of its processes
-            budget_s = len(group) * self.opts.timeout_s * max(1, self.opts.processes)
+            processes = max(1, self.opts.processes, self.opts.max_processes)
+            budget_s = len(group) * self.opts.timeout_s * processes
             minutes = math.ceil(budget_s / 60) + 5
         if spec.world_size > 1:
             return spec.nnodes, spec.nproc_per_node, threads, minutes
@@ -226,7 +184,9 @@ class SlurmLauncher:
                 "settings": self.opts.settings, "timeout_s": self.opts.timeout_s,
                 "memory_limit_mib": self.opts.memory_limit_mib, "oom_skip": self.opts.oom_skip,
                 "worker_per_point": self.opts.worker_per_point,
-                "processes": self.opts.processes}
+                "processes": self.opts.processes,
+                "max_processes": max(self.opts.processes, self.opts.max_processes),
+                "exclusive": self.slurm.exclusive, "peak": self._peak_request}
 
     def _submit(self, groups: list[list[PointSpec]], jobs: list[_Job]) -> None:
         """Submit the groups, one job array per set of resources."""
@@ -259,23 +219,75 @@ class SlurmLauncher:
             live = [j for j in jobs if not j.done]
             if not live:
                 return
-            states = query_states(j.job_id for j in live)
+            try:
+                states = query_states(j.job_id for j in live)
+            except SqueueFailed as e:
+                self._outage(live, str(e))
+                time.sleep(self.slurm.poll_s)
+                continue
+            if self._outage_since is not None:
+                self._note(f"squeue answers again after {self._outage_text()}")
+                self._outage_since = None
             for j in live:
                 state = states.get(j.job_id) or self._unlisted(j)
-                if state is None:
-                    continue
-                if state.state != j.state:
-                    where = f" on {state.node}" if state.node and state.state == "RUNNING" else ""
-                    self._note(f"slurm job {j.job_id}: {j.state} -> {state.state}{where} "
-                               f"({j.describe()})")
-                    if state.state == "RUNNING":
-                        for spec in j.specs:
-                            self.reporter.point_started(spec)
-                    j.state = state.state
-                if state.state in TERMINAL:
-                    self._collect_points(jobs)
-                    self._finish(j, state)
+                if state is not None:
+                    self._follow(j, state, jobs)
             time.sleep(self.slurm.poll_s)
+
+    def _follow(self, j: _Job, state: JobState, jobs: list[_Job]) -> None:
+        """One job's new state: reported, and a job that has ended finished."""
+        if state.state != j.state:
+            where = f" on {state.node}" if state.node and state.state == "RUNNING" else ""
+            again = requeue_note(state.state) if j.ran else ""
+            self._note(f"slurm job {j.job_id}: {j.state} -> {state.state}{where} "
+                       f"({j.describe()}){again}")
+            if state.state == "RUNNING":
+                j.ran = True
+                for spec in j.specs:
+                    self.reporter.point_started(spec)
+            j.state = state.state
+        if state.state in TERMINAL:
+            self._collect_points(jobs)
+            self._finish(j, state)
+        else:
+            j.grace = 0
+
+    def _outage(self, live: list[_Job], error: str) -> None:
+        """squeue gave no answer: the jobs are left alone (their stored points still
+        land); said after OUTAGE_NOTE_S, and after `outage_s` the points still missing
+        are recorded `error`, the jobs not cancelled."""
+        now = time.monotonic()
+        if self._outage_since is None:
+            self._outage_since, self._outage_noted = now, 0.0
+        for j in live:            # a job that stored all its points needs no squeue
+            if not any(s.key() in self._expected for s in j.specs):
+                j.done = True
+        lasted = now - self._outage_since
+        if lasted >= self.slurm.outage_s:
+            for j in (j for j in live if not j.done):
+                self._give_up(j, error)
+        elif lasted >= max(OUTAGE_NOTE_S, self._outage_noted + OUTAGE_REPEAT_S):
+            self._outage_noted = lasted
+            waiting = sum(1 for j in live if not j.done)
+            self._note(f"squeue has failed for {self._outage_text()} ({error}): "
+                       f"{waiting} job(s) left running, still waiting for them")
+
+    def _give_up(self, j: _Job, error: str) -> None:
+        """After a long squeue outage: a job's missing points become `error`."""
+        j.done = True
+        for spec in [s for s in j.specs if s.key() in self._expected]:
+            m = Measurement(spec, status="error", message=(
+                f"Slurm job {j.job_id}: state unknown, squeue failed for "
+                f"{self._outage_text()} ({error}); the job was not cancelled: a point it "
+                f"stores later supersedes this record; log: {j.job.paths.stderr}"))
+            m.meta["slurm"] = {"job_id": j.job_id, "state": "UNKNOWN",
+                               "reason": f"squeue failed: {error}"}
+            self._expected.discard(spec.key())
+            self._record(m)
+
+    def _outage_text(self) -> str:
+        seconds = time.monotonic() - (self._outage_since or time.monotonic())
+        return f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
 
     def _unlisted(self, j: _Job) -> JobState | None:
         """A job squeue does not list: ended if it left its result, lost after a while."""
@@ -320,6 +332,9 @@ class SlurmLauncher:
         missing = [s for s in j.specs if s.key() in self._expected]
         if missing and state.state == "COMPLETED" and j.grace < GRACE_POLLS:
             j.grace += 1      # shared storage may show the job's last lines a bit later
+            return
+        if missing and state.state == "PREEMPTED" and j.grace < REQUEUE_POLLS:
+            j.grace += 1      # a requeued job shows up PENDING again: then it runs again
             return
         j.done = True
         if not missing:

@@ -1,8 +1,12 @@
 """What a Slurm job of a sweep runs on its node (submitted by `suite.launchers.slurm`).
 
 A job of single-process points runs them through the ordinary runner (fresh worker
-processes, the JSON-lines protocol) with this node's topology, appending every point to
-the shared run folder, tagged with this host's fingerprint and the job's id. A
+processes, the JSON-lines protocol) with this node's topology (the job's CPUs on it,
+`suite.launchers.node.job_cpus`, not the task's affinity), appending every point to the
+shared run folder, tagged with this host's fingerprint - with the node's peak, measured
+here once per node (`suite.launchers.node_peak`) - and the job's id. A point this node
+cannot run (threads beyond its cores, --device cuda without CUDA: checked here, not on
+the submitting machine) is stored `skipped` with the reason. A
 data-parallel point runs as one Slurm task per rank (`--nnodes` nodes x
 `--nproc-per-node` tasks): every task is one rank (suite.dataparallel.rank) with the
 env:// variables taken from Slurm's, and rank 0 appends the point.
@@ -46,20 +50,47 @@ def run_job(payload: dict[str, Any]) -> list[dict[str, Any]]:
     return _run_points(payload, specs)
 
 
-def _run_points(payload: dict[str, Any], specs: list[PointSpec]) -> list[dict[str, Any]]:
-    from suite.sweep import unsupported_reason
-    from suite.env import host_fingerprint
-    from suite.runner import Runner, RunOptions
-    from suite.topology import read_topology
-    topo = read_topology()
-    opts = RunOptions(settings=payload["settings"], timeout_s=payload["timeout_s"],
+def job_options(payload: dict[str, Any], point_meta: dict[str, Any]) -> Any:
+    """The runner's options of a job, from its payload (`SlurmLauncher._payload`)."""
+    from suite.runner import RunOptions
+    processes = payload.get("processes", 1)
+    return RunOptions(settings=payload["settings"], timeout_s=payload["timeout_s"],
                       memory_limit_mib=payload.get("memory_limit_mib"),
                       oom_skip=payload.get("oom_skip", True),
                       worker_per_point=payload.get("worker_per_point", True),
-                      processes=payload.get("processes", 1),
-                      point_meta={"host": host_fingerprint(topo), "slurm": slurm_meta()})
+                      processes=processes,
+                      max_processes=payload.get("max_processes") or processes,
+                      point_meta=point_meta)
+
+
+def node_facts(payload: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """This node's topology (the job's CPUs on it) and its host fingerprint, with the
+    node's peak for the sweep's points where the payload asks for one."""
+    from suite.env import host_fingerprint
+    from suite.host_peak import HOST_PEAK_KEY
+    from suite.launchers.node import job_cpus
+    from suite.launchers.node_peak import node_peak
+    from suite.topology import read_topology
+    topo = read_topology(cpus=job_cpus(bool(payload.get("exclusive", True))))
+    host = host_fingerprint(topo)
+    peak = node_peak(Path(payload["run_dir"]), topo, payload.get("peak") or {})
+    if peak:
+        host[HOST_PEAK_KEY] = peak
+    return topo, host
+
+
+def _skip_reason(spec: PointSpec, topo: Any) -> str | None:
+    from suite.launchers.node import node_skip_reason
+    from suite.sweep import unsupported_reason
+    return unsupported_reason(spec, topo) or node_skip_reason(spec, topo)
+
+
+def _run_points(payload: dict[str, Any], specs: list[PointSpec]) -> list[dict[str, Any]]:
+    from suite.runner import Runner
+    topo, host = node_facts(payload)
+    opts = job_options(payload, {"host": host, "slurm": slurm_meta()})
     runner = Runner(Path(payload["run_dir"]), topo, opts, _Quiet(),
-                    lambda s: unsupported_reason(s, topo))
+                    lambda s: _skip_reason(s, topo))
     return [_outcome(m) for m in runner.run(specs)]
 
 
@@ -73,12 +104,22 @@ def _run_rank_task(payload: dict[str, Any], spec: PointSpec) -> list[dict[str, A
     from suite import storage
     from suite.dataparallel.rank import run_rank
     from suite.env import host_fingerprint
+    from suite.launchers.node import job_cpus
     from suite.schedule import combined_point
     from suite.topology import rank_core_lists, read_topology, spare_cpus
+    first = int(os.environ.get("SLURM_PROCID", "0")) == 0
+    topo = read_topology(cpus=job_cpus(bool(payload.get("exclusive", True))))
+    reason = _skip_reason(spec, topo)
+    if reason:       # every rank sees it; the first stores it
+        if not first:
+            return []
+        m = Measurement(spec, status="skipped", message=reason)
+        m.meta.update(host=host_fingerprint(topo), slurm=slurm_meta())
+        storage.append_measurement(Path(payload["run_dir"]), m)
+        return [_outcome(m)]
     # RANK, LOCAL_RANK, WORLD_SIZE, MASTER_* from Slurm; each rank picks cuda:LOCAL_RANK
     dist_env = TorchDistributedEnvironment().export(set_cuda_visible_devices=False,
                                                     overwrite=True)
-    topo = read_topology()
     ranks = rank_core_lists(topo, spec.threads or 1, spec.nproc_per_node, spec.mapping,
                             spec.ht)
     job = {"spec": spec.to_dict(), "settings": payload["settings"], "rank_cores": ranks,
@@ -98,7 +139,8 @@ def _run_rank_task(payload: dict[str, Any], spec: PointSpec) -> list[dict[str, A
         m.meta["processes_note"] = (f"on Slurm the {processes} processes of a data-parallel "
                                     f"point are {processes} process groups in the same rank "
                                     f"tasks (srun starts them once)")
-    m.meta.update(host=host_fingerprint(topo), slurm=slurm_meta())
+    # the node's peak after the ranks have run (none of them measures meanwhile)
+    m.meta.update(host=node_facts(payload)[1], slurm=slurm_meta())
     storage.append_measurement(Path(payload["run_dir"]), m)
     return [_outcome(m)]
 

@@ -6,10 +6,12 @@ One row per point: the PointSpec fields, status and message, then the figures of
 says), `memory_mib` (the figure the memory tables show) and `memory_source` (which figure
 that is), `model_memory_mib` (the CPU peak above the framework's idle footprint),
 cold_start_ms and precision_reached, `peak_gflops_per_second` (the peak the point is
-divided by, from run.json: `suite.peak.point_peak_gflops` - the CPU's float32 FMA limit at
-its threads x local ranks, or the GPU's peak of its dtype), `percent_of_peak` (the point's
-achieved `gflops_per_second` as a % of it) and `peak_basis` (what that peak is, e.g. "the
-TF32 tensor-core peak", or why there is none, e.g. "no bfloat16 peak: ..."); on a GPU
+divided by, from run.json or, for a point that ran in a Slurm job, its compute node's
+peak stored with its host (`suite.host_peak`); `suite.peak.point_peak_gflops` picks the
+figure - the CPU's float32 FMA limit at its threads x local ranks, or the GPU's peak of
+its dtype), `percent_of_peak` (the point's achieved `gflops_per_second` as a % of it)
+and `peak_basis` (what that peak is, e.g. "the TF32 tensor-core peak", or why there is
+none, e.g. "no bfloat16 peak: ..."); on a GPU
 also `device_timing` (how its device time was taken), `device_used_mib` (device-wide used
 memory) and `allocator_peaks` (the framework allocator's own peaks, as text).
 Figures are NaN for points that did not run (status other than ok). The cached `summary`
@@ -29,6 +31,7 @@ import pandas as pd
 from suite import stats
 from suite.blocks import CONTROL_ARM
 from suite.errors import UsageError
+from suite.host_peak import peak_place, point_peak_record
 from suite.peak import PEAK_KEY, percent_of_peak, point_peak_gflops
 from suite.spec import Measurement, PointSpec
 from suite.storage import RunInfo, load_measurements, read_run_info
@@ -78,7 +81,7 @@ def load_run(run_dir: Path) -> Run:
         raise UsageError(f"{run_dir}/points.jsonl has a malformed record: {e}") from None
     precision = info.config.get("precision") if isinstance(info.config, dict) else None
     points = with_peak(measurements_frame(measurements, precision),
-                       info.environment.get(PEAK_KEY))
+                       info.environment.get(PEAK_KEY), [m.meta for m in measurements])
     return Run(path=run_dir, info=info, frame=without_control_arms(points),
                measurements=measurements, points=points)
 
@@ -90,16 +93,20 @@ def without_control_arms(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame["arm"].fillna("") != CONTROL_ARM]
 
 
-def with_peak(frame: pd.DataFrame, peak: dict[str, Any] | None) -> pd.DataFrame:
+def with_peak(frame: pd.DataFrame, peak: dict[str, Any] | None,
+              metas: list[dict[str, Any]] | None = None) -> pd.DataFrame:
     """`frame` with `peak_gflops_per_second`, `percent_of_peak` and `peak_basis` filled
     from a run's stored peak by `suite.peak.point_peak_gflops` (NaN where the point has no
-    peak - `peak_basis` says why - or no GFLOP/s)."""
+    peak - `peak_basis` says why - or no GFLOP/s). `metas`, the rows' points' meta in
+    order, lets a point that ran on a Slurm node use its node's peak (`suite.host_peak`)."""
     out = frame.copy()
-    peaks = [point_peak_gflops(peak, PointSpec.from_dict(row))
-             for row in out[SPEC_COLUMNS].to_dict("records")]
+    metas = metas if metas is not None else [{}] * len(out)
+    peaks = [point_peak_gflops(point_peak_record(peak, meta), PointSpec.from_dict(row))
+             for row, meta in zip(out[SPEC_COLUMNS].to_dict("records"), metas)]
     out["peak_gflops_per_second"] = pd.to_numeric(
         pd.Series([p.gflops for p in peaks], index=out.index, dtype=object), errors="coerce")
-    out["peak_basis"] = pd.Series([p.basis for p in peaks], index=out.index, dtype=object)
+    out["peak_basis"] = pd.Series([p.basis + peak_place(meta) for p, meta in zip(peaks, metas)],
+                                  index=out.index, dtype=object)
     percent = [percent_of_peak(g if pd.notna(g) else None, p if pd.notna(p) else None)
                for g, p in zip(out["gflops_per_second"], out["peak_gflops_per_second"])]
     out["percent_of_peak"] = pd.to_numeric(pd.Series(percent, index=out.index, dtype=object),

@@ -46,6 +46,8 @@ class BuildRequest:
     momentum: float = 0.9
     weight_decay: float = 1e-4
     dropout: bool = True                # False: dropout is identity in training too (equivalence tests)
+    profile_dir: str | None = None      # --profile: where a framework whose profiler is switched
+    #   on at build time (ONNX Runtime) writes its trace; None: no profiler (suite.profiling)
 
 
 class Runnable(Protocol):

@@ -151,6 +151,9 @@ class OrtRunnable:
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.intra_op_num_threads, options.inter_op_num_threads = threads
         options.log_severity_level = 3  # errors only
+        if request.profile_dir:   # --profile's worker only (suite.profiling.collectors)
+            options.enable_profiling = True
+            options.profile_file_prefix = f"{request.profile_dir}/ort"
         self.session = ort.InferenceSession(data, options,
                                             providers=session_providers(self._stream))
         del data

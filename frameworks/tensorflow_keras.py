@@ -125,13 +125,14 @@ class TFRunnable:
                 tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
         grads = tape.gradient(loss, self.net.trainable)
         lr, momentum = tf.constant(r.lr, tf.float32), tf.constant(r.momentum, tf.float32)
-        for w, v, g in zip(self.net.trainable, self._slots, grads):
-            # L2 in the gradient, as torch.optim.SGD; then TF's fused kernel does
-            # v = momentum * v + g; w -= lr * v in one pass (written out as tensor ops it
-            # cost three more passes over every weight: 1.5x the update's time).
-            g = g + r.weight_decay * w
-            tf.raw_ops.ResourceApplyMomentum(var=w.handle, accum=v.handle, lr=lr, grad=g,
-                                             momentum=momentum, use_locking=False)
+        with tf.name_scope("sgd_update"):   # the scope tells the update's ops apart in a
+            for w, v, g in zip(self.net.trainable, self._slots, grads):   # profile (names only)
+                # L2 in the gradient, as torch.optim.SGD; then TF's fused kernel does
+                # v = momentum * v + g; w -= lr * v in one pass (written out as tensor ops
+                # it cost three more passes over every weight: 1.5x the update's time).
+                g = g + r.weight_decay * w
+                tf.raw_ops.ResourceApplyMomentum(var=w.handle, accum=v.handle, lr=lr, grad=g,
+                                                 momentum=momentum, use_locking=False)
         return loss
 
     def set_inputs(self, inputs: dict[str, np.ndarray], labels: np.ndarray | None = None) -> None:

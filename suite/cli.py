@@ -1,4 +1,4 @@
-"""Command line: `python -m suite {train,infer,report,compare,models,env,serve,tune}`
+"""Command line: `python -m suite {train,infer,report,compare,models,env,serve,tune,profile}`
 (also `dlbench`).
 
 The only place that prints for the user or exits: every UsageError raised below becomes
@@ -18,6 +18,7 @@ from typing import Sequence
 
 from suite.errors import DataWarning, Interrupted, Stop, UsageError
 from suite.launchers.options import add_arguments as add_scale_out_arguments
+from suite.profiling import cli as profiling_cli
 from suite.sweep import (DEFAULT_MIN_EFFECT, DEFAULT_MIN_STEPS, DEFAULT_PROCESSES,
                          EXTRA_PROCESSES, GPU_HOST_THREADS, TIME_CAP_FACTOR)
 
@@ -160,6 +161,7 @@ def _sweep_options(p: argparse.ArgumentParser, task: str) -> None:
                    "(default: the latest run of this task)")
     o.add_argument("--no-report", action="store_true", help="skip tables, plots and the report")
     o.add_argument("--quiet", action="store_true", help="print only the final summary")
+    profiling_cli.add_sweep_argument(o)   # --profile (suite.profiling)
     o.add_argument("--dry-run", action="store_true",
                    help="print the points and the estimated cost, then stop: nothing is "
                         "measured (but the machine's peak) and nothing is written")
@@ -189,6 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--allow-different-hosts", action="store_true",
                     help="compare runs from different machines (CPU model, cores or GPU "
                          "differ); refused otherwise")
+    cp.add_argument("--profile", action="store_true",
+                    help="when both runs were profiled (--profile, `profile RUN_DIR`), "
+                         "attribute each significant change to the operator classes whose "
+                         "time changed (ms and %% of the change)")
     mp = sub.add_parser("models", help="list the model zoo", formatter_class=fmt,
                         epilog="example:\n  python -m suite models --image-size 64")
     mp.add_argument("--image-size", type=int, help="count multiply-adds (GMACs) at this image size")
@@ -199,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     mp.add_argument("--model-name", action="append", default=[], metavar="NAME",
                    help="the name of each --model-file in tables (default: the file's stem)")
     sub.add_parser("env", help="environment fingerprint and what can run here")
+    profiling_cli.add_parser(sub, fmt)   # profile RUN_DIR (CONTRACT §17)
     from suite.serving.cli import add_parsers   # serve, tune (CONTRACT §14)
     add_parsers(sub, fmt)
     return p

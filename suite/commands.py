@@ -12,16 +12,17 @@ import frameworks
 from suite import options as opt
 from suite import storage
 from suite.launchers import options as scale_out
+from suite.launchers.node import check_local_machine
 from suite.errors import Interrupted, UsageError
 from suite.models.imported import model_files_setting
-from suite.peak import PEAK_KEY, peak_text, peak_warnings
+from suite.peak import PEAK_KEY, env_peak_lines, peak_text, peak_warnings
+from suite.profiling import cli as profiling_cli
 from suite.spec import PointSpec
 from suite.sweep import (SEED_BATCHES, TIME_CAP_FACTOR, TRAIN_BATCHES,
-                         SweepConfig, check_placement, control_blocks,
+                         SweepConfig, control_blocks,
                          default_memory_limit_mib, expand, gpu_host_threads, loop_settings,
                          max_processes, resolve_round_options, unsupported_reason)
-from suite.topology import (Topology, core_list, format_cpu_list, rank_core_lists,
-                            read_topology)
+from suite.topology import Topology, format_cpu_list, read_topology
 
 TRAIN_FRAMEWORKS = ("pytorch", "mxnet", "tensorflow")
 DTYPES = ("float32", "bfloat16", "float16")
@@ -34,6 +35,7 @@ def dispatch(args: argparse.Namespace, argv: list[str]) -> int:
     from suite.serving import cli as serving_cli
     handlers = {"train": run_sweep, "infer": run_sweep, "report": report, "compare": compare,
                 "models": models, "env": env,
+                "profile": lambda a, v: profiling_cli.profile(a, v, build_report),
                 "serve": lambda a, v: serving_cli.serve(a, v, build_report),
                 "tune": lambda a, v: serving_cli.tune(a, v, build_report)}
     return handlers[args.command](args, argv)
@@ -56,8 +58,6 @@ def resolve(args: argparse.Namespace, topo: Topology) -> SweepConfig:
     from suite.models.imported import models_with_files
     models = models_with_files(args.models, args.model_file, args.model_name, default_models)
     device = opt.parse_choice(args.device, "--device", ("cpu", "cuda"))
-    if device == "cuda":
-        _require_cuda()
     cap = 16 * topo.physical_cores  # default cap on CPU: keeps 1..1024 sweeps tractable
     default_batches = TRAIN_BATCHES if task == "train" else \
         [b for b in SEED_BATCHES if device == "cuda" or b <= cap]
@@ -68,7 +68,6 @@ def resolve(args: argparse.Namespace, topo: Topology) -> SweepConfig:
     ht = opt.parse_choice(args.ht, "--ht", ("off", "on", "both"))
     memory = opt.parse_choice(args.memory, "--memory", ("local", "remote", "both"))
     mapping = opt.parse_choice(args.mapping, "--mapping", ("sequential", "interleave"))
-    check_placement(topo, ht, memory)
     scale = scale_out.resolve(args)
     ranks = max(scale.nproc_per_node)
     if args.threads is not None:
@@ -78,9 +77,8 @@ def resolve(args: argparse.Namespace, topo: Topology) -> SweepConfig:
     else:   # training: all physical cores, shared among a node's data-parallel ranks
         threads = [max(1, topo.physical_cores // ranks)] if task == "train" \
             else list(range(1, topo.physical_cores + 1))
-    if scale.launcher == "local":   # Slurm's nodes are checked where the job runs
-        core_list(topo, max(threads), mapping, ht == "on")  # raises with the valid range
-        rank_core_lists(topo, max(threads), ranks, mapping, ht == "on")
+    # here for --launcher local; a Slurm job checks its node (suite.launchers.node)
+    check_local_machine(scale.launcher, topo, device, max(threads), ranks, mapping, ht, memory)
     optimizations = framework_optimizations(fws, opts, task)
     processes = int(opt.check_positive(args.processes, "--processes", 101))
     rounds = resolve_round_options(args.schedule, args.control, args.no_control,
@@ -142,12 +140,6 @@ def framework_optimizations(fws: list[str], requested: list[str],
     return resolved
 
 
-def _require_cuda() -> None:
-    from suite import _native
-    if not _native.cuda_available():
-        raise UsageError(f"--device cuda: {_native.cuda_unavailable_reason()} (valid here: cpu)")
-
-
 def input_sizes(cfg: SweepConfig) -> dict[str, int]:
     """Each model's input size: the override where given (validated), else its default."""
     from suite.models import zoo
@@ -183,6 +175,7 @@ def run_sweep(args: argparse.Namespace, argv: list[str]) -> int:
     cfg = resolve(args, topo)
     specs = expand(cfg, input_sizes(cfg))
     cfg.control_blocks = control_blocks(specs)
+    profiling_cli.check_sweep(args, cfg)   # a --profile that cannot run: refused now
     if args.dry_run:
         return _dry_run(cfg, specs, topo)
     run_dir = _run_dir(args, cfg.task)
@@ -220,6 +213,7 @@ def run_sweep(args: argparse.Namespace, argv: list[str]) -> int:
     except KeyboardInterrupt as e:   # Ctrl-C, or SIGTERM / SIGHUP (errors.Stop)
         raise Interrupted(getattr(e, "signum", signal.SIGINT), str(run_dir)) from None
     _store_certificate(run_dir)
+    profiling_cli.after_sweep(args, cfg, run_dir, topo, settings)   # --profile
     if not args.no_report:
         _print_report_paths(run_dir)
     return 0
@@ -313,7 +307,8 @@ def compare(args: argparse.Namespace, argv: list[str]) -> int:
     min_effect = opt.check_positive(args.min_effect, "--min-effect", 100.0)
     alpha = opt.check_positive(args.alpha, "--alpha", 1.0)
     result = compare_runs(Path(args.run_a), Path(args.run_b), min_effect / 100.0, alpha,
-                          allow_different_hosts=args.allow_different_hosts)
+                          allow_different_hosts=args.allow_different_hosts,
+                          profile=args.profile)
     print(result.render())
     if args.fail_on_regression is not None:
         threshold = opt.check_positive(args.fail_on_regression, "--fail-on-regression")
@@ -376,7 +371,7 @@ def env(args: argparse.Namespace, argv: list[str]) -> int:
           f"{'available' if fp['cuda'] else fp['cuda_reason']}")
     print("versions:  " + ", ".join(f"{k} {v}" for k, v in fp["versions"].items()))
     print(f"git:       {fp['git_commit'] or 'unknown'}")
-    _print_env_peak()
+    print(*env_peak_lines(), sep="\n")
     print("\nframeworks:")
     for name in frameworks.REGISTRY:
         status = framework_status(name)
@@ -387,13 +382,3 @@ def env(args: argparse.Namespace, argv: list[str]) -> int:
             print(f"  {name:<11} unavailable: {status['reason']} (install: {status['install']})")
     return 0
 
-
-def _print_env_peak() -> None:
-    """The float32 peak at one thread and at all physical cores (what points are measured at)."""
-    from suite.peak import measure_peak
-    topo = read_topology()
-    counts = sorted({1, topo.physical_cores})
-    peak = measure_peak(counts, lambda t: core_list(topo, t, "sequential", False))
-    print(f"peak:      {peak_text(peak)}")
-    print(f"           ({peak['method']}; `train`/`infer` measure it at their thread counts "
-          "and store it in run.json)")

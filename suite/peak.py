@@ -339,3 +339,15 @@ if __name__ == "__main__":
     if _cpus and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, _cpus)
     print(json.dumps(_child(_threads, _cpus, float(sys.argv[3]))))
+
+
+def env_peak_lines() -> list[str]:
+    """`python -m suite env`'s peak lines: the float32 peak measured now at one thread and
+    at all physical cores (what points are measured at)."""
+    from suite.topology import core_list, read_topology
+    topo = read_topology()
+    counts = sorted({1, topo.physical_cores})
+    peak = measure_peak(counts, lambda t: core_list(topo, t, "sequential", False))
+    return [f"peak:      {peak_text(peak)}",
+            f"           ({peak['method']}; `train`/`infer` measure it at their thread counts "
+            "and store it in run.json)"]

@@ -122,10 +122,14 @@ class Measurement:
     #   timed step times (samples_ns are the slowest rank's; see suite.dataparallel)
     energy: dict[str, Any] | None = None                       # suite.energy's record: joules
     #   and watts over the timed loop, or why not (method "unavailable"); None: not measured
+    profile: dict[str, Any] | None = None                      # --profile: the record of a
+    #   separate profiled process (suite.profiling.breakdown), never a timing figure
 
     def to_record(self) -> dict[str, Any]:
         rec = dataclasses.asdict(self)
         rec["spec"] = self.spec.to_dict()
+        if rec["profile"] is None:   # stored only where a point was profiled
+            del rec["profile"]
         rec["schema"] = SCHEMA_VERSION
         return rec
 

@@ -34,7 +34,7 @@ from suite.workerlib import (FAULT_ENV, MIB, GPU_SAMPLER_INTERVAL_US,  # noqa: F
                              WorkerState, apply_placement, build_runnable, fault_for,
                              inject_fault, memory_figures, observed_cpus, protocol_channel,
                              release_freed_memory, sampled_loop, sampler_interval_us,
-                             send, synthetic_inputs, worker_state)
+                             send, send_ready, synthetic_inputs, worker_state)
 
 
 def process_started() -> float:
@@ -183,10 +183,7 @@ def main() -> int:
     adapter = get_adapter(init["framework"])
     avail = configured_availability(adapter, init)
     placement["observed_cpus"] = observed_cpus()
-    send(out, "ready", {"ok": avail.ok, "version": avail.version, "reason": avail.reason,
-                        "install": avail.install, "devices": list(avail.devices),
-                        "device_reason": avail.device_reason,
-                        "placement": placement, "pid": os.getpid()})
+    send_ready(out, avail, placement)
     if not avail.ok:
         return 0
     state = worker_state(placement, started, time.perf_counter() - started)

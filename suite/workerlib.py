@@ -32,6 +32,15 @@ def send(out: IO[str], kind: str, payload: Any) -> None:
     out.flush()
 
 
+def send_ready(out: IO[str], avail: Any, placement: dict[str, Any]) -> None:
+    """The `ready` answer to the runner's init: whether the framework is usable (with the
+    reason and install command where not), its devices, and where this process runs."""
+    send(out, "ready", {"ok": avail.ok, "version": avail.version, "reason": avail.reason,
+                        "install": avail.install, "devices": list(avail.devices),
+                        "device_reason": avail.device_reason, "placement": placement,
+                        "pid": os.getpid()})
+
+
 def observed_cpus() -> list[int]:
     """Union of the CPUs every thread of this process may run on (from /proc)."""
     from suite.topology import parse_cpu_list
@@ -116,11 +125,12 @@ def _malloc_trim() -> Any:
 
 def build_runnable(adapter: Any, model: Any, spec: PointSpec, cfg: dict[str, Any],
                    input_seed: int | list[int] | None = None,
-                   setup: dict[str, Any] | None = None) -> Any:
+                   setup: dict[str, Any] | None = None, profile_dir: str | None = None) -> Any:
     """The adapter's runnable with its inputs bound; the weights and the numpy inputs are
     this function's only references, so they are freed when it returns. `input_seed`
     (default: the weights' seed) draws other inputs, e.g. each data-parallel rank's own.
-    The weights come through suite.weights_cache; `setup` gets their seconds and source."""
+    The weights come through suite.weights_cache; `setup` gets their seconds and source.
+    `profile_dir`: the profile worker's folder for a profiler switched on at build time."""
     from frameworks.base import BuildRequest
     from suite.weights_cache import point_weights
     seed = cfg.get("seed", 0)
@@ -132,7 +142,7 @@ def build_runnable(adapter: Any, model: Any, spec: PointSpec, cfg: dict[str, Any
         model=model, weights=weights.arrays, task=spec.task,
         optimization=spec.optimization, batch_size=spec.batch_size, device=spec.device,
         dtype=spec.dtype, lr=cfg["lr"], momentum=cfg["momentum"],
-        weight_decay=cfg["weight_decay"]))
+        weight_decay=cfg["weight_decay"], profile_dir=profile_dir))
     inputs, labels = synthetic_inputs(model, spec.batch_size,
                                       seed if input_seed is None else input_seed)
     runnable.set_inputs(inputs, labels if spec.task == "train" else None)

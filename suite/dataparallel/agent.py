@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from suite.spec import Measurement, PointSpec
-from suite.workerlib import protocol_channel, send
+from suite.workerlib import protocol_channel, send, send_ready
 
 
 def run_point(spec: PointSpec, settings: dict[str, Any], init: dict[str, Any]) -> Measurement:
@@ -48,11 +48,7 @@ def main() -> int:
     out, init = protocol_channel()
     from frameworks import get_adapter
     avail = get_adapter(init["framework"]).availability()
-    send(out, "ready", {"ok": avail.ok, "version": avail.version, "reason": avail.reason,
-                        "install": avail.install, "devices": list(avail.devices),
-                        "device_reason": avail.device_reason,
-                        "placement": {"rank_cores": init.get("rank_cores")},
-                        "pid": os.getpid()})
+    send_ready(out, avail, {"rank_cores": init.get("rank_cores")})
     if not avail.ok:
         return 0
     for line in sys.stdin:

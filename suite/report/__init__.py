@@ -17,6 +17,10 @@
 - serving runs: `serving.csv` and `plots/serving/*.png`, a "Serving" section (see
   `suite.report.serving`)
 - data-parallel runs: `scaling.md` / `scaling.csv` (see `suite.report.scaleout`)
+- a "Where the time goes" section for a profiled run (`--profile`, `profile RUN_DIR`):
+  per model and configuration stacked bars of ms per step per operator class and a table,
+  and summary lines on where a slower framework's extra time goes (see
+  `suite.report.where_time`; profile.csv is written by `suite.profiling`)
 - an "Energy" section: joules per item and watts where a meter measured them, else why
   not (see `suite.report.energy`)
 - `plots/bars-<task>-bs<N>.png` and `plots/<model>-roofline-<task>.png`: frameworks
@@ -51,6 +55,7 @@ from suite.report.summary import SummarySection, summarize
 from suite.report.cross_tables import cross_framework_tables, write_cross_tables
 from suite.report.failures import failures_table, imprecise_table
 from suite.report.tables import write_training_tables
+from suite.report.where_time import TITLE as WHERE_TITLE, where_time_blocks, where_time_lines
 
 __all__ = ["build_report", "build_report_with_summary"]
 
@@ -112,6 +117,9 @@ def _write_all(run: Run, extra_summary: Sequence[SummarySection] = ()
     if run.info.equivalence:   # --model-file: the same function as the file, or flagged
         extra_summary = [SummarySection("Your own models", report_lines(run.info.equivalence)),
                          *extra_summary]
+    where = where_time_lines(measurements, ratios.comparisons)   # profiled runs only
+    if where:
+        extra_summary = [*extra_summary, SummarySection(WHERE_TITLE, where)]
     headline = summarize(run.frame, run.info.config, run.info.environment, extra_summary,
                          ratios)
     taken: set[str] = set()
@@ -130,6 +138,7 @@ def _write_all(run: Run, extra_summary: Sequence[SummarySection] = ()
         + sections_from(training_sections(training, cross), taken)
         + section("Scale-out", scaleout_blocks(run), True)
         + sections_from(inference_sections(plots, variant_text), taken)
+        + section(WHERE_TITLE, where_time_blocks(measurements, run.path), True)
         + section("Energy", energy_blocks(run.frame), True)
         + section("Failed and skipped points", failure_blocks(failures), True)
         + section("Precision not reached", imprecise_blocks(imprecise_table(run)), True)

@@ -37,6 +37,7 @@ import pandas as pd
 from suite import ratios, stats
 from suite.errors import UsageError
 from suite.report.compare_ratios import RatioChange, match_ratios, ratio_section
+from suite.report.compare_profile import check_profiled, profile_section
 from suite.report.compare_serving import ServingComparison, check_tasks, compare_serving
 from suite.report.tables import markdown_table
 from suite.spec import Measurement, PointSpec
@@ -160,6 +161,7 @@ class Comparison:
     hosts: list[str] = field(default_factory=list)      # which points ran where, per run
     ratio_changes: list[RatioChange] = field(default_factory=list)   # paired ratios, A vs B
     ratio_note: str = ""                # why the runs' ratios were not compared
+    profile_lines: list[str] = field(default_factory=list)   # --profile: the attribution
 
     def measured(self) -> list[PointComparison]:
         """Points measured ok in both runs."""
@@ -211,6 +213,7 @@ class Comparison:
                           self.summary())
         parts += _section("Points measured in both runs", _points_table(self.measured()))
         parts += ratio_section(self.ratio_changes, self.ratio_note)
+        parts += self.profile_lines
         parts += _section("Status changes", _status_table(self.status_changes()))
         parts += _section("Only in A", _one_sided(self.only_a))
         parts += _section("Only in B", _one_sided(self.only_b))
@@ -328,11 +331,16 @@ def _check_hosts(info_a: RunInfo, info_b: RunInfo, allow: bool,
 
 
 def compare_runs(run_a: Path, run_b: Path, min_effect: float = 0.05, alpha: float = 0.05,
-                 allow_different_hosts: bool = False) -> Comparison | ServingComparison:
+                 allow_different_hosts: bool = False, profile: bool = False
+                 ) -> Comparison | ServingComparison:
     """Match the points of two run folders and compare them (UsageError if unreadable, or
-    if the runs come from different machines and `allow_different_hosts` is not set)."""
+    if the runs come from different machines and `allow_different_hosts` is not set);
+    `profile`: attribute each flagged change to operator classes (`compare_profile`)."""
     info_a, info_b = read_run_info(Path(run_a)), read_run_info(Path(run_b))
     points_a, points_b = load_measurements(Path(run_a)), load_measurements(Path(run_b))
+    if profile:   # both runs must have been profiled (one line, exit 2 otherwise)
+        check_profiled(Path(run_a), points_a)
+        check_profiled(Path(run_b), points_b)
     if check_tasks(info_a.task, info_b.task):   # serving runs: QPS, p99 and validity
         _check_hosts(info_a, info_b, allow_different_hosts, [])
         return compare_serving(run_a, run_b, points_a, points_b, min_effect)
@@ -349,6 +357,9 @@ def compare_runs(run_a: Path, run_b: Path, min_effect: float = 0.05, alpha: floa
     result.ratio_changes, result.ratio_note = match_ratios(
         ratios.run_ratios(points_a, info_a.config or {}),
         ratios.run_ratios(points_b, info_b.config or {}))
+    if profile:
+        result.profile_lines = profile_section(
+            [c for c in result.measured() if c.verdict in (REGRESSION, IMPROVEMENT)], a, b)
     result.only_a = sorted((a[k] for k in a.keys() - b.keys()), key=lambda m: m.spec)
     result.only_b = sorted((b[k] for k in b.keys() - a.keys()), key=lambda m: m.spec)
     return result

@@ -181,6 +181,7 @@ def profiled_run(tmp_path_factory):
     return run, originals, {m.spec.framework: m for m in done}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("framework", [fw for fw, _, _ in POINTS])
 def test_each_framework_profile_adds_up_and_lands_in_known_classes(profiled_run, framework):
     run, originals, done = profiled_run
@@ -203,6 +204,7 @@ def test_each_framework_profile_adds_up_and_lands_in_known_classes(profiled_run,
     assert abs(p["profiler_cost_pct"]) < 100
 
 
+@pytest.mark.slow
 def test_profiling_stores_the_record_and_leaves_every_timing_figure_alone(profiled_run):
     run, originals, _ = profiled_run
     stored = {m.spec.key(): m for m in storage.load_measurements(run)}
@@ -217,6 +219,7 @@ def test_profiling_stores_the_record_and_leaves_every_timing_figure_alone(profil
     assert oom and oom[0].profile is None                      # only ok points are profiled
 
 
+@pytest.mark.slow
 def test_profile_csv_has_a_row_per_class_and_the_points_figures(profiled_run):
     run, originals, done = profiled_run
     with open(run / "profile.csv") as f:

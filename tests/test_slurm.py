@@ -130,7 +130,6 @@ def test_ctrl_c_cancels_the_runs_jobs(slurm, tmp_path):
     assert states and all("CANCELLED" in j for j in states), states
 
 
-@pytest.mark.slow
 def _restart(plugin: str | None) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "DLBENCH_SLURM_TASK_PLUGIN"}
     if plugin:
@@ -160,6 +159,7 @@ def task_plugin(slurm, request):
         assert restored.returncode == 0, restored.stderr
 
 
+@pytest.mark.slow
 def test_data_parallel_point_on_slurm_runs_a_task_per_rank(task_plugin, tmp_path):
     """Under task/affinity each rank task is bound to one CPU: the job still places both
     ranks and records the node (not one task's CPU) and the node's peak."""
@@ -181,6 +181,7 @@ def test_data_parallel_point_on_slurm_runs_a_task_per_rank(task_plugin, tmp_path
     assert (out / "slurm" / "peaks" / f"{socket.gethostname()}-cpu.json").exists()
 
 
+@pytest.mark.slow
 def test_a_login_node_without_a_gpu_submits_a_gpu_sweep(slurm, tmp_path):
     """--device cuda is checked in the job, on the node (README's cluster examples run
     from a login node without a GPU); a node without one records the point `skipped`."""

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job on a small default: a training sweep and an inference sweep of small models
 # at a small image size (a few minutes on 2 CPU cores), then tables, plots and the report.
-# Every point runs in 3 (inference: 4) fresh worker processes, in as many interleaved
+# Every point runs in 3 fresh worker processes, in 3 interleaved
 # rounds (each round measures every point once, in a seeded random order, a block's
 # frameworks back to back),
 # so its CI covers the spread between processes and the machine's drift over the sweep,
@@ -24,4 +24,4 @@ STAMP=$(date +%Y%m%d-%H%M%S)
   --samples 1000 --processes 3 --max-processes 3 --out "results/$STAMP-train" "$@"
 "$PY" -m suite infer --frameworks pytorch,onnx --models resnet18 --batches 1,4 --threads 1,2 \
   --opts none,script --image-size 64 --min-time 0.5 --max-time 2 --time-cap 12 \
-  --processes 4 --max-processes 4 --out "results/$STAMP-infer" "$@"
+  --processes 3 --max-processes 3 --out "results/$STAMP-infer" "$@"

@@ -36,6 +36,7 @@ def main() -> int:
     p.add_argument("--image-size", type=int, default=64)
     p.add_argument("--frameworks", default="pytorch,onnx,tensorflow,mxnet")
     p.add_argument("--batches", default="1,8")
+    p.add_argument("--threads", default="1")
     p.add_argument("--out", help="folder for the files and the run (default: temporary)")
     args = p.parse_args()
     root = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="dlbench-mf-"))
@@ -43,7 +44,7 @@ def main() -> int:
     files = [export(name, args.image_size, root) for name in args.models.split(",")]
     run = root / "run"
     command = [sys.executable, "-m", "suite", "infer", "--frameworks", args.frameworks,
-               "--batches", args.batches, "--threads", "1", "--out", str(run), "--no-report"]
+               "--batches", args.batches, "--threads", args.threads, "--out", str(run), "--no-report"]
     for f in files:
         command += ["--model-file", str(f)]
     print("$", " ".join(command[1:]), flush=True)

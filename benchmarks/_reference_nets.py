@@ -14,7 +14,12 @@ write without dlbench:
 Steps: inference is a forward pass (torch.inference_mode; gluon net(x).wait_to_read();
 keras model(x, training=False), eager / tf.function / tf.function(jit_compile=True));
 training is softmax cross-entropy + the framework's own SGD (lr 0.01, momentum 0.9,
-weight decay 1e-4). Nothing here is timed: zoo_parity times `Reference.step`.
+weight decay 1e-4). Nothing here is timed: zoo_parity and plain_parity time `Reference.step`.
+
+A reference is what a plain user script gets in a process of its own: `set_threads` uses
+the framework's own settings (nothing of the adapters'), initial values are the usual ones
+(torch.nn's and Keras's defaults, Gluon's Xavier as its tutorials write it), and ONNX
+Runtime's session options come as data (`ort`): a reference process holds no adapter.
 """
 from __future__ import annotations
 
@@ -75,14 +80,39 @@ class Reference:
     note: str = ""
 
 
+def set_threads(framework: str, threads: int) -> None:
+    """`threads` intra-op threads and 1 inter-op thread, the way a user script sets them,
+    before the framework's first import (MXNet reads its environment then); ONNX Runtime
+    takes them from its session options (`ort_options`)."""
+    import os
+    if framework == "mxnet":
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        os.environ["MXNET_CPU_WORKER_NTHREADS"] = "1"   # MXNet's default, said explicitly
+    elif framework == "pytorch":
+        import torch
+        torch.set_num_threads(threads)
+        torch.set_num_interop_threads(1)
+    elif framework == "tensorflow":
+        import tensorflow as tf
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
+def ort_options(opt: str, threads: int) -> dict:
+    """A plain script's session options: all graph optimizations for `script`, none for
+    `none`; `threads` intra-op threads, sequential execution."""
+    level = "ORT_ENABLE_ALL" if opt == "script" else "ORT_DISABLE_ALL"
+    return {"level": level, "intra": threads, "inter": 1}
+
+
 def build(framework: str, arch: str, task: str, opt: str, x: np.ndarray, labels: np.ndarray,
-          default_size: int, runnable: Any) -> Reference:
-    """The framework's own `arch` for NCHW input `x`; `runnable` is the adapter's (ONNX
-    Runtime's reference takes the session options of the adapter's session)."""
+          default_size: int, ort: dict | None = None) -> Reference:
+    """The framework's own `arch` for NCHW input `x`; `ort` describes ONNX Runtime's
+    session options (`ort_options`' keys; zoo_parity passes the adapter's own)."""
     if framework == "pytorch":
         return _torch(arch, task, opt, x, labels)
     if framework == "onnx":
-        return _onnx(arch, x, runnable.session.get_session_options())
+        return _onnx(arch, x, ort or ort_options(opt, 0))
     if framework == "mxnet":
         return _gluon(arch, task, opt, x, labels, default_size)
     if framework == "tensorflow":
@@ -119,9 +149,14 @@ def _torch(arch: str, task: str, opt: str, x: np.ndarray, labels: np.ndarray) ->
     return Reference(step, contextlib.nullcontext, count)
 
 
-def _onnx(arch: str, x: np.ndarray, options: Any) -> Reference:
+def _onnx(arch: str, x: np.ndarray, described: dict) -> Reference:
     import onnxruntime as ort
     import torch
+    options = ort.SessionOptions()
+    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, described["level"])
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.intra_op_num_threads = described["intra"]
+    options.inter_op_num_threads = described["inter"]
     net = torch_net(arch, x.shape[-1]).eval()
     buffer = io.BytesIO()
     with warnings.catch_warnings():
@@ -135,7 +170,7 @@ def _onnx(arch: str, x: np.ndarray, options: Any) -> Reference:
     session = ort.InferenceSession(buffer.getvalue(), options,
                                    providers=["CPUExecutionProvider"])
     feeds = {"data": np.ascontiguousarray(x)}
-    note = (f"ORT options as the adapter's: level {options.graph_optimization_level.name}, "
+    note = (f"ORT options: level {options.graph_optimization_level.name}, "
             f"intra-op threads {options.intra_op_num_threads}")
     return Reference(lambda: session.run(None, feeds), contextlib.nullcontext,
                      sum(p.numel() for p in net.parameters()), note)
@@ -285,7 +320,7 @@ def _gluon(arch: str, task: str, opt: str, x: np.ndarray, labels: np.ndarray,
     mx = _import_mx()
     net = getattr(mx.gluon.model_zoo.vision, _GLUON[arch])(pretrained=False)
     note = _global_average_pool(mx, net, arch) if x.shape[-1] != default_size else ""
-    net.initialize(ctx=mx.cpu())
+    net.initialize(mx.init.Xavier(), ctx=mx.cpu())   # as users write it (module docstring)
     if opt == "script":
         net.hybridize(static_alloc=True, static_shape=True)
 

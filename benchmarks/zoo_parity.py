@@ -8,17 +8,22 @@ keras.applications), it times two loops on the same input:
   dlbench    the network built by the adapter exactly as the suite's worker builds it
              (configure_threads before the import, BuildRequest + make_weights,
              set_inputs), timing runnable.step() + runnable.synchronize()
-  reference  a plain hand loop over the framework's own network in the framework's idiom
+  reference  the framework's own network as a plain user script writes it (its own
+             thread settings and initial values; _reference_nets), timing one step
 
-Each framework runs in its own subprocess, pinned to the same cores (the first --threads
-physical cores, as the suite's sequential mapping) with --threads intra-op threads and 1
-inter-op thread; both networks are built in that process. After --warmup untimed steps per
-side, --repeats interleaved rounds (dlbench, reference, dlbench, ...) of --iterations steps
-each; a round's figure is its median step time, the table shows the median over rounds.
-ratio = reference ms / dlbench ms: 1.00 is parity, below 1 dlbench makes the framework look
-slower than it is. ResNet-50 is v1.5 for pytorch/onnx and the zoo's resnet50_v1 for mxnet
-and tensorflow (Gluon's and Keras's ResNet50 are v1). Architecture differences and both
-parameter counts are listed under the table.
+Each side runs in a process of its own, started fresh for each row and pinned to the same
+cores (the first --threads physical cores, as the suite's sequential mapping) with
+--threads intra-op threads and 1 inter-op thread: one network per process, as a user's
+script has it (two networks in one process shared MXNet's engine and allocator, and the
+reference was not what a plain script measures; docs/parity.md). Each process builds its
+network and runs --warmup untimed steps, then the parent alternates --repeats rounds of
+--iterations steps between them (dlbench first in even rounds, the reference first in odd
+ones), the idle process waiting on its pipe, so that machine drift hits both alike. A
+round's figure is its median step time, the table shows the median over rounds and the
+range of the per-round ratios. ratio = reference ms / dlbench ms: 1.00 is parity, below
+1 dlbench makes the framework look slower than it is. ResNet-50 is v1.5 for pytorch/onnx
+and the zoo's resnet50_v1 for mxnet and tensorflow (Gluon's and Keras's ResNet50 are v1).
+Architecture differences and both parameter counts are listed under the table.
 
 Full run (every framework, optimization and shared architecture, default and 112 px;
 hours on 2 cores, VGG16 training at 224 px takes seconds per step):
@@ -35,33 +40,18 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
-import subprocess
+import statistics
 import sys
-import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
+from plain_parity import Case, Child, ChildFailed
+from plain_parity import row as _row
 from suite.errors import UsageError
 
-HERE = Path(__file__).resolve().parent
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2   # 2: one process per side, per-round figures
 TASKS = ("infer", "train")
-
-
-@dataclass(frozen=True)
-class Case:
-    """One comparison: a framework's adapter against its own network."""
-
-    framework: str
-    optimization: str
-    arch: str
-    model: str          # the zoo model dlbench builds
-    reference: str      # the framework's own network
-    task: str
-    image_size: int
-    batch_size: int
 
 
 def default_batch(task: str, arch: str) -> int:
@@ -145,116 +135,43 @@ def _sizes(text: str) -> list[int]:
     return list(dict.fromkeys(sizes))
 
 
-def _row(fw: str, o: str, model: str, task: str, size: int, batch: int, status: str,
-         message: str = "", **figures: Any) -> dict:
-    return {"framework": fw, "optimization": o, "model": model, "task": task,
-            "image_size": size, "batch_size": batch, "status": status, "message": message,
-            **figures}
+# ------------------------------------------------------------------ measuring
 
-
-# ------------------------------------------------------------------ parent side
-
-def run_framework(fw: str, cases: list[Case], job: dict) -> Iterator[dict]:
-    """Run one framework's cases in a fresh pinned worker; yields one row per case."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=os.pathsep.join(
-        p for p in (str(HERE), str(HERE.parent), os.environ.get("PYTHONPATH", "")) if p))
-    code = "import sys, zoo_parity; sys.exit(zoo_parity.worker_main())"
-    with tempfile.TemporaryFile("w+") as log:
-        proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=log, text=True, env=env)
-        assert proc.stdin is not None and proc.stdout is not None
-        proc.stdin.write(json.dumps(dict(job, framework=fw,
-                                         cases=[asdict(c) for c in cases])) + "\n")
-        proc.stdin.close()
-        done, unavailable = 0, False
-        for line in proc.stdout:
-            row = json.loads(line)
-            done += 1
-            unavailable = row["model"] == "-"   # not installed: one row says so
-            yield row
-        code_ = proc.wait()
-        if done < len(cases) and not unavailable:
-            log.seek(0)
-            tail = [ln for ln in log.read().splitlines() if ln.strip()][-1:] or ["no output"]
-            for c in cases[done:]:
-                yield _row(fw, c.optimization, c.model, c.task, c.image_size, c.batch_size,
-                           "error", f"worker exited with code {code_}: {tail[0][:300]}")
-
-
-# ------------------------------------------------------------------ worker side
-
-def worker_main() -> int:
-    """One framework's cases: pin, configure threads, import, then measure each case."""
-    out = os.fdopen(os.dup(1), "w", buffering=1)   # framework chatter goes to stderr
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    job = json.loads(sys.stdin.readline())
-    from suite.worker import apply_placement
-    apply_placement({"cores": job["cores"]})
-    import frameworks
-    from frameworks.base import describe
-    adapter = frameworks.get_adapter(job["framework"])
-    adapter.configure_threads(job["threads"], 1)
-    available = adapter.availability()
-    if not available.ok:
-        out.write(json.dumps(_row(job["framework"], "-", "-", "-", 0, 0, "skipped",
-                                  f"{available.reason} ({available.install})")) + "\n")
-        return 0
-    for case in (Case(**c) for c in job["cases"]):
-        try:
-            row = measure(adapter, case, job)
-        except Exception as e:  # noqa: BLE001 - one failed case is a row, not a crash
-            import traceback
-            traceback.print_exc()
-            row = _row(case.framework, case.optimization, case.model, case.task,
-                       case.image_size, case.batch_size, "error", describe(e))
-        out.write(json.dumps(row) + "\n")
-    return 0
-
-
-def measure(adapter: Any, case: Case, job: dict) -> dict:
-    """Build both networks, time them in interleaved rounds, return the row."""
-    import gc
-
-    import numpy as np
-
-    import _reference_nets
-    from fidelity import compare
-    from frameworks.base import BuildRequest
-    from suite._native import time_calls
-    from suite.models import zoo
-    from suite.models.weights import make_weights
-    from suite.worker import synthetic_inputs
-
-    model = zoo.get_model(case.model, case.image_size)
-    request = BuildRequest(model=model, weights=make_weights(model, 0), task=case.task,
-                           optimization=case.optimization, batch_size=case.batch_size)
-    runnable = adapter.build(request)
-    del request   # as the worker: the framework holds its own copy of the weights now
-    gc.collect()
-    inputs, labels = synthetic_inputs(model, case.batch_size, 0)
-    runnable.set_inputs(inputs, labels if case.task == "train" else None)
-    ref = _reference_nets.build(case.framework, case.arch, case.task, case.optimization,
-                                inputs["data"], labels, zoo.default_input_size(case.model),
-                                runnable)
-
-    def dlbench_step() -> None:
-        runnable.step()
-        runnable.synchronize()
-
-    def median_ns(fn: Any, n: int) -> float:
-        return float(np.median(time_calls(fn, n)))
-
-    dl_ms, ref_ms, _ = compare(dlbench_step, (case.reference, ref.step, ref.context),
-                               job["iterations"], job["repeats"], job["warmup"], median_ns)
-    row = _row(case.framework, case.optimization, case.model, case.task, case.image_size,
-               case.batch_size, "ok", dlbench_ms=dl_ms, reference_ms=ref_ms,
-               ratio=ref_ms / dl_ms, reference=case.reference,
-               dlbench_params=runnable.param_count(), reference_params=ref.param_count,
-               note=ref.note)
-    del runnable, ref
-    gc.collect()
-    return row
+def run_case(case: Case, job: dict) -> dict:
+    """One row: the adapter's network and the reference, each in a process of its own,
+    timed in interleaved rounds (dlbench first in even rounds, the reference in odd)."""
+    def row(status: str, message: str = "", **figures: Any) -> dict:
+        return _row(case.framework, case.optimization, case.model, case.task,
+                    case.image_size, case.batch_size, status, message, **figures)
+    children: list[Child] = []
+    try:
+        children.append(Child(dict(job, role="dlbench", case=asdict(case))))
+        dl_ready = children[0].receive()
+        if dl_ready["status"] != "ok":
+            return dl_ready if dl_ready["model"] == "-" else row(dl_ready["status"],
+                                                                 dl_ready["message"])
+        children.append(Child(dict(job, role="reference", case=asdict(case),
+                                   ort=dl_ready.get("ort"))))
+        ref_ready = children[1].receive()
+        if ref_ready["status"] != "ok":
+            return row(ref_ready["status"], f"reference: {ref_ready['message']}")
+        dl_ms, ref_ms = [], []
+        for r in range(job["repeats"]):
+            sides = [(children[0], dl_ms), (children[1], ref_ms)]
+            for child, times in sides[::1 if r % 2 == 0 else -1]:
+                times.append(child.steps_ms(job["iterations"]))
+    except ChildFailed as e:
+        return row("error", str(e))
+    finally:
+        for child in children:
+            child.close()
+    ratios = [b / a for a, b in zip(dl_ms, ref_ms)]
+    dl, ref = statistics.median(dl_ms), statistics.median(ref_ms)
+    return row("ok", dlbench_ms=dl, reference_ms=ref, ratio=ref / dl,
+               ratio_low=min(ratios), ratio_high=max(ratios), dlbench_rounds_ms=dl_ms,
+               reference_rounds_ms=ref_ms, reference=case.reference,
+               dlbench_params=dl_ready["params"], reference_params=ref_ready["params"],
+               note=ref_ready["note"])
 
 
 # ------------------------------------------------------------------ output
@@ -263,13 +180,14 @@ def markdown(rows: list[dict], notes: list[str]) -> str:
     """The ratio table, then notes: each pair's reference, parameter counts, differences."""
     from _reference_nets import PAIRS
     lines = ["| framework | opt | model | task | size | batch | dlbench ms | reference ms "
-             "| ratio |", "|---|---|---|---|---:|---:|---:|---:|---:|"]
+             "| ratio | rounds |", "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
     extra = []
     for r in rows:
         size = r["image_size"] or "-"
         batch = r["batch_size"] or "-"
         if r["status"] == "ok":
-            cells = f"{r['dlbench_ms']:.1f} | {r['reference_ms']:.1f} | {r['ratio']:.2f}"
+            cells = f"{r['dlbench_ms']:.1f} | {r['reference_ms']:.1f} | {r['ratio']:.3f} | " \
+                    f"{r['ratio_low']:.2f}-{r['ratio_high']:.2f}"
             pair = next(p for p in PAIRS[r["framework"]].values() if p.reference == r["reference"])
             delta = r["reference_params"] - r["dlbench_params"]
             counts = f"parameters {r['dlbench_params']:,} dlbench, {r['reference_params']:,} " \
@@ -278,7 +196,7 @@ def markdown(rows: list[dict], notes: list[str]) -> str:
                 (f"; {pair.difference}" if pair.difference else "")
             extra += [text] + ([f"{r['framework']}: {r['note']}"] if r.get("note") else [])
         else:
-            cells = f"{r['status']} | — | —"
+            cells = f"{r['status']} | — | — | —"
             extra.append(f"{r['framework']} {r['optimization']} {r['model']} {r['task']}: "
                          f"{r['status']}: {r['message']}")
         lines.append(f"| {r['framework']} | {r['optimization']} | {r['model']} | {r['task']} "
@@ -328,16 +246,22 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     job = {"threads": threads, "cores": cores, "iterations": args.iterations,
            "repeats": args.repeats, "warmup": args.warmup}
-    for fw in dict.fromkeys(c.framework for c in cases):
-        for row in run_framework(fw, [c for c in cases if c.framework == fw], job):
-            rows.append(row)
-            print(f"# {row['framework']} {row['optimization']} {row['model']} {row['task']} "
-                  f"{row['image_size']} px b{row['batch_size']}: " +
-                  (f"{row['ratio']:.3f}" if row["status"] == "ok" else row["status"]),
-                  file=sys.stderr, flush=True)
-    print(f"# {threads} threads on cores {cores}; {args.warmup} warm-up steps per side, then "
-          f"{args.repeats} interleaved rounds of {args.iterations} steps; median of round "
-          f"medians; ratio = reference / dlbench\n")
+    unavailable: set[str] = set()
+    for case in cases:
+        if case.framework in unavailable:
+            continue
+        row = run_case(case, job)
+        rows.append(row)
+        if row["model"] == "-":   # not installed: one row says so
+            unavailable.add(case.framework)
+        print(f"# {row['framework']} {row['optimization']} {row['model']} {row['task']} "
+              f"{row['image_size']} px b{row['batch_size']}: " +
+              (f"{row['ratio']:.3f}" if row["status"] == "ok" else row["status"]),
+              file=sys.stderr, flush=True)
+    print(f"# {threads} threads on cores {cores}; one process per side; {args.warmup} warm-up "
+          f"steps per side, then {args.repeats} interleaved rounds of {args.iterations} steps; "
+          "median of round medians; ratio = reference / dlbench; rounds: range of the "
+          "per-round ratios\n")
     rows.sort(key=lambda r: fws.index(r["framework"]))   # stable: run order within each
     print(markdown(rows, notes))
     if args.json:

@@ -13,11 +13,11 @@ import signal
 import sys
 import time
 import warnings
-from pathlib import Path
 from typing import Sequence
 
 from suite.errors import DataWarning, Interrupted, Stop, UsageError
 from suite.launchers.options import add_arguments as add_scale_out_arguments
+from suite.options import add_model_file_arguments
 from suite.profiling import cli as profiling_cli
 from suite.sweep import (DEFAULT_MIN_EFFECT, DEFAULT_MIN_STEPS, DEFAULT_PROCESSES,
                          EXTRA_PROCESSES, GPU_HOST_THREADS, TIME_CAP_FACTOR)
@@ -58,12 +58,7 @@ def _opts_help(task: str) -> str:
 def _sweep_options(p: argparse.ArgumentParser, task: str) -> None:
     g = p.add_argument_group("what to measure")
     g.add_argument("--models", help="comma list of zoo models, or 'all' (see `models`)")
-    g.add_argument("--model-file", action="append", default=[], metavar="PATH.onnx",
-                   help="your own model: an ONNX file (opset >= 13) imported into the zoo's "
-                        "description and built natively by every framework; repeatable "
-                        "(also --models file:PATH)")
-    g.add_argument("--model-name", action="append", default=[], metavar="NAME",
-                   help="the name of each --model-file in tables (default: the file's stem)")
+    add_model_file_arguments(g)
     g.add_argument("--frameworks", "--framework", dest="frameworks",
                    help="comma list: pytorch, mxnet, tensorflow, onnx (alias onnxruntime)")
     g.add_argument("--batches", help="batch sizes: a comma list and ranges, e.g. 1,2,4 or 1-8")
@@ -198,12 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     mp = sub.add_parser("models", help="list the model zoo", formatter_class=fmt,
                         epilog="example:\n  python -m suite models --image-size 64")
     mp.add_argument("--image-size", type=int, help="count multiply-adds (GMACs) at this image size")
-    mp.add_argument("--model-file", action="append", default=[], metavar="PATH.onnx",
-                   help="your own model: an ONNX file (opset >= 13) imported into the zoo's "
-                        "description and built natively by every framework; repeatable "
-                        "(also --models file:PATH)")
-    mp.add_argument("--model-name", action="append", default=[], metavar="NAME",
-                   help="the name of each --model-file in tables (default: the file's stem)")
+    add_model_file_arguments(mp)
     sub.add_parser("env", help="environment fingerprint and what can run here")
     profiling_cli.add_parser(sub, fmt)   # profile RUN_DIR (CONTRACT §17)
     from suite.serving.cli import add_parsers   # serve, tune (CONTRACT §14)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from typing import Any, Iterable
 
 from suite.errors import UsageError
 
@@ -86,3 +86,15 @@ def check_range(value: float, option: str, low: float, high: float | None = None
         span = f"at least {low:g}" + (f" and below {high:g}" if high is not None else "")
         raise UsageError(f"{option}: {value:g} must be a finite number {span}")
     return value
+
+
+def add_model_file_arguments(parser: Any) -> None:
+    """--model-file and --model-name (CONTRACT §16) on a parser or argument group: the
+    same two options on train, infer, serve, tune and models."""
+    parser.add_argument("--model-file", action="append", default=[], metavar="PATH.onnx",
+                        help="your own model: an ONNX file (opset >= 13) imported into the "
+                             "zoo's description and built natively by every framework; "
+                             "repeatable (also --models file:PATH)")
+    parser.add_argument("--model-name", action="append", default=[], metavar="NAME",
+                        help="the name of each --model-file in tables (default: the file's "
+                             "stem)")

@@ -46,12 +46,7 @@ tune exits 1 when its verification shows that the recommendation did not meet th
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models", "--model", dest="models", default=None,
                    help="one zoo model (default resnet50), or file:PATH.onnx")
-    p.add_argument("--model-file", action="append", default=[], metavar="PATH.onnx",
-                   help="your own model: an ONNX file (opset >= 13) imported into the zoo's "
-                        "description and built natively by every framework; repeatable "
-                        "(also --models file:PATH)")
-    p.add_argument("--model-name", action="append", default=[], metavar="NAME",
-                   help="the name of each --model-file in tables (default: the file's stem)")
+    opt.add_model_file_arguments(p)
     p.add_argument("--frameworks", "--framework", dest="frameworks", default="onnx",
                    help="one framework: pytorch, mxnet, tensorflow, onnx (default onnx)")
     p.add_argument("--opts", help="one optimization (default: the framework's deployed mode)")

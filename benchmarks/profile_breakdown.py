@@ -59,7 +59,10 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--window", type=float, default=2.0, help="seconds per window")
     parser.add_argument("--rounds", type=int, default=3, help="profiled windows (U P U P ... U)")
+    parser.add_argument("--frameworks", default=",".join(fw for fw, _, _ in POINTS),
+                        help="comma list of the frameworks to profile")
     args = parser.parse_args()
+    chosen = args.frameworks.split(",")
     settings = profile_settings({}, {"profile": {"window_s": args.window, "warmup_s": 2.0,
                                                  "min_steps": 10, "rounds": args.rounds}})
     topo = read_topology()
@@ -68,7 +71,7 @@ def main() -> int:
           f"(onnx: one profiled, then two unprofiled)\n")
     summary = []
     with tempfile.TemporaryDirectory() as tmp:
-        for fw, task, opt in POINTS:
+        for fw, task, opt in (p for p in POINTS if p[0] in chosen):
             spec = PointSpec(task, fw, opt, "resnet18", args.batch, args.size,
                              threads=args.threads)
             started = time.time()

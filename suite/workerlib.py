@@ -32,6 +32,16 @@ def send(out: IO[str], kind: str, payload: Any) -> None:
     out.flush()
 
 
+def point_messages(lines: Any) -> Any:
+    """(spec, settings) of each `point` message the runner sends, until one that is not a
+    point (its `stop`) or the end of the stream."""
+    for line in lines:
+        msg = json.loads(line)
+        if "point" not in msg:
+            return
+        yield PointSpec.from_dict(msg["point"]["spec"]), msg["point"]["settings"]
+
+
 def send_ready(out: IO[str], avail: Any, placement: dict[str, Any]) -> None:
     """The `ready` answer to the runner's init: whether the framework is usable (with the
     reason and install command where not), its devices, and where this process runs."""

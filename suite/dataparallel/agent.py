@@ -9,14 +9,13 @@ The agent itself measures nothing, and is not pinned (it waits on its ranks).
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 from typing import Any
 
 from suite.spec import Measurement, PointSpec
-from suite.workerlib import protocol_channel, send, send_ready
+from suite.workerlib import point_messages, protocol_channel, send, send_ready
 
 
 def run_point(spec: PointSpec, settings: dict[str, Any], init: dict[str, Any]) -> Measurement:
@@ -51,12 +50,8 @@ def main() -> int:
     send_ready(out, avail, {"rank_cores": init.get("rank_cores")})
     if not avail.ok:
         return 0
-    for line in sys.stdin:
-        msg = json.loads(line)
-        if "point" not in msg:
-            break
-        spec = PointSpec.from_dict(msg["point"]["spec"])
-        m = run_point(spec, msg["point"]["settings"], init)
+    for spec, settings in point_messages(sys.stdin):
+        m = run_point(spec, settings, init)
         m.meta.update(framework_version=avail.version, worker_pid=os.getpid())
         send(out, "measurement", m.to_record())   # ranks are fresh per point: go on
     return 0

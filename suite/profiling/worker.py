@@ -18,7 +18,6 @@ the point's timing, measured by other processes, is unaffected.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -30,7 +29,7 @@ from typing import Any
 
 from suite.spec import PointSpec
 from suite.workerlib import (apply_placement, build_runnable, observed_cpus, protocol_channel,
-                             release_freed_memory, send, send_ready)
+                             point_messages, release_freed_memory, send, send_ready)
 
 DEFAULTS = {"warmup_s": 1.0, "warmup_steps": 5, "train_warmup_steps": 20, "window_s": 1.0,
             "min_steps": 5, "max_steps": 400, "rounds": 2}
@@ -136,12 +135,8 @@ def main() -> int:
     send_ready(out, avail, dict(placement, observed_cpus=observed_cpus()))
     if not avail.ok:
         return 0
-    for line in sys.stdin:
-        msg = json.loads(line)
-        if "point" not in msg:
-            break
-        spec = PointSpec.from_dict(msg["point"]["spec"])
-        record = profile_point(adapter, collector, spec, msg["point"]["settings"])
+    for spec, settings in point_messages(sys.stdin):
+        record = profile_point(adapter, collector, spec, settings)
         record.setdefault("meta", {}).update(framework_version=avail.version,
                                              worker_pid=os.getpid())
         send(out, "profile", record)

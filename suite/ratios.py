@@ -313,7 +313,7 @@ def _verdict(r: Ratio, p_holm: float, mde: float, min_effect: float,
     if p_holm < alpha:
         return {"verdict": f"under the minimum effect ({r.effect_pct:.1f}% < "
                            f"{100 * min_effect:g}%)", "lead": False}
-    return {"verdict": f"no difference resolved (this cell resolves >= {mde:.1f}%)",
+    return {"verdict": f"no difference resolved (this cell resolves >= {stats.effect_text(mde)})",
             "lead": False}
 
 

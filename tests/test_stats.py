@@ -276,3 +276,9 @@ def test_quantile_cis_cover_at_their_level_or_say_they_are_open():
     assert stats.ci_text(12.3, 11.0, math.inf) == "12.3 [≥ 11.0]"
     summary = stats.summarize([1_000_000 + 1000 * k for k in range(50)], 1)
     assert summary.p99_ci_high_ms == math.inf and summary.to_dict()["p99_ci_high_ms"] is None
+
+
+def test_a_detectable_effect_reads_as_a_percentage_then_as_a_factor():
+    assert stats.effect_text(3.14) == "3.1%" and stats.effect_text(99.9) == "99.9%"
+    assert stats.effect_text(1372.1) == "14.7x" and stats.effect_text(9.8e9) == "9.8e+07x"
+    assert stats.effect_text(float("nan")) == "no finite effect"

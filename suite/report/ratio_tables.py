@@ -143,7 +143,7 @@ def resolution_line(cert: dict[str, Any]) -> str | None:
     if mde is None:
         return None
     basis = (f"{cert['rounds']} rounds" if cert.get("paired") else "unpaired processes")
-    return (f"this run resolves differences of {mde:.1f}% or more (median over cells; "
+    return (f"this run resolves differences of {stats.effect_text(mde)} or more (median over cells; "
             f"{cert['power'] * 100:.0f}% power, Holm-corrected over {cert['tested']} ratios, "
             f"{basis}); a lead is claimed only at {cert['min_effect'] * 100:g}% or more")
 

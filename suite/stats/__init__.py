@@ -32,14 +32,15 @@ from suite.stats.precision import (
 from suite.stats.summary import (
     Summary, meets_precision, point_process_spread, point_summary, summarize)
 from suite.stats.text import (
-    ci_decimals, ci_text, rounded_to_ci, significant)
+    ci_decimals, ci_text, effect_text, rounded_to_ci, significant)
 from suite.stats.comparison import (
     block_figures, compare_samples, compute_straggler_ratio, geometric_mean,
     rank_times_s, scaling_efficiency, straggler_ratio)
 
 __all__ = ["COMPARE_BLOCKS", "NS_PER_MS", "NS_PER_S", "PERCENTILE_METHOD", "Summary",
            "Windows", "achieved_precision", "block_figures", "ci_decimals", "ci_text",
-           "compare_samples", "compute_straggler_ratio", "geometric_mean", "mean_time_ci",
+           "compare_samples", "compute_straggler_ratio", "effect_text", "geometric_mean",
+           "mean_time_ci",
            "median_ci", "medians_agree", "meets_precision", "percentile_ci",
            "point_process_spread", "point_summary", "precision_reached", "process_spread",
            "processes_for_precision", "quantile_ci", "rank_times_s", "rounded_to_ci",

@@ -95,3 +95,11 @@ def _open_ci_text(value: float, low: float | None, high: float | None) -> str:
     if _finite(high):
         return f"{significant(value)} [≤ {significant(float(high))}]"  # type: ignore[arg-type]
     return f"{significant(value)} [CI n/a]"
+
+
+def effect_text(pct: float) -> str:
+    """A detectable effect as text: "3.1%", or as a factor once it passes 2x ("14.7x"),
+    where a percentage in the thousands reads as noise rather than as a resolution."""
+    if not math.isfinite(pct):
+        return "no finite effect"
+    return f"{pct:.1f}%" if pct < 100.0 else f"{1.0 + pct / 100.0:.3g}x"

@@ -1,7 +1,7 @@
 """dlbench: the same deep-learning workloads in several frameworks, measured honestly.
 
 Rooms and the direction of their imports (tests/test_structure.py checks that no two rooms
-import each other, directly or round a loop, lazy imports included): from the bottom,
+import each other, directly or round a loop, lazy and TYPE_CHECKING imports included): from the bottom,
 - facts and pure functions: errors, spec, stats, timing, topology, options, cache,
   blocks, ratios, storage, env, models (the zoo), estimate;
 - what runs inside one process: measure, energy, workerlib, frameworks (the adapters),

@@ -29,15 +29,33 @@ import dataclasses
 import math
 import random
 import time
-from typing import TYPE_CHECKING, Any, Iterable
+from pathlib import Path
+from typing import Any, Callable, Iterable, Protocol
 
 from suite import stats, storage
 from suite.blocks import block_key, group_blocks
 from suite.resume import round_state
 from suite.spec import Measurement, PointSpec, combine_processes
 
-if TYPE_CHECKING:   # the runner imports this module: no import back at run time
-    from suite.runner import Runner
+
+
+class Runner(Protocol):
+    """What a schedule asks of the runner that measures (`suite.runner.Runner`), stated
+    here so that this module never imports the runner, which imports it."""
+
+    opts: Any
+    reporter: Any
+    run_dir: Path
+    measurements: list[Measurement]
+
+    def record(self, m: Measurement) -> None: ...
+
+    def note_oom(self, m: Measurement) -> None: ...
+
+    def run_pass(self, group: list[PointSpec],
+                 record: Callable[[Measurement], None]) -> None: ...
+
+    def measure_alone(self, spec: PointSpec, oom_rule: bool = True) -> Measurement: ...
 
 SCHEDULES = ("interleaved", "sequential")
 

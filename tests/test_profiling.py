@@ -8,11 +8,13 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from adapter_helpers import skip_or_fail
 from suite import storage
+from suite.profiling import driver as profile_driver
 from suite.profiling import worker as profile_worker
 from suite.profiling.breakdown import (CSV_COLUMNS, OpTime, Windows, csv_rows,
                                        profile_record, unavailable)
@@ -22,6 +24,7 @@ from suite.profiling.collectors import mx_operator_times, ort_kernel_times
 from suite.profiling.driver import profile_points, profile_settings
 from suite.profiling.tf_ops import op_stats_times, scoped_type
 from suite.spec import Measurement, PointSpec
+from suite.topology import Core, Topology
 
 NAMES_FILE = Path(__file__).with_name("profile_op_names.json")
 SHORT = {"profile": {"warmup_s": 0.05, "warmup_steps": 2, "train_warmup_steps": 3,
@@ -157,6 +160,82 @@ def test_a_failing_or_missing_profiler_is_an_unavailable_record(monkeypatch):
     rec = profile_worker.profile_point(None, None, spec, settings)
     assert rec["status"] == "unavailable" and "no profiler collector" in rec["reason"]
     assert csv_rows(spec.to_dict(), rec)[0]["status"] == "unavailable"
+
+
+# --- the windows: warm-up, thrown-away profiled windows, the spare CPU ----------------------
+
+class QueuedSteps:
+    """A runnable whose step() only queues work, as MXNet's does; synchronize() runs it on a
+    fake clock, 10 ms a step. More than `limit` queued steps means nobody waits for them."""
+
+    def __init__(self, limit: int = 1000) -> None:
+        self.now_ns, self.queued, self.steps, self.limit = 0, 0, 0, limit
+
+    def step(self) -> None:
+        self.queued += 1
+        self.steps += 1
+        assert self.queued <= self.limit, "steps queued without waiting for them"
+
+    def synchronize(self) -> None:
+        self.now_ns += 10_000_000 * self.queued
+        self.queued = 0
+
+
+def fake_clock(monkeypatch, runnable: QueuedSteps) -> None:
+    clock = SimpleNamespace(perf_counter_ns=lambda: runnable.now_ns,
+                            perf_counter=lambda: runnable.now_ns / 1e9)
+    monkeypatch.setattr(profile_worker, "time", clock)
+
+
+def test_warm_up_waits_for_each_step_of_an_asynchronous_framework(monkeypatch):
+    runnable = QueuedSteps(limit=5)     # the warm-up's own 5-step probe is one window
+    fake_clock(monkeypatch, runnable)
+    settings = dict(profile_worker.DEFAULTS, warmup_s=1.0, train_warmup_steps=20)
+    step_s = profile_worker.warm_up(runnable, settings, "train")
+    assert step_s == pytest.approx(0.010)
+    assert runnable.steps == 100 + 5        # one second of 10 ms steps, then the probe
+
+
+class CountingCollector:
+    """Windows' op times: 1000 µs per step in the first `costly` windows (a profiler's
+    first sessions), 10 µs after; counts its sessions."""
+    framework, profiler, profiled_first, note = "pytorch", "a counting profiler", False, ""
+
+    def __init__(self, costly: int) -> None:
+        self.costly, self.sessions = costly, 0
+
+    def start(self, runnable, workdir):
+        self.sessions += 1
+
+    def stop(self, runnable, steps):
+        us = 1000.0 if self.sessions <= self.costly else 10.0
+        return [OpTime("aten::mkldnn_convolution", us * steps, steps)], "host"
+
+
+def test_the_profilers_first_windows_are_run_and_thrown_away(monkeypatch, tmp_path):
+    runnable = QueuedSteps()
+    fake_clock(monkeypatch, runnable)
+    spec = PointSpec("train", "pytorch", "none", "resnet18", 2, 32, threads=1)
+    settings = dict(profile_worker.DEFAULTS, profiler_warmup=3, rounds=2)
+    collector = CountingCollector(costly=3)
+    rec = profile_worker.profile_runnable(runnable, collector, spec, settings, tmp_path)
+    assert collector.sessions == 3 + 2
+    assert rec["windows"] == 5 and len(rec["window_step_ms"]["profiled"]) == 2
+    assert rec["classes_ms"]["conv"] == pytest.approx(0.010)   # the kept windows' only
+    rec = profile_worker.profile_runnable(runnable, CountingCollector(costly=3), spec,
+                                          dict(settings, profiler_warmup=0), tmp_path)
+    assert rec["classes_ms"]["conv"] > 0.010                   # without: the costly ones
+
+
+def test_the_profile_worker_gets_one_spare_core_for_the_profilers_threads():
+    topo = Topology([Core(0, c, 0, (c, c + 4)) for c in range(4)], {0: list(range(8))})
+    one = PointSpec("train", "pytorch", "none", "resnet18", 2, 32, threads=1)
+    init = profile_driver._init(topo, one, 60.0)
+    assert init["threads"] == 1 and init["profiler_cpu"] == 3
+    assert init["cores"] == [0, 3]
+    every = PointSpec("train", "pytorch", "none", "resnet18", 2, 32, threads=4)
+    init = profile_driver._init(topo, every, 60.0)
+    assert init["profiler_cpu"] is None and init["cores"] == [0, 1, 2, 3]
 
 
 # --- the four frameworks on a small model ---------------------------------------------------

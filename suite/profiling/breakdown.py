@@ -15,7 +15,8 @@ A profile record (`Measurement.profile`, points.jsonl) is either
 - `ops`: every op name with its class, ms and calls per step (what the class sums are
   made of; a name in class "other" shows here);
 - `profiler`, `basis` (host or device self time), `steps` (per window), `windows` (how
-  many, profiled and unprofiled).
+  many, profiled and unprofiled), `window_step_ms` (each window's ms per step, profiled and
+  unprofiled, in the order they ran: a window the machine slowed shows there).
 Step times are means over a window (Σ time / steps), because op self times are sums over
 the same window.
 """
@@ -104,7 +105,14 @@ def profile_record(framework: str, ops: Iterable[OpTime], windows: Windows,
             "op_self_ms": _r(op_self_ms), "profiled_step_ms": _r(profiled_ms),
             "unprofiled_step_ms": _r(unprofiled_ms),
             "profiler_cost_pct": _r(100.0 * (profiled_ms / unprofiled_ms - 1.0)),
+            "window_step_ms": {"profiled": _per_step(windows.profiled_ns, windows.steps),
+                               "unprofiled": _per_step(windows.unprofiled_ns, windows.steps)},
             "ops": rows}
+
+
+def _per_step(walls_ns: tuple[int, ...], steps: int) -> list[float]:
+    """Each window's ms per step, in the order the windows ran."""
+    return [_r(w / steps / NS_PER_MS) for w in walls_ns]
 
 
 def unavailable(reason: str) -> dict[str, Any]:

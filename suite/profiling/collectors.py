@@ -14,7 +14,8 @@ profilers is exactly what they are for, and nothing outside this room does.
   `model_run` events, by their `op_name` (the node's op type). A session profiles from its
   build on, so its profiled window comes first and its unprofiled windows after.
 - tensorflow: `tf.profiler.experimental` (see `suite.profiling.tf_ops`).
-- mxnet: `mx.profiler` with aggregate statistics, its "operator" domain. MXNet runs a
+- mxnet: `mx.profiler` with aggregate statistics, its "operator" domain; symbolic and
+  imperative ops only (memory and API events cost time and are not read). MXNet runs a
   hybridized network's ops in bulk segments, which its profiler sees as one entry named
   after all of them, so the profile worker turns bulk execution off before MXNet is
   imported (`MXNET_EXEC_BULK_EXEC_TRAIN/INFERENCE=0`, as MXNet's profiling guide says);
@@ -142,7 +143,8 @@ class MXNetCollector(CollectorDefaults):
 
     def start(self, runnable: Any, workdir: Path) -> None:
         import mxnet as mx   # imported already by the adapter (numpy aliases set)
-        mx.profiler.set_config(profile_all=True, aggregate_stats=True,
+        mx.profiler.set_config(profile_symbolic=True, profile_imperative=True, profile_memory=False,
+                               profile_api=False, aggregate_stats=True,
                                filename=str(workdir / "mxnet-profile.json"))
         mx.profiler.dumps(reset=True)   # nothing from before the window
         mx.profiler.set_state("run")

@@ -10,7 +10,9 @@ in µs. We sum the self times per op type (on a GPU the device's rows where ther
 skipping the plugin's "IDLE" row. The op's name scope is kept in front of its type
 ("gradient_tape/moments/Sub", numbered copies `moments_3` folded into `moments`), so the
 class tables can tell batch normalization (`tf.nn.moments`) and the SGD update (the
-adapter's `sgd_update` scope) from other elementwise ops; eager ops have no scope.
+adapter's `sgd_update` scope) from other elementwise ops; eager ops have no scope. The host
+tracer runs at level 1, the ops' own events: the op statistics are whole at that level, and
+level 2's extra events cost more (docs/profiling.md).
 
 Where that private module is missing or fails (another TensorFlow version), or its tables
 hold no op (eager execution, `--opts none`: TF 2.21's op statistics on a CPU see the ops of
@@ -48,7 +50,7 @@ class TensorFlowCollector(CollectorDefaults):
         self._workdir = workdir / f"tf-{self._windows}"
         self._cuda = getattr(runnable, "_device", "") == "/GPU:0"
         options = tf.profiler.experimental.ProfilerOptions(
-            host_tracer_level=2, python_tracer_level=0, device_tracer_level=int(self._cuda))
+            host_tracer_level=1, python_tracer_level=0, device_tracer_level=int(self._cuda))
         tf.profiler.experimental.start(str(self._workdir), options=options)
 
     def stop(self, runnable: Any, steps: int) -> tuple[list[OpTime], str]:

@@ -7,12 +7,17 @@ stdout): an `init` message (framework, threads, placement) answered by `ready`, 
 builds it (`suite.workerlib.build_runnable`: same weights, inputs, threads, placement);
 then it warms up, and runs windows of the same number of steps, unprofiled and profiled in
 turn, starting and ending unprofiled (`rounds` profiled windows: U P U P U), so a drift of
-the machine does not read as the profiler's cost. A collector whose profiler runs from the
-build (ONNX Runtime's) has one profiled window first, then its unprofiled ones.
+the machine does not read as the profiler's cost. Before them, `profiler_warmup` profiled
+windows whose records are thrown away (W): a profiler's first session in a process costs
+far more than its later ones (TensorFlow's trace: +20-30% per step in the first window,
+0-3% after one; `torch.profiler`'s schedule has a warm-up phase for the same reason), so
+the record measures the profiler as it runs in steady state. A collector whose profiler
+runs from the build (ONNX Runtime's) has one profiled window first, then its unprofiled
+ones (its warm-up steps were profiled already).
 
 Settings (`settings["profile"]`, defaults in `DEFAULTS`): `warmup_s` / `warmup_steps`, the
 least warm-up; `window_s` / `min_steps` / `max_steps`, how long a window is; `rounds`, how
-many profiled windows.
+many profiled windows; `profiler_warmup`, how many profiled windows are thrown away first.
 A failure of the profiler or of the build is the record `unavailable` with its reason:
 the point's timing, measured by other processes, is unaffected.
 """
@@ -32,7 +37,7 @@ from suite.workerlib import (apply_placement, build_runnable, observed_cpus, pro
                              point_messages, release_freed_memory, send, send_ready)
 
 DEFAULTS = {"warmup_s": 1.0, "warmup_steps": 5, "train_warmup_steps": 20, "window_s": 1.0,
-            "min_steps": 5, "max_steps": 400, "rounds": 2}
+            "min_steps": 5, "max_steps": 400, "rounds": 2, "profiler_warmup": 3}
 
 
 def timed_window(runnable: Any, steps: int) -> int:
@@ -46,13 +51,15 @@ def timed_window(runnable: Any, steps: int) -> int:
 
 def warm_up(runnable: Any, settings: dict[str, Any], task: str) -> float:
     """Steps until both the least warm-up steps and seconds are done; the last steps' mean
-    time in seconds (what a window's length is sized by)."""
+    time in seconds (what a window's length is sized by). Each step is waited for: MXNet's
+    `step()` only queues work, and a loop timed by the clock alone queued about a thousand
+    ResNet-18 steps (6 minutes at 224 px) in its two seconds."""
     least = settings["train_warmup_steps"] if task == "train" else settings["warmup_steps"]
     started, done = time.perf_counter(), 0
     while done < least or time.perf_counter() - started < settings["warmup_s"]:
         runnable.step()
+        runnable.synchronize()
         done += 1
-    runnable.synchronize()
     probe = max(1, min(5, done))
     return timed_window(runnable, probe) / probe / 1e9
 
@@ -75,6 +82,9 @@ def profile_runnable(runnable: Any, collector: Any, spec: PointSpec,
         ops, basis = collector.stop(runnable, steps)
         return wall_ns, ops, basis
 
+    if not collector.profiled_first:
+        for _ in range(int(settings.get("profiler_warmup", 0))):
+            profiled()    # the profiler's first session: thrown away
     walls, ops, plain, basis = [], [], [], "host"
     rounds = 1 if collector.profiled_first else max(1, int(settings["rounds"]))
     for _ in range(rounds):
@@ -138,7 +148,8 @@ def main() -> int:
     for spec, settings in point_messages(sys.stdin):
         record = profile_point(adapter, collector, spec, settings)
         record.setdefault("meta", {}).update(framework_version=avail.version,
-                                             worker_pid=os.getpid())
+                                             worker_pid=os.getpid(), cores=init.get("cores"),
+                                             profiler_cpu=init.get("profiler_cpu"))
         send(out, "profile", record)
     return 0
 

@@ -4,12 +4,15 @@ Used by benchmarks/zoo_parity.py. The references are what a user of the framewor
 write without dlbench:
 
   pytorch     torch.nn networks written the way torchvision writes them (torchvision does
-              not import with our CPU torch): ResNet-50 v1.5, VGG16, SqueezeNet 1.0 and
-              Inception-v3 without the auxiliary classifier (as the zoo)
+              not import with our CPU torch): ResNet-50 v1.5, VGG16, SqueezeNet 1.0,
+              Inception-v3 without the auxiliary classifier (as the zoo), MobileNetV2 and
+              EfficientNet-B0 (benchmarks/_reference_torch.py)
   onnx        the PyTorch network, exported by torch.onnx.export, in an InferenceSession
               with the session options of the adapter's own session
-  mxnet       mxnet.gluon.model_zoo.vision: resnet50_v1, vgg16, squeezenet1_0, inception_v3
-  tensorflow  keras.applications (weights=None, logits): ResNet50, VGG16, InceptionV3
+  mxnet       mxnet.gluon.model_zoo.vision: resnet50_v1, vgg16, squeezenet1_0, inception_v3,
+              mobilenet_v2_1_0 (Gluon's zoo has no EfficientNet)
+  tensorflow  keras.applications (weights=None, logits): ResNet50, VGG16, InceptionV3,
+              MobileNetV2, EfficientNetB0
 
 Steps: inference is a forward pass (torch.inference_mode; gluon net(x).wait_to_read();
 keras model(x, training=False), eager / tf.function / tf.function(jit_compile=True));
@@ -31,6 +34,8 @@ from typing import Any, Callable, ContextManager
 
 import numpy as np
 
+from _reference_torch import torch_net
+
 LR, MOMENTUM, WEIGHT_DECAY = 0.01, 0.9, 1e-4
 
 
@@ -43,10 +48,20 @@ class Pair:
     difference: str = ""     # "" = the same architecture
 
 
+MX_MOBILE_DIFF = ("gluon: the first block has a 1x1 expansion conv too, the classifier is "
+                  "a 1x1 conv without bias, no dropout")
+KERAS_MOBILE_DIFF = ("keras: BN eps 1e-3, ZeroPadding2D before the stride-2 depthwise convs, "
+                     "no dropout")
+KERAS_EFFICIENT_DIFF = ("keras: rescaling and normalization layers at the input, BN eps 1e-3, "
+                        "drop-connect 0.2 in training (the zoo has no stochastic depth)")
+
 _TORCH = {"resnet50": Pair("resnet50", "torch.nn ResNet-50 v1.5"),
           "vgg16": Pair("vgg16", "torch.nn VGG16"),
           "squeezenet": Pair("squeezenet", "torch.nn SqueezeNet 1.0"),
-          "inception_v3": Pair("inception_v3", "torch.nn Inception3 (no aux head)")}
+          "inception_v3": Pair("inception_v3", "torch.nn Inception3 (no aux head)"),
+          "mobilenet_v2": Pair("mobilenet_v2", "torch.nn MobileNetV2"),
+          "efficientnet_b0": Pair("efficientnet_b0", "torch.nn EfficientNet-B0 "
+                                  "(no stochastic depth, as the zoo)")}
 PAIRS: dict[str, dict[str, Pair]] = {
     "pytorch": _TORCH,
     "onnx": {a: Pair(p.zoo_model, f"ORT session of torch.onnx.export({p.reference})")
@@ -56,7 +71,8 @@ PAIRS: dict[str, dict[str, Pair]] = {
                          "gluon's bottlenecks have biases on their two 1x1 convs"),
         "vgg16": Pair("vgg16", "gluon vgg16"),
         "squeezenet": Pair("squeezenet", "gluon squeezenet1_0"),
-        "inception_v3": Pair("inception_v3", "gluon inception_v3")},
+        "inception_v3": Pair("inception_v3", "gluon inception_v3"),
+        "mobilenet_v2": Pair("mobilenet_v2", "gluon mobilenet_v2_1_0", MX_MOBILE_DIFF)},
     "tensorflow": {
         "resnet50": Pair("resnet50_v1", "keras ResNet50",
                          "keras: biases on every conv, BN eps 1.001e-5, ZeroPadding2D layers "
@@ -65,9 +81,12 @@ PAIRS: dict[str, dict[str, Pair]] = {
                       "keras has no dropout after fc6/fc7 (only matters for training)"),
         "inception_v3": Pair("inception_v3", "keras InceptionV3",
                              "keras: BN without gamma (scale=False), 'same' average pools "
-                             "exclude the padding, no dropout before fc")},
+                             "exclude the padding, no dropout before fc"),
+        "mobilenet_v2": Pair("mobilenet_v2", "keras MobileNetV2", KERAS_MOBILE_DIFF),
+        "efficientnet_b0": Pair("efficientnet_b0", "keras EfficientNetB0",
+                                KERAS_EFFICIENT_DIFF)},
 }
-ARCHS = ("resnet50", "vgg16", "squeezenet", "inception_v3")
+ARCHS = ("resnet50", "vgg16", "squeezenet", "inception_v3", "mobilenet_v2", "efficientnet_b0")
 
 
 @dataclass
@@ -176,142 +195,10 @@ def _onnx(arch: str, x: np.ndarray, described: dict) -> Reference:
                      sum(p.numel() for p in net.parameters()), note)
 
 
-def torch_net(arch: str, size: int) -> Any:
-    """The torchvision-style network (random weights; BN statistics drawn at random too,
-    since the ONNX exporter merges a fresh BN's identical ones and zeros)."""
-    import torch
-    from torch import nn
-
-    def conv(i: int, o: int, k: Any, s: int = 1, p: Any = 0, bn_eps: float | None = None) -> Any:
-        if bn_eps is None:
-            return nn.Sequential(nn.Conv2d(i, o, k, s, p), nn.ReLU(inplace=True))
-        return nn.Sequential(nn.Conv2d(i, o, k, s, p, bias=False),
-                             nn.BatchNorm2d(o, eps=bn_eps), nn.ReLU(inplace=True))
-
-    class Fork(nn.Module):
-        """Branches applied to one input, concatenated along channels."""
-
-        def __init__(self, *branches: nn.Module) -> None:
-            super().__init__()
-            self.branches = nn.ModuleList(branches)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            outs: list[torch.Tensor] = []
-            for branch in self.branches:
-                outs.append(branch(x))
-            return torch.cat(outs, 1)
-
-    class Bottleneck(nn.Module):
-        def __init__(self, i: int, planes: int, stride: int) -> None:
-            super().__init__()
-            self.conv1, self.bn1 = nn.Conv2d(i, planes, 1, bias=False), nn.BatchNorm2d(planes)
-            self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
-            self.bn2 = nn.BatchNorm2d(planes)
-            self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=False)
-            self.bn3, self.relu = nn.BatchNorm2d(planes * 4), nn.ReLU(inplace=True)
-            self.downsample = nn.Sequential(
-                nn.Conv2d(i, planes * 4, 1, stride, bias=False), nn.BatchNorm2d(planes * 4)) \
-                if stride != 1 or i != planes * 4 else nn.Identity()
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            identity = self.downsample(x)
-            out = self.relu(self.bn1(self.conv1(x)))
-            out = self.relu(self.bn2(self.conv2(out)))
-            out = self.bn3(self.conv3(out))
-            out += identity
-            return self.relu(out)
-
-    def resnet50() -> nn.Module:
-        layers: list[nn.Module] = [nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64),
-                                   nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1)]
-        i = 64
-        for stage, (planes, blocks) in enumerate(zip((64, 128, 256, 512), (3, 4, 6, 3))):
-            for b in range(blocks):
-                layers.append(Bottleneck(i, planes, 2 if stage and not b else 1))
-                i = planes * 4
-        return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2048, 1000))
-
-    def vgg16() -> nn.Module:
-        layers: list[nn.Module] = []
-        i = 3
-        for v in (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M",
-                  512, 512, 512, "M"):
-            layers += [nn.MaxPool2d(2, 2)] if v == "M" else [conv(i, int(v), 3, 1, 1)]
-            i = i if v == "M" else int(v)
-        side = size // 32   # torchvision's adaptive pool to 7x7 is the identity at 224 px
-        return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(side), nn.Flatten(),
-                             nn.Linear(512 * side * side, 4096), nn.ReLU(True), nn.Dropout(),
-                             nn.Linear(4096, 4096), nn.ReLU(True), nn.Dropout(),
-                             nn.Linear(4096, 1000))
-
-    def fire(i: int, s: int, e: int) -> nn.Module:
-        return nn.Sequential(conv(i, s, 1), Fork(conv(s, e, 1), conv(s, e, 3, 1, 1)))
-
-    def squeezenet() -> nn.Module:
-        def pool() -> nn.Module:
-            return nn.MaxPool2d(3, 2, ceil_mode=True)
-        return nn.Sequential(
-            conv(3, 96, 7, 2), pool(), fire(96, 16, 64), fire(128, 16, 64), fire(128, 32, 128),
-            pool(), fire(256, 32, 128), fire(256, 48, 192), fire(384, 48, 192),
-            fire(384, 64, 256), pool(), fire(512, 64, 256), nn.Dropout(0.5),
-            conv(512, 1000, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten())
-
-    def inception_v3() -> nn.Module:
-        def u(i: int, o: int, k: Any, s: int = 1, p: Any = 0) -> nn.Module:
-            return conv(i, o, k, s, p, bn_eps=1e-3)
-
-        def pool_branch(i: int, o: int) -> nn.Module:
-            return nn.Sequential(nn.AvgPool2d(3, 1, 1), u(i, o, 1))
-
-        def a(i: int, pf: int) -> nn.Module:
-            return Fork(u(i, 64, 1), nn.Sequential(u(i, 48, 1), u(48, 64, 5, 1, 2)),
-                        nn.Sequential(u(i, 64, 1), u(64, 96, 3, 1, 1), u(96, 96, 3, 1, 1)),
-                        pool_branch(i, pf))
-
-        def c(c7: int) -> nn.Module:
-            return Fork(u(768, 192, 1),
-                        nn.Sequential(u(768, c7, 1), u(c7, c7, (1, 7), 1, (0, 3)),
-                                      u(c7, 192, (7, 1), 1, (3, 0))),
-                        nn.Sequential(u(768, c7, 1), u(c7, c7, (7, 1), 1, (3, 0)),
-                                      u(c7, c7, (1, 7), 1, (0, 3)), u(c7, c7, (7, 1), 1, (3, 0)),
-                                      u(c7, 192, (1, 7), 1, (0, 3))),
-                        pool_branch(768, 192))
-
-        def e(i: int) -> nn.Module:
-            def split(w: int) -> nn.Module:
-                return Fork(u(w, 384, (1, 3), 1, (0, 1)), u(w, 384, (3, 1), 1, (1, 0)))
-            return Fork(u(i, 320, 1), nn.Sequential(u(i, 384, 1), split(384)),
-                        nn.Sequential(u(i, 448, 1), u(448, 384, 3, 1, 1), split(384)),
-                        pool_branch(i, 192))
-
-        return nn.Sequential(
-            u(3, 32, 3, 2), u(32, 32, 3), u(32, 64, 3, 1, 1), nn.MaxPool2d(3, 2),
-            u(64, 80, 1), u(80, 192, 3), nn.MaxPool2d(3, 2),
-            a(192, 32), a(256, 64), a(288, 64),
-            Fork(u(288, 384, 3, 2), nn.Sequential(u(288, 64, 1), u(64, 96, 3, 1, 1),
-                                                  u(96, 96, 3, 2)), nn.MaxPool2d(3, 2)),
-            c(128), c(160), c(160), c(192),
-            Fork(nn.Sequential(u(768, 192, 1), u(192, 320, 3, 2)),
-                 nn.Sequential(u(768, 192, 1), u(192, 192, (1, 7), 1, (0, 3)),
-                               u(192, 192, (7, 1), 1, (3, 0)), u(192, 192, 3, 2)),
-                 nn.MaxPool2d(3, 2)),
-            e(1280), e(2048), nn.AdaptiveAvgPool2d(1), nn.Dropout(0.5), nn.Flatten(),
-            nn.Linear(2048, 1000))
-
-    net = {"resnet50": resnet50, "vgg16": vgg16, "squeezenet": squeezenet,
-           "inception_v3": inception_v3}[arch]()
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.weight.uniform_(0.8, 1.2), m.bias.uniform_(-0.1, 0.1)
-                m.running_mean.uniform_(-0.1, 0.1), m.running_var.uniform_(0.5, 1.5)
-    return net
-
-
 # ------------------------------------------------------------------------- mxnet gluon
 
 _GLUON = {"resnet50": "resnet50_v1", "vgg16": "vgg16", "squeezenet": "squeezenet1_0",
-          "inception_v3": "inception_v3"}
+          "inception_v3": "inception_v3", "mobilenet_v2": "mobilenet_v2_1_0"}
 
 
 def _gluon(arch: str, task: str, opt: str, x: np.ndarray, labels: np.ndarray,
@@ -364,7 +251,8 @@ def _global_average_pool(mx: Any, net: Any, arch: str) -> str:
 
 # ------------------------------------------------------------------ keras.applications
 
-_KERAS = {"resnet50": "ResNet50", "vgg16": "VGG16", "inception_v3": "InceptionV3"}
+_KERAS = {"resnet50": "ResNet50", "vgg16": "VGG16", "inception_v3": "InceptionV3",
+          "mobilenet_v2": "MobileNetV2", "efficientnet_b0": "EfficientNetB0"}
 
 
 def _keras(arch: str, task: str, opt: str, x: np.ndarray, labels: np.ndarray) -> Reference:

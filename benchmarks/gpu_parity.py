@@ -41,12 +41,12 @@ def hand_loop(device: str, task: str, batch: int, size: int, seconds: float,
 
 
 def dlbench_point(device: str, task: str, batch: int, size: int, seconds: float,
-                  threads: int, run_dir: Path) -> dict:
+                  threads: int, run_dir: Path, processes: int = 2, min_steps: int = 20) -> dict:
     argv = [sys.executable, "-m", "suite", task, "--device", device, "--frameworks", "pytorch",
             "--models", "resnet50", "--batches", str(batch), "--image-size", str(size),
-            "--processes", "2", "--max-processes", "2", "--min-time", str(seconds),
-            "--max-time", str(2 * seconds),
-            "--min-steps", "20", "--out", str(run_dir), "--no-report", "--quiet"]
+            "--processes", str(processes), "--max-processes", str(processes),
+            "--min-time", str(seconds), "--max-time", str(2 * seconds),
+            "--min-steps", str(min_steps), "--out", str(run_dir), "--no-report", "--quiet"]
     if threads:
         argv += ["--threads", str(threads)]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=600)
@@ -62,9 +62,10 @@ def dlbench_point(device: str, task: str, batch: int, size: int, seconds: float,
 
 
 def compare(device: str, task: str, batch: int, size: int, seconds: float, threads: int,
-            out: Path) -> dict:
+            out: Path, processes: int = 2, min_steps: int = 20) -> dict:
     first = hand_loop(device, task, batch, size, seconds, threads)
-    ours = dlbench_point(device, task, batch, size, seconds, threads, out / task)
+    ours = dlbench_point(device, task, batch, size, seconds, threads, out / task, processes,
+                         min_steps)
     second = hand_loop(device, task, batch, size, seconds, threads)
     hand_ms = statistics.median([first["median_ms"], second["median_ms"]])
     hand_ips = statistics.median([first["items_per_second"], second["items_per_second"]])
@@ -86,12 +87,15 @@ def main() -> int:
     p.add_argument("--size", type=int, default=224)
     p.add_argument("--seconds", type=float, default=1.5)
     p.add_argument("--tasks", default="infer,train")
+    p.add_argument("--processes", type=int, default=2, help="dlbench's processes per point")
+    p.add_argument("--min-steps", type=int, default=20, help="dlbench's least timed steps")
     a = p.parse_args()
     threads = 0 if a.device == "cuda" else 1
     rows, errors = [], {}
     for task in a.tasks.split(","):
         try:
-            rows.append(compare(a.device, task, a.batch, a.size, a.seconds, threads, a.out))
+            rows.append(compare(a.device, task, a.batch, a.size, a.seconds, threads, a.out,
+                                a.processes, a.min_steps))
         except (RuntimeError, subprocess.SubprocessError, OSError, ValueError) as e:
             errors[task] = str(e)
     for r in rows:

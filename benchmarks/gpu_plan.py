@@ -69,9 +69,9 @@ def _cpu_sweeps(work: Path) -> list[Step]:
                                      "--batches", "2", *quick), 300, 10),
         # No GPU to exhaust: the worker's test hook grows its memory past --memory-limit.
         Step("oom", _sweep("train", work / "oom", "--device", "cpu", "--models",
-                           "resnet18,squeezenet", "--batches", "2,64,128",
-                           "--memory-limit", "3000", "--no-worker-per-point", *quick),
-             120, 10, env={"DLBENCH_FAULT": "alloc@resnet18:64"}),
+                           "resnet18,squeezenet", "--batches", "2,8,16",
+                           "--memory-limit", "1500", "--no-worker-per-point", *quick),
+             120, 10, env={"DLBENCH_FAULT": "alloc@resnet18:8"}),
     ]
 
 

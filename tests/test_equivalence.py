@@ -18,7 +18,8 @@ computes what PyTorch eager computes, from the same weights and the same input.
 - Each built network's param_count() must equal model.param_count().
 - The reference is checked not to be degenerate (finite, non-zero, different for the two
   batch items), or every comparison with it would pass vacuously.
-- Compile subsets (measured on 2 CPU cores; the whole file must stay within a few minutes):
+- Subsets of the classic models (measured on 2 CPU cores; the whole file must stay within
+  a few minutes):
   * PyTorch `compile`: inductor takes ~20-60 s per model from a cold cache (ResNet-18
     ~30 s, Inception-v3 ~120 s), >10 min for the 17 models. Covered on resnet18 (conv, batch
     norm, max pool, residual add, global average, dense) and bert_base (embeddings, layer
@@ -26,14 +27,13 @@ computes what PyTorch eager computes, from the same weights and the same input.
     concat, average pools, flatten, softmax) are covered by tests/test_adapter_pytorch.py's
     compile test against the NumPy reference.
   * TensorFlow `compile` (XLA): ~1-13 s per model, growing with depth (64 s for all 17).
-    Checked on XLA_MODELS, which hold every op and block pattern of the zoo once (LRN and
-    flatten, ceil-mode pools and concat, average pools, asymmetric convs, basic and
-    bottleneck blocks, grouped convs, attention); NiN, ResNet-34, VGG16/19 and the deep
-    ResNets only repeat those.
-  * The deep ResNets that only repeat ResNet-50's / ResNeXt-50's blocks (DEEP_REPEATS) run
-    in each framework's `script` mode (TorchScript, ORT optimized, tf.function, hybridized);
-    their blocks run in every mode on resnet50 and resnext50 (test time: the suite's
-    15-minute budget on 2 cores).
+  * Each framework's other mode besides `script` (TF eager, MXNet imperative, ORT with graph
+    optimizations off) builds the same graph as its `script` mode, which runs on every
+    model.
+  These run on COVERING_MODELS, which hold every op and block pattern of the zoo once (LRN
+  and flatten, ceil-mode pools and concat, average pools, asymmetric convs, basic and
+  bottleneck blocks, grouped convs, attention); NiN, ResNet-34, VGG16/19 and the deep
+  ResNets only repeat those (the suite's 15-minute budget on 2 cores).
   Every other combination runs on every model.
 - The five modern CNNs outside the default lists (zoo.MODERN_MODEL_NAMES: MobileNetV2,
   MobileNetV3-Large, EfficientNet-B0, ShuffleNetV2, DenseNet-121) run here in the modes
@@ -65,14 +65,16 @@ BATCH = 2
 SEQ_LEN = 16
 DEFAULT_TOL = 1e-4
 TOLERANCE: dict[tuple[str, str], tuple[float, str]] = {}   # (framework, opt) -> (tol, why)
-DEEP_REPEATS = ("resnet101", "resnet152", "resnet200", "resnext101", "resnext101_64x4d")
 # every op and block pattern of the zoo once: LRN and flatten, ceil-mode pools and concat,
 # average pools, asymmetric convs, basic and bottleneck blocks, grouped convs, attention
-XLA_MODELS = ("caffenet", "squeezenet", "inception_bn", "inception_v3", "resnet18", "resnet50",
-              "resnext50", "bert_base")
+COVERING_MODELS = ("caffenet", "squeezenet", "inception_bn", "inception_v3", "resnet18",
+                   "resnet50", "resnext50", "bert_base")
 SUBSETS = {  # (framework, opt) -> the models it is checked on; see the module docstring
     ("pytorch", "compile"): ("resnet18", "bert_base"),
-    ("tensorflow", "compile"): XLA_MODELS,
+    ("tensorflow", "compile"): COVERING_MODELS,
+    ("tensorflow", "none"): COVERING_MODELS,
+    ("mxnet", "none"): COVERING_MODELS,
+    ("onnx", "none"): COVERING_MODELS,
 }
 REFERENCE = ("pytorch", "none")
 MODERN_COMBOS = (REFERENCE, ("pytorch", "script"), ("mxnet", "none"), ("tensorflow", "none"),
@@ -165,15 +167,10 @@ def test_inference_matches_pytorch_eager(case, framework, opt, record_property):
         pytest.skip(f"{framework} {opt}: {reason}" if reason else
                     f"{framework} {opt} is checked on {case['name']} by test_onnx_import.py, "
                     "or for compile modes on the tiny graphs (see the module docstring)")
-    if case["name"] in DEEP_REPEATS and opt != "script":
-        reason = adapter_or_skip(framework).unsupported("infer", opt, "cpu")
-        pytest.skip(f"{framework} {opt}: {reason}" if reason else
-                    f"{framework} {opt}: {case['name']} repeats resnet50's / resnext50's "
-                    "blocks, checked in this mode there (see the module docstring)")
     subset = SUBSETS.get((framework, opt))
-    if subset is not None and case["name"] not in subset:
-        pytest.skip(f"{framework} {opt} is checked on a subset of the models (compile time; "
-                    "see the module docstring)")
+    if subset is not None and case["name"] in zoo.MODEL_NAMES and case["name"] not in subset:
+        pytest.skip(f"{framework} {opt} is checked on the models that hold every op and "
+                    "block pattern (see the module docstring)")
     out, count = build_and_run(framework, opt, case)
     assert count == model.param_count()
     assert out.shape == ref.shape

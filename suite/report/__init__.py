@@ -39,6 +39,7 @@ from typing import Sequence
 from suite.errors import UsageError
 from suite.equivalence import report_lines
 from suite.report.energy import energy_blocks
+from suite.report.flags import flag_lines
 from suite.report.frames import Run, load_run
 from suite.report.layout import Section, anchor, sections_from, write_sections
 from suite.report.overview import write_overview_plots
@@ -134,7 +135,8 @@ def _write_all(run: Run, extra_summary: Sequence[SummarySection] = ()
         + section("Files", files_blocks(run.path))
         + section("Serving", serving_blocks(measurements, run.path))
         + section(RATIOS_TITLE, ratio_blocks(ratios), True)
-        + section("Frameworks compared and distance to peak", _overview_blocks(overview), True)
+        + section("Frameworks compared and distance to peak", _overview_blocks(overview, flag_lines(run.frame)),
+                  True)
         + sections_from(training_sections(training, cross), taken)
         + section("Scale-out", scaleout_blocks(run), True)
         + sections_from(inference_sections(plots, variant_text), taken)
@@ -146,7 +148,7 @@ def _write_all(run: Run, extra_summary: Sequence[SummarySection] = ()
     return write_sections(run.path, f"dlbench report: {run.info.run_id}", sections), headline
 
 
-def _overview_blocks(overview) -> list:
+def _overview_blocks(overview, flags: list[str]) -> list:
     blocks: list = []
     if overview.bars:
         blocks += [Heading(2, "Throughput per batch size (95% CI whiskers)"),
@@ -161,6 +163,6 @@ def _overview_blocks(overview) -> list:
                             "by (on a CPU the float32 FMA limit at the same thread count, "
                             "on a GPU the matrix-product peak of its dtype; run.json has "
                             "how it was measured); every point's figures are in points.csv "
-                            "(`gflops_per_second`, `percent_of_peak`, `peak_basis`)"]),
+                            "(`gflops_per_second`, `percent_of_peak`, `peak_basis`)", *flags]),
                    Table(table)]
     return ([Heading(1, "Frameworks compared and distance to peak")] + blocks) if blocks else []

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from suite.report.flags import flag_lines
 from suite.report.frames import Run, model_title
 from suite.report.gpu import gpu_notes
 from suite.report.tables import (CI_LINE, LEAD_HEADER, NO_SIGNIFICANT_DIFFERENCE, SPEED_TITLE,
@@ -49,7 +50,8 @@ def cross_framework_tables(run: Run, groups: list[TrainGroup]) -> list[CrossTabl
         table = pd.DataFrame({**data, LEAD_HEADER: leads})
         lines = [f"batch size: {batch}",
                  f"Optimizer: {str(run.info.config.get('optimizer') or 'sgd').upper()}",
-                 hardware_line(run, groups[0].conditions), *gpu_notes(every), CI_LINE,
+                 hardware_line(run, groups[0].conditions), *gpu_notes(every),
+                 *flag_lines(every), CI_LINE,
                  "bold: the fastest, where the low bound of its 95% CI lies above every other "
                  "column's high bound; lead: its images/sec over the next fastest"]
         tables.append(CrossTable(batch, table, lines, csv.assign(**{LEAD_HEADER: leads})))

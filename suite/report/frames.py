@@ -14,9 +14,10 @@ and `peak_basis` (what that peak is, e.g. "the TF32 tensor-core peak", or why th
 none, e.g. "no bfloat16 peak: ..."); on a GPU
 also `device_timing` (how its device time was taken), `device_used_mib` (device-wide used
 memory) and `allocator_peaks` (the framework allocator's own peaks, as text).
-Figures are NaN for points that did not run (status other than ok). The cached `summary`
-stored with each point is ignored on purpose: a better estimator in `suite.stats` then
-fixes every old run.
+`not_same_function` (`suite.report.flags`) holds why an imported model's point does not
+compute its file's function ("" where it does). Figures are NaN for points that did not
+run (status other than ok). The cached `summary` stored with each point is ignored on
+purpose: a better estimator in `suite.stats` then fixes every old run.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from suite.blocks import CONTROL_ARM
 from suite.errors import UsageError
 from suite.host_peak import peak_place, point_peak_record
 from suite.peak import PEAK_KEY, percent_of_peak, point_peak_gflops
+from suite.report.flags import run_flags, with_flags
 from suite.spec import Measurement, PointSpec
 from suite.storage import RunInfo, load_measurements, read_run_info
 
@@ -82,6 +84,7 @@ def load_run(run_dir: Path) -> Run:
     precision = info.config.get("precision") if isinstance(info.config, dict) else None
     points = with_peak(measurements_frame(measurements, precision),
                        info.environment.get(PEAK_KEY), [m.meta for m in measurements])
+    points = with_flags(points, run_flags(info.equivalence))    # --model-file's checks
     return Run(path=run_dir, info=info, frame=without_control_arms(points),
                measurements=measurements, points=points)
 

@@ -24,6 +24,7 @@ import pandas as pd
 
 from frameworks import mode_label
 from suite import stats
+from suite.report.flags import marked
 from suite.report.frames import Run, base_variant, item_unit, model_order, model_title, \
     ok_points, select
 from suite.report.plots import PLOTS_DIR, Picture
@@ -127,8 +128,8 @@ def peak_table(points: pd.DataFrame) -> pd.DataFrame:
             percent = "n/a" if pd.isna(r.percent_of_peak) else \
                 f"{stats.significant(r.percent_of_peak, 2)}%"
             rows.append([model_title(model), r.series, int(r.batch_size), int(r.threads),
-                         stats.ci_text(r.items_per_second, r.items_per_second_ci_low,
-                                       r.items_per_second_ci_high),
+                         marked(stats.ci_text(r.items_per_second, r.items_per_second_ci_low,
+                                              r.items_per_second_ci_high), r._asdict()),
                          "n/a" if pd.isna(r.gflops_per_second)
                          else stats.significant(r.gflops_per_second),
                          "n/a" if pd.isna(r.peak_gflops_per_second)

@@ -9,6 +9,7 @@ ratios, at least the minimum effect); elsewhere the cell says what it resolves.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from frameworks import mode_label
 from suite import stats
 from suite.ratios import (BLOCK_COLUMNS, PLACEMENT_FIELDS, Ratio, ratio_record,
                           run_certificate, run_ratios)
+from suite.report.flags import MARK, FlagKey, run_flags
 from suite.report.frames import Run, model_title
 
 RATIOS_FILE = "ratios.csv"
@@ -39,6 +41,7 @@ class RunRatios:
 
     ratios: list[Ratio] = field(default_factory=list)
     certificate: dict[str, Any] = field(default_factory=dict)
+    flags: dict[FlagKey, str] = field(default_factory=dict)    # suite.report.flags
 
     @property
     def comparisons(self) -> list[Ratio]:
@@ -50,7 +53,23 @@ def ratios_of(run: Run) -> RunRatios:
     """The run's ratios and certificate, from the measurements loaded with it."""
     config = run.info.config if isinstance(run.info.config, dict) else {}
     ratios = run_ratios(run.measurements, config)
-    return RunRatios(ratios, run_certificate(run.measurements, config, ratios))
+    flags = run_flags(run.info.equivalence)
+    return RunRatios(with_marks(ratios, flags),
+                     run_certificate(run.measurements, config, ratios), flags)
+
+
+def with_marks(ratios: Sequence[Ratio], flags: dict[FlagKey, str]) -> list[Ratio]:
+    """The ratios, those of a flagged variant or reference (`suite.report.flags`: not the
+    model file's function) with MARK after their verdict, in ratios.csv and on the page."""
+    def key(spec: Any) -> FlagKey:
+        return spec.model, spec.framework, spec.optimization
+    return [dataclasses.replace(r, verdict=f"{r.verdict} {MARK}")
+            if key(r.spec) in flags or key(r.reference) in flags else r for r in ratios]
+
+
+def mark_of(r: Ratio) -> str:
+    """" ≠" for a ratio `with_marks` marked, else ""."""
+    return f" {MARK}" if r.verdict.endswith(MARK) else ""
 
 
 # --- ratios.csv -----------------------------------------------------------------------------
@@ -118,7 +137,7 @@ def ratio_phrase(r: Ratio) -> str:
     label, ref = variant_label(r.spec), variant_label(r.reference)
     if r.lead:
         value, _, bounds = ratio_ci_text(r).partition(" ")
-        return f"{label} {value} {ref} {bounds}"
+        return f"{label} {value} {ref} {bounds}{mark_of(r)}"
     return f"{label} vs {ref}: {r.verdict}"
 
 

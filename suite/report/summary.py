@@ -34,6 +34,7 @@ import pandas as pd
 
 from frameworks import deployed_optimization, mode_label
 from suite import stats
+from suite.report.flags import marked
 from suite.report.frames import (VARIANT_FIELDS, base_variant, item_unit, model_order,
                                  model_title, ok_points, select)
 from suite.report.ratio_tables import RunRatios, summary_lines
@@ -54,12 +55,13 @@ class SummarySection:
 # --- small pieces ----------------------------------------------------------------------
 
 def _figure(row: pd.Series) -> str:
-    return stats.ci_text(row["items_per_second"], row["items_per_second_ci_low"],
-                         row["items_per_second_ci_high"])
+    return marked(stats.ci_text(row["items_per_second"], row["items_per_second_ci_low"],
+                                row["items_per_second_ci_high"]), row)
 
 
 def _latency(row: pd.Series) -> str:
-    return stats.ci_text(row["median_ms"], row["ci_low_ms"], row["ci_high_ms"]) + " ms"
+    return marked(stats.ci_text(row["median_ms"], row["ci_low_ms"], row["ci_high_ms"]) + " ms",
+                  row)
 
 
 def _threads(n: Any) -> str:

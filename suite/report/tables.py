@@ -30,6 +30,7 @@ import pandas as pd
 
 from frameworks import mode_label, mode_name
 from suite import stats
+from suite.report.flags import flag_lines, marked
 from suite.report.frames import (Run, dtype_suffix, model_order, model_title,
                                  reference_accuracy, swept_dtypes)
 from suite.report.gpu import ALLOCATOR_LINE, ALLOCATOR_TITLE, gpu_notes
@@ -157,7 +158,7 @@ def cell_text(points: pd.DataFrame, model: str, batch: int,
     if row is None:
         return NOT_RUN
     if row["status"] == "ok":
-        return value(row)
+        return marked(value(row), row)     # ≠: not the model file's function
     return "out of memory" if row["status"] == "oom" else str(row["status"])
 
 
@@ -306,7 +307,7 @@ def condition_lines(run: Run, group: TrainGroup) -> list[str]:
     lines.append(f"Optimizer: {str(config.get('optimizer') or 'sgd').upper()}")
     lines.append(hardware_line(run, group.conditions))
     lines.append(framework_line(group))
-    return lines + gpu_notes(group.points)
+    return lines + gpu_notes(group.points) + flag_lines(group.points)
 
 
 def speed_lines(lines: list[str]) -> list[str]:

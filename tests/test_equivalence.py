@@ -44,8 +44,7 @@ computes what PyTorch eager computes, from the same weights and the same input.
   wiring, weights). Compile modes: their ops are compiled in the tiny graphs
   (tests/ir_numpy.py's mobile branch, in test_adapter_pytorch / test_adapter_semantics).
   Their weights are make_weights' with batch-norm statistics calibrated on one batch
-  (tests/zoo_helpers.py): with make_weights' alone, EfficientNet-B0's logits barely depend
-  on the input. Measured worst case: 1.0e-5 (mxnet unoptimized, ShuffleNetV2).
+  (tests/zoo_helpers.py), which normalises every batch norm's input. Measured worst case: 1.0e-5 (mxnet unoptimized, ShuffleNetV2).
 """
 from __future__ import annotations
 

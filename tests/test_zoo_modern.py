@@ -37,17 +37,7 @@ def test_modern_cnns_are_extras_in_torchvision_layout() -> None:
     assert [n.op for n in shuffle.nodes].count("channel_shuffle") == 16
 
 
-# make_weights' He gain follows ReLUs only and squeeze-excitation gates halve the signal
-# in every block: at inference EfficientNet-B0's logits barely depend on the input
-# (relative spread ~1e-6; tests compare it with calibrated batch-norm statistics, see
-# tests/zoo_helpers.py). Strict: passes once suite/models/weights.py treats ReLU6,
-# hardswish and SiLU as ReLU-like (then remove the mark).
-_WEAK_SIGNAL = pytest.mark.xfail(strict=True, reason="make_weights: He gain for ReLU only")
-
-
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=_WEAK_SIGNAL) if n == "efficientnet_b0" else n
-    for n in zoo.MODERN_MODEL_NAMES])
+@pytest.mark.parametrize("name", zoo.MODERN_MODEL_NAMES)
 def test_modern_cnn_weights_give_sane_outputs(name: str) -> None:
     """make_weights at 32 px: every parameter, and finite outputs that depend on the input
     (through test_zoo's own torch reading of the IR, the new ops included)."""

@@ -9,9 +9,12 @@ normal/uniform floats between versions (NEP 19), so tests pin a few drawn values
 The initialisation keeps activations in a sane range through deep networks at inference,
 where batch norm uses the (random) running statistics rather than batch statistics:
 
-- conv / dense weights: He-normal, N(0, 2 / fan_in), when the output feeds a ReLU (directly
-  or through a batch norm); LeCun-normal, N(0, 1 / fan_in), otherwise (classifiers,
-  residual-branch ends, shortcuts). Biases N(0, 0.01^2).
+- conv / dense weights: He-normal, N(0, 2 / fan_in), when the output feeds a ReLU-like
+  activation (ReLU, ReLU6 and other clips at 0, SiLU, hardswish; directly or through a
+  batch norm); LeCun-normal, N(0, 1 / fan_in), otherwise (classifiers, residual-branch
+  ends, shortcuts). A conv or dense layer that reads a squeeze-excitation product (a `mul`
+  by a sigmoid or hardsigmoid gate, about 0.5 on average) has its std doubled, so that
+  EfficientNet's 16 gated blocks do not halve the signal 16 times. Biases N(0, 0.01^2).
 - batch norm: gamma ~ U(0.8, 1.2), beta ~ U(-0.1, 0.1), running mean ~ U(-0.1, 0.1),
   running var ~ U(0.5, 1.5). The last batch norm of each residual branch gets
   gamma ~ U(0.2, 0.4), so that 50-100 residual blocks grow the signal only modestly.
@@ -61,10 +64,30 @@ def _consumers(model: Model) -> dict[str, list[Node]]:
     return users
 
 
+RELU_LIKE = ("relu", "silu", "hardswish")     # and `clip` at 0 (ReLU6)
+GATES = ("sigmoid", "hardsigmoid")
+
+
+def _relu_like(node: Node) -> bool:
+    return node.op in RELU_LIKE or (node.op == "clip" and float(node.attr("min", -1.0)) >= 0.0)
+
+
 def _feeds_relu(node: Node, users: dict[str, list[Node]]) -> bool:
-    """Whether the node's output goes into a ReLU, directly or through a batch norm."""
+    """Whether the node's output goes into a ReLU-like activation, directly or through a
+    batch norm."""
     for u in users[node.name]:
-        if u.op == "relu" or (u.op == "batchnorm" and _feeds_relu(u, users)):
+        if _relu_like(u) or (u.op == "batchnorm" and _feeds_relu(u, users)):
+            return True
+    return False
+
+
+def _reads_gated(node: Node, by_name: dict[str, Node]) -> bool:
+    """Whether the node reads a squeeze-excitation product: a `mul` one of whose inputs is
+    a sigmoid or hardsigmoid gate."""
+    for i in node.inputs:
+        m = by_name.get(i)
+        if m is not None and m.op == "mul" and any(
+                by_name.get(g) is not None and by_name[g].op in GATES for g in m.inputs):
             return True
     return False
 
@@ -136,9 +159,11 @@ def weight_plan(model: Model) -> list[Draw]:
     users = _consumers(model)
     ends = _residual_branch_ends(model, users)
     transformer = any(n.op in ("embeddings", "attention") for n in model.nodes)
+    by_name = {n.name: n for n in model.nodes}
     plan = []
     for node, in_shapes in walk(model):
         gain = math.sqrt(2.0) if _feeds_relu(node, users) else 1.0
+        gain *= 2.0 if _reads_gated(node, by_name) else 1.0
         for pname, shape in param_shapes(node, in_shapes).items():
             plan.append(Draw(f"{node.name}.{pname}", node.op, pname, tuple(shape), gain,
                              node.name in ends, transformer))

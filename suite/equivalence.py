@@ -16,6 +16,7 @@ optimization), what tables mark.
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -95,10 +96,35 @@ def summary_line(checks: Sequence[Check], tolerance: float = TOLERANCE) -> str:
     return "; ".join(parts) or "no framework checked"
 
 
+def input_spread(ref: np.ndarray) -> float | None:
+    """How much the file's outputs depend on the input: the largest difference between the
+    probe items' outputs over the largest output (None with one item, 0 for constant
+    outputs, inf where every output is 0)."""
+    ref = np.asarray(ref, np.float64)
+    if ref.ndim == 0 or ref.shape[0] < 2:
+        return None
+    scale = float(np.abs(ref).max())
+    diff = float(np.abs(ref - ref[:1]).max())
+    return diff / scale if scale > 0 else (0.0 if diff == 0 else math.inf)
+
+
+def spread_warning(spread: float | None, tolerance: float = TOLERANCE) -> str | None:
+    """The summary's warning when the file's outputs vary with the input by less than 10x
+    the tolerance: then a constant would pass, and the check cannot tell functions apart."""
+    if spread is None or spread >= 10 * tolerance:
+        return None
+    return (f"warning: the file's outputs barely depend on the input (relative spread "
+            f"{sci(spread)} between the probe's images, tolerance {sci(tolerance)}), so this "
+            "check cannot tell functions apart (untrained weights? a saturated softmax?)")
+
+
 def equivalence_record(found: Any, checks: Sequence[Check], items: int, reference: str,
-                       tolerance: float = TOLERANCE) -> dict[str, Any]:
-    """The run.json record of one imported model's check."""
+                       tolerance: float = TOLERANCE,
+                       spread: float | None = None) -> dict[str, Any]:
+    """The run.json record of one imported model's check; `spread`: `input_spread` of the
+    file's outputs on the probe."""
     errors = [c.max_rel_err for c in checks if c.max_rel_err is not None]
+    warning = spread_warning(spread, tolerance)
     return {
         "schema": SCHEMA, "model": found.name, "file": found.path, "sha256": found.sha256,
         "opset": found.opset,
@@ -107,7 +133,8 @@ def equivalence_record(found: Any, checks: Sequence[Check], items: int, referenc
         "reference": reference, "metric": METRIC, "tolerance": tolerance,
         "checks": [asdict(c) for c in checks],
         "max_rel_err": max(errors) if errors else None,
-        "summary": summary_line(checks, tolerance),
+        "input_spread": spread,
+        "summary": summary_line(checks, tolerance) + (f"; {warning}" if warning else ""),
     }
 
 
@@ -151,8 +178,9 @@ def check_model(name: str, combos: Sequence[tuple[str, str]], threads: int = 0,
                           tmp, timeout_s)
             for opt in opts:
                 checks.append(_check(framework, opt, got, ref, tolerance))
+        spread = input_spread(np.load(ref["output"])) if "output" in ref else None
     reference = ref.get("reference", "onnxruntime on the original file")
-    return equivalence_record(found, checks, items, reference, tolerance)
+    return equivalence_record(found, checks, items, reference, tolerance, spread)
 
 
 def _check(framework: str, opt: str, got: dict[str, Any], ref: dict[str, Any],

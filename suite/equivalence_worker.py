@@ -37,8 +37,11 @@ def reference(request: dict[str, Any]) -> dict[str, Any]:
     """ONNX Runtime on the original file (the onnx adapter's `run_model_file`)."""
     from frameworks import get_adapter
     found, inputs = _probe(request)
+    data = inputs["data"]       # (N, C, H, W); a channels-last file reads (N, H, W, C)
+    if found.input_layout == "NHWC":
+        data = data.transpose(0, 2, 3, 1).copy()
     out, what = get_adapter("onnx").run_model_file(
-        found.path, {found.input_name: inputs["data"]}, found.output_name,
+        found.path, {found.input_name: data}, found.output_name,
         int(request.get("threads") or 0))
     return {"output": _save(request, "reference", out), "reference": what}
 

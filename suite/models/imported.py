@@ -132,7 +132,9 @@ def describe_model_file(path: str, name: str | None = None) -> str:
     rows = [
         f"{found.name}: {found.path}",
         f"  ONNX opset {found.opset}, sha256 {found.sha256[:16]}",
-        f"  input        {shape} (batch {batch}; every batch size runs)",
+        f"  input        {shape} (batch {batch}; every batch size runs)"
+        + ("; the file reads it channels-last (N, H, W, C)" if found.input_layout == "NHWC"
+           else ""),
         f"  output       {'x'.join(str(d) for d in model.shape_of(model.output))}"
         + (f" ({model.num_classes} classes)" if model.num_classes else ""),
         f"  parameters   {model.param_count():,}",

@@ -7,7 +7,10 @@ every adapter builds the network natively as it builds a zoo model.
 What is accepted (anything else is a UsageError of one line):
 
 - an ONNX file (opset >= 13 of the default domain) with one float32 input of shape
-  (N, C, H, W) and one output. The first input dimension is the batch: a symbolic
+  (N, C, H, W) and one output; or a channels-last input (N, H, W, C) that every reader
+  transposes to (N, C, H, W) first (tf2onnx's export of a Keras model): the description's
+  input is then (C, H, W), `ImportedModel.input_layout` says "NHWC", and the equivalence
+  check feeds the file the probe transposed. The first input dimension is the batch: a symbolic
   dimension ("batch", "N") or a fixed number. Either way the description is per item
   (C, H, W) and runs at every batch size a sweep asks for; a fixed batch is recorded
   (`ImportedModel.batch`) and is the batch the equivalence check feeds ONNX Runtime, which
@@ -51,6 +54,7 @@ class ImportedModel:
     input_name: str                 # the file's input (the description's is "data")
     output_name: str
     onnx_ops: dict[str, int] = field(default_factory=dict)   # op type -> count in the file
+    input_layout: str = "NCHW"      # the file's input: "NCHW", or "NHWC" (see above)
 
     @property
     def name(self) -> str:
@@ -91,8 +95,18 @@ def _opset(proto: Any, path: str) -> int:
     return opset
 
 
+def channels_last(graph: Any, name: str) -> bool:
+    """Whether every node reading the input `name` is a Transpose to (N, C, H, W): the file
+    takes images channels-last (N, H, W, C)."""
+    readers = [n for n in graph.node if name in n.input]
+    return bool(readers) and all(
+        n.op_type == "Transpose" and [a.ints for a in n.attribute if a.name == "perm"]
+        == [[0, 3, 1, 2]] for n in readers)
+
+
 def _input(proto: Any, path: str) -> tuple[str, tuple[int, ...], int | None]:
-    """The graph's one input: its name, per-item shape and fixed batch (None if symbolic)."""
+    """The graph's one input: its name, per-item shape (C, H, W) and fixed batch (None if
+    symbolic); a channels-last input's (H, W, C) is given as (C, H, W)."""
     from onnx import TensorProto
     inits = {t.name for t in proto.graph.initializer}
     inputs = [i for i in proto.graph.input if i.name not in inits]
@@ -117,6 +131,8 @@ def _input(proto: Any, path: str) -> tuple[str, tuple[int, ...], int | None]:
                          "(only the first, the batch, may be symbolic)")
     batch = dims[0].dim_value if dims[0].HasField("dim_value") and dims[0].dim_value > 0 \
         else None
+    if channels_last(proto.graph, spec.name):
+        per_item = (per_item[2], per_item[0], per_item[1])
     return spec.name, per_item, batch
 
 
@@ -141,7 +157,9 @@ def import_onnx(path: str, name: str | None = None) -> ImportedModel:
     opset = _opset(proto, path)
     input_name, per_item, batch = _input(proto, path)
     name = name or os.path.splitext(os.path.basename(path))[0]
-    translator = Translator(proto.graph, input_name, per_item, name, batch)
+    layout = "NHWC" if channels_last(proto.graph, input_name) else "NCHW"
+    translator = Translator(proto.graph, input_name, per_item, name, batch,
+                            channels_last=layout == "NHWC")
     try:
         output = translator.run()
     except TranslationFailed as e:
@@ -155,11 +173,12 @@ def import_onnx(path: str, name: str | None = None) -> ImportedModel:
     classes = shape[0] if len(shape) == 1 and translator.b.nodes[-1].op != "softmax" else None
     model = translator.b.build(output, num_classes=classes, notes=(
         f"imported from {os.path.basename(path)} (ONNX opset {opset}, batch "
-        f"{'symbolic' if batch is None else batch}, sha256 {hashlib.sha256(data).hexdigest()[:12]})"))
+        f"{'symbolic' if batch is None else batch}, input {layout}, "
+        f"sha256 {hashlib.sha256(data).hexdigest()[:12]})"))
     _check_output(proto, path, shape)
     return ImportedModel(dataclasses.replace(model, title=name), translator.weights, path,
                          hashlib.sha256(data).hexdigest(), opset, batch, input_name,
-                         proto.graph.output[0].name, histogram)
+                         proto.graph.output[0].name, histogram, layout)
 
 
 def _check_output(proto: Any, path: str, shape: tuple[int, ...]) -> None:

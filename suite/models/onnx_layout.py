@@ -176,3 +176,76 @@ def pad(t: Translator, node: Any, ins: list[str]) -> str:
         raise Unsupported("Pad (of the batch or channels, or cropping)")
     return t.emit("pad", t.hint(node), [x], pads=(full[2], full[6], full[3], full[7]),
                   value=value)
+
+
+# ------------------------------------------------------------------ channels-last graphs
+
+# ops that tf2onnx (without its optimizer) leaves between the transposes around each conv,
+# on (N, H, W, C) tensors: run on the channels-first tensor instead, the result a view again
+CHANNELS_LAST_OPS = ("Relu", "Clip", "Tanh", "HardSwish", "Add", "Sum", "Mul", "ReduceMean",
+                     "Pad", "Identity")
+_NCHW_OF_NHWC = (0, 3, 1, 2)       # an NCHW axis's NHWC axis
+
+
+def reads_channels_last(t: Translator, node: Any, ins: list[str]) -> bool:
+    """Whether `node` is one of CHANNELS_LAST_OPS and every tensor it reads is a
+    channels-last view (constants aside)."""
+    if node.op_type not in CHANNELS_LAST_OPS:
+        return False
+    tensors = [i for i in ins if i and not t.is_const(i)]
+    return bool(tensors) and all(isinstance(t.form(i), ChannelsLast) for i in tensors)
+
+
+def _const_nchw(c: np.ndarray) -> np.ndarray | None:
+    """A constant broadcast over (N, H, W, C) as the same constant over (N, C, H, W): a
+    scalar stays, a per-channel vector ((C,), (1, C), (1, 1, C), (1, 1, 1, C)) becomes
+    (1, C, 1, 1); None for anything else."""
+    if c.size == 1:
+        return c
+    if c.ndim >= 1 and c.shape[-1] == c.size:
+        return c.reshape(1, -1, 1, 1)
+    return None
+
+
+def in_channels_first(t: Translator, node: Any, ins: list[str], handler: Any) -> Any:
+    """Run `handler` on the channels-first tensors behind the channels-last views it reads,
+    with constants and axes moved to match; its image result is a channels-last view again
+    (a ReduceMean over H and W gives the channels vector, which has no layout)."""
+    from onnx import helper
+    saved_values = {i: t.values[i] for i in ins if i in t.values}
+    saved_consts = {i: t.consts[i] for i in ins if i in t.consts}
+    n = node
+    try:
+        for i, v in saved_values.items():
+            t.values[i] = v.src
+        if node.op_type == "Pad":
+            pads = t.const(ins[1], "Pad (pads computed at run time)")
+            if len(pads) != 8:
+                raise Unsupported("Pad (channels-last, not 4-D)")
+            order = list(_NCHW_OF_NHWC)
+            t.consts[ins[1]] = np.concatenate([pads[:4][order], pads[4:][order]])
+        elif node.op_type == "ReduceMean":
+            axes = t.attr(node, "axes")
+            if axes is None and len(ins) > 1 and ins[1]:
+                axes = t.const(ins[1], "ReduceMean (axes computed at run time)").tolist()
+            if sorted(int(a) % 4 for a in axes or ()) != [1, 2]:
+                raise Unsupported("ReduceMean (channels-last, not over H and W)")
+            n = helper.make_node("ReduceMean", [ins[0]], list(node.output), name=node.name,
+                                 axes=[2, 3], keepdims=int(t.attr(node, "keepdims", 1)))
+            if t.attr(node, "keepdims", 1):
+                raise Unsupported("ReduceMean (channels-last, keepdims)")
+        else:
+            for i, c in saved_consts.items():
+                moved = _const_nchw(np.asarray(c))
+                if moved is None:
+                    raise Unsupported(f"{node.op_type} (channels-last, broadcast)")
+                t.consts[i] = moved
+        result = handler(t, n, list(n.input))
+    finally:
+        t.values.update(saved_values)
+        t.consts.update(saved_consts)
+    if node.op_type == "ReduceMean":
+        return result
+    if not isinstance(result, str):
+        raise Unsupported(f"{node.op_type} (channels-last)")
+    return ChannelsLast(result)

@@ -7,6 +7,8 @@ Unsupported with a label naming the op and, for a partly supported op, the form 
 """
 from __future__ import annotations
 
+import dataclasses
+
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
@@ -265,9 +267,57 @@ def gate(t: Translator, node: Any, ins: list[str]) -> Gate:
                 float(t.attr(node, "beta", 0.5)), t.hint(node))
 
 
+def fold_affine(t: Translator, node: Any, ins: list[str]) -> str | None:
+    """`conv * c` or `conv + c` with a per-channel constant c ((1, C, 1, 1), (C, 1, 1) or a
+    scalar) where the conv's output has no other reader: folded into the conv's weight and
+    bias (a batch norm that tf2onnx folded only halfway, e.g. after a depthwise conv). None
+    when the pattern does not hold."""
+    consts = [i for i in ins if t.is_const(i)]
+    if len(ins) != 2 or len(consts) != 1:
+        return None
+    x = ins[1] if consts[0] == ins[0] else ins[0]
+    c = np.asarray(t.consts[consts[0]], np.float32)
+    value = t.form(x)
+    if not isinstance(value, str) or not _sole_reader(t, x, value):
+        return None
+    index = next((k for k, n in enumerate(t.b.nodes) if n.name == value), None)
+    conv = t.b.nodes[index] if index is not None else None
+    if conv is None or conv.op != "conv":
+        return None
+    channels = conv.attr("out_channels")
+    if not (c.size == 1 or (c.size == channels and c.shape[-2:] == (1, 1) and c.ndim in (3, 4))):
+        return None
+    c = np.broadcast_to(c.reshape(-1), (channels,)).astype(np.float32)
+    bias = t.weights.get(f"{value}.bias")
+    if node.op_type == "Mul":
+        t.weights[f"{value}.weight"] = t.weights[f"{value}.weight"] * c.reshape(-1, 1, 1, 1)
+        if bias is not None:
+            t.weights[f"{value}.bias"] = bias * c
+        return value
+    t.weights[f"{value}.bias"] = c.copy() if bias is None else bias + c
+    if bias is None:        # the conv gains its bias
+        t.b.nodes[index] = dataclasses.replace(
+            conv, attrs=tuple(sorted({**dict(conv.attrs), "bias": True}.items())))
+    return value
+
+
+def _sole_reader(t: Translator, x: str, value: str) -> bool:
+    """Whether the node reading ONNX tensor `x` is the only reader of IR tensor `value`:
+    no IR node reads it, and its ONNX names (itself and its channels-last views) form a
+    chain, each read once."""
+    if any(value in n.inputs for n in t.b.nodes):
+        return False
+    aliases = [k for k, v in t.values.items()
+               if v == value or (isinstance(v, ChannelsLast) and v.src == value)]
+    return x in aliases and all(t.uses[k] == 1 for k in aliases)
+
+
 def mul(t: Translator, node: Any, ins: list[str]) -> str:
     if any(t.is_const(i) for i in ins):
-        raise Unsupported("Mul (by a constant)")
+        folded = fold_affine(t, node, ins)
+        if folded is None:
+            raise Unsupported("Mul (by a constant)")
+        return folded
     for x, g in (ins, ins[::-1]):   # x * sigmoid(x) -> SiLU, x * hardsigmoid(x) -> hardswish
         gv = t.form(g)
         if isinstance(gv, Gate) and t.uses[g] == 1 and t.ir(x) == gv.src:
@@ -294,7 +344,10 @@ def add(t: Translator, node: Any, ins: list[str]) -> str:
             return t.emit("dense", lin.hint, [lin.src],
                           {"weight": lin.weight, "bias": bias.reshape(-1)},
                           units=lin.weight.shape[0], bias=True)
-        raise Unsupported(f"{node.op_type} (with a constant)")
+        folded = fold_affine(t, node, ins)
+        if folded is None:
+            raise Unsupported(f"{node.op_type} (with a constant)")
+        return folded
     if consts:
         raise Unsupported(f"{node.op_type} (with a constant)")
     xs = [t.ir(i) for i in ins]

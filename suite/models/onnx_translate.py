@@ -21,7 +21,8 @@ from suite.models import onnx_fold
 from suite.models import onnx_layout as layout
 from suite.models import onnx_ops as ops
 from suite.models.ir import GraphBuilder, GraphError, Shape
-from suite.models.onnx_ops import Gate, Linear, Pooled, Unsupported, View, opset_attr
+from suite.models.onnx_ops import (ChannelsLast, Gate, Linear, Pooled, Unsupported, View,
+                                   opset_attr)
 
 _POISON = object()   # the output of an op that could not be imported
 INPUT = "data"       # the description's input name (the file's is kept by the importer)
@@ -43,14 +44,15 @@ class Translator:
     """State of one import: values by ONNX name, the builder, the weights, the refusals."""
 
     def __init__(self, graph: Any, input_name: str, per_item: Shape, name: str,
-                 fixed_batch: int | None) -> None:
+                 fixed_batch: int | None, channels_last: bool = False) -> None:
         from onnx import numpy_helper
         self.b = GraphBuilder(name, name)
         self.fixed_batch = fixed_batch     # a Reshape may spell the batch as this number
         self.weights: dict[str, np.ndarray] = {}
         self.consts: dict[str, np.ndarray] = {
             t.name: numpy_helper.to_array(t) for t in graph.initializer}
-        self.values: dict[str, Any] = {input_name: self.b.input(INPUT, per_item)}
+        x = self.b.input(INPUT, per_item)     # a channels-last file input is read transposed
+        self.values: dict[str, Any] = {input_name: ChannelsLast(x) if channels_last else x}
         self.uses: collections.Counter[str] = collections.Counter(
             i for n in graph.node for i in n.input if i)
         self.uses.update(o.name for o in graph.output)
@@ -173,7 +175,10 @@ class Translator:
         handler = HANDLERS.get(op)
         if handler is None:
             raise Unsupported(op)
-        result = handler(self, node, ins)
+        if layout.reads_channels_last(self, node, ins):     # tf2onnx's unoptimized graphs
+            result = layout.in_channels_first(self, node, ins, handler)
+        else:
+            result = handler(self, node, ins)
         results = result if isinstance(result, list) else [result]
         for out, value in zip(node.output, results):
             if out:

@@ -62,11 +62,12 @@ def dlbench_point(device: str, task: str, batch: int, size: int, seconds: float,
 
 
 def compare(device: str, task: str, batch: int, size: int, seconds: float, threads: int,
-            out: Path, processes: int = 2, min_steps: int = 20) -> dict:
+            out: Path, processes: int = 2, min_steps: int = 20, bracket: bool = True) -> dict:
+    """The hand loop before and (with `bracket`, so a drift shows) after dlbench's point."""
     first = hand_loop(device, task, batch, size, seconds, threads)
     ours = dlbench_point(device, task, batch, size, seconds, threads, out / task, processes,
                          min_steps)
-    second = hand_loop(device, task, batch, size, seconds, threads)
+    second = hand_loop(device, task, batch, size, seconds, threads) if bracket else first
     hand_ms = statistics.median([first["median_ms"], second["median_ms"]])
     hand_ips = statistics.median([first["items_per_second"], second["items_per_second"]])
     return {"task": task, "batch": batch, "size": size, "reference": first["network"],
@@ -89,13 +90,15 @@ def main() -> int:
     p.add_argument("--tasks", default="infer,train")
     p.add_argument("--processes", type=int, default=2, help="dlbench's processes per point")
     p.add_argument("--min-steps", type=int, default=20, help="dlbench's least timed steps")
+    p.add_argument("--no-bracket", action="store_true",
+                   help="one hand loop before dlbench, none after (the CPU dry run)")
     a = p.parse_args()
     threads = 0 if a.device == "cuda" else 1
     rows, errors = [], {}
     for task in a.tasks.split(","):
         try:
             rows.append(compare(a.device, task, a.batch, a.size, a.seconds, threads, a.out,
-                                a.processes, a.min_steps))
+                                a.processes, a.min_steps, not a.no_bracket))
         except (RuntimeError, subprocess.SubprocessError, OSError, ValueError) as e:
             errors[task] = str(e)
     for r in rows:

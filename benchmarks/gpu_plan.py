@@ -96,7 +96,8 @@ def plan_steps(device: str, work: Path, reference: Path, budget_s: float,
     steps += _gpu_sweeps(work) if cuda else _cpu_sweeps(work)
     parity = [PY, str(ROOT / "benchmarks" / "gpu_parity.py"), "--out", str(work / "parity"),
               *dev] + ([] if cuda else ["--size", "32", "--batch", "2", "--seconds", "0.2",
-                                        "--processes", "1", "--min-steps", "5"])
+                                        "--processes", "1", "--min-steps", "5",
+                                        "--no-bracket"])
     steps.append(Step("parity", parity, 180, 40))
     steps.append(Step("reference", [PY, str(ROOT / "benchmarks" / "gpu_reference.py"),
                                     str(reference), *dev, "--only", reference_sweeps],

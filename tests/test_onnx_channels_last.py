@@ -111,6 +111,19 @@ def test_a_scale_is_not_folded_into_a_conv_another_op_reads(tmp_path):
         onnx_import.import_onnx(path)
 
 
+def test_a_constant_that_broadcasts_over_the_batch_is_not_folded(tmp_path):
+    """conv * c with c of shape (C, 1, 1, 1): that scales the batch axis of a (N, C, H, W)
+    tensor (and fails for N != C), not the channels, so it is refused, not folded."""
+    nodes = [n("Conv", ["x", "w1"], ["c1"], pads=[1, 1, 1, 1]),
+             n("Mul", ["c1", "s4"], ["m1"]),
+             n("GlobalAveragePool", ["m1"], ["gp"]), n("Flatten", ["gp"], ["fl"]),
+             n("MatMul", ["fl", "w3"], ["mm"]), n("Add", ["mm", "b3"], ["y"])]
+    inits = _inits(np.random.default_rng(3)) + [_const("s4", np.full((4, 1, 1, 1), 2.0))]
+    path = save_graph(tmp_path / "batchwise.onnx", nodes, inits)
+    with pytest.raises(Exception, match=r"cannot import 1 op: Mul \(by a constant\) x1"):
+        onnx_import.import_onnx(path)
+
+
 def test_the_equivalence_reference_feeds_the_file_channels_last(tmp_path):
     path = optimized_graph(tmp_path / "keras.onnx")
     imported.clear()

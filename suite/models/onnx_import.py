@@ -104,9 +104,9 @@ def channels_last(graph: Any, name: str) -> bool:
         == [[0, 3, 1, 2]] for n in readers)
 
 
-def _input(proto: Any, path: str) -> tuple[str, tuple[int, ...], int | None]:
-    """The graph's one input: its name, per-item shape (C, H, W) and fixed batch (None if
-    symbolic); a channels-last input's (H, W, C) is given as (C, H, W)."""
+def _input(proto: Any, path: str) -> tuple[str, tuple[int, ...], int | None, str]:
+    """The graph's one input: its name, per-item shape (C, H, W), fixed batch (None if
+    symbolic) and layout ("NCHW", or "NHWC": its (H, W, C) is given as (C, H, W))."""
     from onnx import TensorProto
     inits = {t.name for t in proto.graph.initializer}
     inputs = [i for i in proto.graph.input if i.name not in inits]
@@ -132,8 +132,8 @@ def _input(proto: Any, path: str) -> tuple[str, tuple[int, ...], int | None]:
     batch = dims[0].dim_value if dims[0].HasField("dim_value") and dims[0].dim_value > 0 \
         else None
     if channels_last(proto.graph, spec.name):
-        per_item = (per_item[2], per_item[0], per_item[1])
-    return spec.name, per_item, batch
+        return spec.name, (per_item[2], per_item[0], per_item[1]), batch, "NHWC"
+    return spec.name, per_item, batch, "NCHW"
 
 
 def _dims_text(dims: list[Any]) -> str:
@@ -155,9 +155,8 @@ def import_onnx(path: str, name: str | None = None) -> ImportedModel:
     path = os.path.abspath(path)
     proto, data = _load(path)
     opset = _opset(proto, path)
-    input_name, per_item, batch = _input(proto, path)
+    input_name, per_item, batch, layout = _input(proto, path)
     name = name or os.path.splitext(os.path.basename(path))[0]
-    layout = "NHWC" if channels_last(proto.graph, input_name) else "NCHW"
     translator = Translator(proto.graph, input_name, per_item, name, batch,
                             channels_last=layout == "NHWC")
     try:

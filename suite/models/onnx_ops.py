@@ -285,7 +285,7 @@ def fold_affine(t: Translator, node: Any, ins: list[str]) -> str | None:
     if conv is None or conv.op != "conv":
         return None
     channels = conv.attr("out_channels")
-    if not (c.size == 1 or (c.size == channels and c.shape[-2:] == (1, 1) and c.ndim in (3, 4))):
+    if c.size != 1 and c.shape not in ((1, channels, 1, 1), (channels, 1, 1)):
         return None
     c = np.broadcast_to(c.reshape(-1), (channels,)).astype(np.float32)
     bias = t.weights.get(f"{value}.bias")

@@ -135,8 +135,8 @@ def _write_all(run: Run, extra_summary: Sequence[SummarySection] = ()
         + section("Files", files_blocks(run.path))
         + section("Serving", serving_blocks(measurements, run.path))
         + section(RATIOS_TITLE, ratio_blocks(ratios), True)
-        + section("Frameworks compared and distance to peak", _overview_blocks(overview, flag_lines(run.frame)),
-                  True)
+        + section("Frameworks compared and distance to peak",
+                  _overview_blocks(overview, flag_lines(run.frame)), True)
         + sections_from(training_sections(training, cross), taken)
         + section("Scale-out", scaleout_blocks(run), True)
         + sections_from(inference_sections(plots, variant_text), taken)

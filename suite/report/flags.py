@@ -63,5 +63,12 @@ def flag_lines(points: pd.DataFrame | Iterable[pd.DataFrame]) -> list[str]:
         for _, row in f[f[FLAG_COLUMN].fillna("") != ""].iterrows():
             seen.setdefault((row["model"], row["framework"], row["optimization"]),
                             row[FLAG_COLUMN])
-    return [f"{MARK} {model}, {fw} ({opt}): {reason}; its figures are shown but do not "
-            "measure the same function" for (model, fw, opt), reason in seen.items()]
+    return [flag_line(key, reason) for key, reason in seen.items()]
+
+
+def flag_line(key: FlagKey, reason: str, what: str = "figures are shown but do not measure"
+              ) -> str:
+    """"≠ model, framework (optimization): <reason>; its figures are shown but do not
+    measure the same function" (`what`: the ratios' own wording)."""
+    model, framework, optimization = key
+    return f"{MARK} {model}, {framework} ({optimization}): {reason}; its {what} the same function"

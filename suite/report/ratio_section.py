@@ -11,7 +11,7 @@ import pandas as pd
 
 from frameworks import mode_label
 from suite.ratios import Ratio
-from suite.report.flags import MARK
+from suite.report.flags import flag_line
 from suite.report.frames import model_title
 from suite.report.page import Block, Bullets, Heading, Links, Table
 from suite.report.ratio_tables import (RATIOS_FILE, RunRatios, block_title, control_line,
@@ -64,8 +64,8 @@ def ratio_blocks(rr: RunRatios) -> list[Block]:
              f"resolve with {cert.get('power', 0.8) * 100:.0f}% power"]
     facts = [line for line in (pairing_line(cert), resolution_line(cert), control_line(cert))
              if line]
-    facts += [f"{MARK} {model}, {fw} ({opt}): {reason}; its ratios are shown but do not "
-              "compare the same function" for (model, fw, opt), reason in rr.flags.items()]
+    facts += [flag_line(key, reason, "ratios are shown but do not compare")
+              for key, reason in rr.flags.items()]
     return [Heading(1, RATIOS_TITLE), Bullets(about + facts), Table(ratios_table(rr.ratios),
                                                                     ["l"] * 3 + ["r"] * 3 + ["l"]),
             Links([(RATIOS_FILE, RATIOS_FILE)])]

@@ -79,6 +79,8 @@ class Tally:
     mde: list[float] = field(default_factory=list)
     log_sd: list[float] = field(default_factory=list)
     rounds: list[int] = field(default_factory=list)
+    holm_levels: list[float] = field(default_factory=list)   # each run's level for one more
+    #   difference (suite.ratios.holm_level), at which its MDEs are stated
     spreads: list[float] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
 
@@ -89,7 +91,11 @@ def run_ratios(run: Path) -> list[ratios.Ratio]:
 
 def tally_run(run: Path, t: Tally) -> None:
     """The controls, the resolvable effect and the processes' spread of one run."""
-    for r in run_ratios(run):
+    judged = run_ratios(run)
+    tested = [r for r in judged if r.tested]
+    t.holm_levels.append(ratios.holm_level(
+        len(tested), sum(r.p_holm < ratios.ALPHA for r in tested)))
+    for r in judged:
         if r.control:
             t.controls += 1
             t.controls_called += r.lead
@@ -184,6 +190,12 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else math.nan
 
 
+def projected_mde(log_sd: float, rounds: int, level: float) -> float:
+    """The MDE (%) `rounds` rounds would give at paired spread `log_sd`, tested at `level`
+    (a run's Holm level, as its own MDEs are: suite.ratios.judge)."""
+    return ratios.mde_from_se(log_sd / math.sqrt(rounds), rounds - 1, level)
+
+
 def print_figures(t: Tally, pairs: int, runs: int) -> None:
     print(f"\n{runs} runs, {pairs} pair(s), {t.cells} cell pairs, {t.ratios} ratio pairs"
           f"\n(1) run-B medians inside run-A's CI of the median: {share(t.medians, t.cells)}"
@@ -200,12 +212,18 @@ def print_figures(t: Tally, pairs: int, runs: int) -> None:
           f"{share(t.flagged_holm, t.compared)}  (target: none)")
     rounds = int(median([float(r) for r in t.rounds])) if t.rounds else 0
     sd_pct = 100.0 * math.expm1(median(t.log_sd)) if t.log_sd else math.nan
+    level = median(t.holm_levels)
     print(f"(5) median minimum detectable effect of the ratios (80% power): "
-          f"{median(t.mde):.1f}% over {len(t.mde)} ratios"
+          f"{median(t.mde):.1f}% over {len(t.mde)} ratios, at the runs' Holm level "
+          f"(alpha/{ratios.ALPHA / level:.0f} = {level:.4f}: one more difference among the "
+          f"ratios a run tests)"
           f"\n    limited by: the paired per-round spread (median sd of the per-round "
-          f"log-ratios {sd_pct:.1f}%) over {rounds} rounds; with that spread, "
-          + ", ".join(f"{n} rounds resolve {ratios.mde_pct(median(t.log_sd), n):.1f}%"
-                      for n in (5, 8, 12) if t.log_sd)
+          f"log-ratios {sd_pct:.1f}%) over {rounds} rounds; with that spread, at that level "
+          + ", ".join(f"{n} rounds resolve {projected_mde(median(t.log_sd), n, level):.1f}%"
+                      for n in (5, 8, 12, 20) if t.log_sd)
+          + "; one ratio alone (alpha 0.05): "
+          + ", ".join(f"{n} rounds {ratios.mde_pct(median(t.log_sd), n):.1f}%"
+                      for n in (5, 8) if t.log_sd)
           + f"\n    the processes' own spread (process_spread, median over points): "
           f"{100.0 * median(t.spreads):.1f}%, max {100.0 * max(t.spreads, default=math.nan):.1f}%")
 

@@ -135,6 +135,11 @@ def _sweep_options(p: argparse.ArgumentParser, task: str) -> None:
     m.add_argument("--min-effect", type=float, default=DEFAULT_MIN_EFFECT * 100, metavar="PCT",
                    help="a framework's lead over the reference is claimed only at this "
                         f"effect or more, in %% (default {DEFAULT_MIN_EFFECT * 100:g})")
+    m.add_argument("--resolve", type=float, metavar="PCT",
+                   help="interleaved rounds: after --processes rounds, a block gets more "
+                        "rounds (up to --max-processes) while one of its ratios could not "
+                        "yet detect a difference of PCT %% (80%% power, Holm-corrected) and "
+                        "the rounds its paired spread needs for that fit (default: off)")
     m.add_argument("--timeout", type=float, default=600.0, help="seconds before a point is abandoned")
     m.add_argument("--memory-limit", type=float, help="worker RSS limit in MiB (default: 90%% of RAM)")
     m.add_argument("--no-oom-skip", action="store_true",

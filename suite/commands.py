@@ -84,11 +84,11 @@ def resolve(args: argparse.Namespace, topo: Topology) -> SweepConfig:
     rounds = resolve_round_options(args.schedule, args.control, args.no_control,
                                    args.reference, args.min_effect, processes, scale.launcher,
                                    fws, optimizations, frameworks.ALIASES,
-                                   bool(args.worker_per_point))
+                                   bool(args.worker_per_point), getattr(args, "resolve", None))
     cfg = SweepConfig(
         task=task, frameworks=fws, models=models, batches=batches,
         optimizations=optimizations, schedule=rounds.schedule, control=rounds.control,
-        reference=rounds.reference, min_effect=rounds.min_effect,
+        reference=rounds.reference, min_effect=rounds.min_effect, resolve=rounds.resolve,
         threads=threads, device=device, dtypes=opt.parse_names(args.dtype, "--dtype", DTYPES),
         input_size=args.image_size, seq_len=args.seq_len,
         interop_threads=int(opt.check_positive(args.interop_threads, "--interop-threads")),
@@ -205,7 +205,9 @@ def run_sweep(args: argparse.Namespace, argv: list[str]) -> int:
         settings=settings, timeout_s=cfg.timeout,
         memory_limit_mib=cfg.memory_limit_mib, oom_skip=cfg.oom_skip,
         worker_per_point=cfg.worker_per_point, processes=cfg.processes,
-        max_processes=cfg.max_processes, schedule=cfg.schedule),
+        max_processes=cfg.max_processes, schedule=cfg.schedule,
+        reference=(cfg.reference["framework"], cfg.reference["optimization"])
+        if cfg.reference else None, resolve=cfg.resolve),
         ConsoleReporter(quiet=args.quiet, peak=peak),
         lambda s: unsupported_reason(s, topo), cfg.slurm)
     try:

@@ -55,6 +55,8 @@ class RunOptions:
     #   meta by the launcher: the host's fingerprint, a Slurm job id
     max_processes: int = 0                # --max-processes: more for imprecise points
     schedule: str = "sequential"          # --schedule: which order the local launcher uses
+    reference: tuple[str, str] | None = None   # the blocks' reference variant (ratios)
+    resolve: float = 0.0                  # --resolve: rounds for the ratios (suite.resolve)
 
 
 class WorkerFailure(Exception):

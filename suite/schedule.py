@@ -20,8 +20,10 @@ measured again.
 
 A point past `--processes` whose CIs across processes are still wider than
 `--precision` gets extra rounds up to `--max-processes` (`wants_another`), and so do the
-other points of its block, so that its pairs form. A point that fails in a round (oom,
-error, timeout, skipped) is stored and not run in later rounds.
+other points of its block, so that its pairs form. With `--resolve PCT` a block also gets
+extra rounds, up to `--max-processes`, while one of its paired ratios cannot yet detect a
+PCT % difference and more rounds can bring it there (`suite.resolve`). A point that fails
+in a round (oom, error, timeout, skipped) is stored and not run in later rounds.
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ from typing import Any, Callable, Iterable, Protocol
 
 from suite import stats, storage
 from suite.blocks import block_key, group_blocks
+from suite.resolve import unresolved_blocks
 from suite.resume import round_state
 from suite.spec import Measurement, PointSpec, combine_processes
 
@@ -214,6 +217,8 @@ class InterleavedRounds:
         self.settings = runner.opts.settings
         self.processes = max(1, runner.opts.processes)
         self.max_processes = max(self.processes, runner.opts.max_processes)
+        self.reference = getattr(runner.opts, "reference", None)
+        self.resolve = float(getattr(runner.opts, "resolve", 0.0) or 0.0)
         self.seed = seed
         self.parts: dict[str, list[Measurement]] = {}   # spec key -> its processes so far
         self.stored: dict[str, Measurement] = {}        # spec key -> its newest record
@@ -255,10 +260,14 @@ class InterleavedRounds:
 
     def _todo(self, points: list[PointSpec]) -> list[PointSpec]:
         """The next round's points: those that want a process, and for one past
-        --processes the other (still ok) points of its block, so that its pairs form."""
+        --processes the other (still ok) points of its block, so that its pairs form; with
+        --resolve, every (still ok) point of a block whose ratios want another round."""
         needing = {s.key() for s in points if self._needs(s.key())}
         extra = {block_key(s) for s in points
                  if s.key() in needing and len(self.parts[s.key()]) >= self.processes}
+        if self.resolve:
+            extra |= set(unresolved_blocks(self.parts, self.reference, self.resolve,
+                                           self.max_processes))
         return [s for s in points if s.key() in needing or (
             block_key(s) in extra and self.parts[s.key()]
             and self.parts[s.key()][-1].status == "ok"

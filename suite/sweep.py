@@ -93,6 +93,8 @@ class SweepConfig:
     reference: dict[str, str] = field(default_factory=dict)   # {"framework", "optimization"}:
     #   the block reference of the paired ratios (--reference, resolved)
     min_effect: float = DEFAULT_MIN_EFFECT   # smallest ratio effect claimed as a lead
+    resolve: float = 0.0        # --resolve: extra rounds until the ratios resolve this
+    #   effect (a fraction; 0: off; suite.resolve)
     control_blocks: list[dict[str, Any]] = field(default_factory=list)   # the blocks that got
     #   a control arm: each one's fields (every PointSpec field but the variant's)
     nproc_per_node: list[int] = field(default_factory=lambda: [1])   # data-parallel ranks
@@ -255,12 +257,13 @@ def control_blocks(specs: Sequence[PointSpec]) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class RoundOptions:
-    """The validated --schedule, --control, --reference and --min-effect."""
+    """The validated --schedule, --control, --reference, --min-effect and --resolve."""
 
     schedule: str
     control: str
     reference: dict[str, str]
     min_effect: float
+    resolve: float = 0.0
 
 
 def resolve_round_options(schedule: str | None, control: str | None, no_control: bool,
@@ -268,7 +271,8 @@ def resolve_round_options(schedule: str | None, control: str | None, no_control:
                           launcher: str, frameworks: Sequence[str],
                           optimizations: dict[str, list[str]],
                           aliases: dict[str, str] | None = None,
-                          worker_per_point: bool = True) -> RoundOptions:
+                          worker_per_point: bool = True,
+                          resolve_pct: float | None = None) -> RoundOptions:
     """Check the round options against the sweep (UsageError naming the valid values) and
     fill their defaults: interleaved rounds (unless points share workers or run on
     Slurm) and some control arms with --processes >= 2; the reference is the first
@@ -304,8 +308,15 @@ def resolve_round_options(schedule: str | None, control: str | None, no_control:
                              f"this sweep; valid: {', '.join(optimizations[framework])}")
         chosen = (framework, chosen[1])
     framework, optimization = reference_variant(frameworks, optimizations, chosen)
+    resolve = 0.0
+    if resolve_pct is not None:
+        resolve = check_range(resolve_pct, "--resolve", 0.0, 100.0) / 100.0
+        if resolve and schedule != "interleaved":
+            raise UsageError("--resolve: needs interleaved rounds (--processes 2 or more, "
+                             "--schedule interleaved); valid with this sweep: leave it out")
     return RoundOptions(schedule, control, {"framework": framework, "optimization": optimization},
-                        check_range(min_effect_pct, "--min-effect", 0.0, 100.0) / 100.0)
+                        check_range(min_effect_pct, "--min-effect", 0.0, 100.0) / 100.0,
+                        resolve)
 
 
 def unsupported_reason(spec: PointSpec, topo: Topology) -> str | None:

@@ -57,6 +57,16 @@ def judged_ratios(parts: Mapping[str, Sequence[Measurement]],
     return ratios.judge(ratios.block_ratios(points, reference))
 
 
+def resolve_record(judged: Sequence[ratios.Ratio], target: float) -> dict[str, object]:
+    """For run.json's certificate: the --resolve target (%) and how many of the cells with
+    an MDE (control arms left out where there are others, as the certificate's median
+    does) reached it."""
+    cells = [r for r in judged if math.isfinite(r.mde_pct)]
+    cells = [r for r in cells if not r.control] or cells
+    return {"target_pct": round(100.0 * target, 6), "cells": len(cells),
+            "cells_resolving": sum(r.mde_pct <= 100.0 * target for r in cells)}
+
+
 def unresolved_blocks(parts: Mapping[str, Sequence[Measurement]],
                       reference: tuple[str, str] | None, target: float,
                       max_rounds: int) -> dict[str, int]:

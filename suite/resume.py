@@ -25,7 +25,7 @@ from suite.spec import Measurement
 MEASUREMENT_SETTINGS = ("seed", "precision", "min_time", "max_time", "min_steps", "time_cap",
                         "samples", "optimizer", "lr", "momentum", "weight_decay",
                         "worker_per_point", "processes", "max_processes", "schedule",
-                        "control", "reference", "min_effect")
+                        "control", "reference", "min_effect", "resolve")
 # What a run.json from before interleaved rounds was measured with (it has "processes"
 # but no "schedule"): resuming it in rounds would mix two orders.
 BEFORE_ROUNDS = {"schedule": "sequential"}

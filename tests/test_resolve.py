@@ -120,3 +120,17 @@ def test_resolve_is_stored_in_the_configuration():
     from tests.test_rounds import resolve
     assert resolve("--resolve", "5").resolve == pytest.approx(0.05)
     assert resolve().resolve == 0.0
+
+
+def test_the_certificate_says_how_many_cells_reached_the_target():
+    from suite.report.ratio_tables import resolution_line
+    from suite.resolve import resolve_record
+    parts = {}
+    parts.update(block(1, [100.0, 100.7, 99.3], [200.0, 198.6, 201.4]))     # MDE above 3%
+    parts.update(block(4, [100.0, 100.0, 100.0], [150.0, 150.05, 149.95]))  # below
+    judged = judged_ratios(parts, REF)
+    record = resolve_record(judged, 0.03)
+    assert record == {"target_pct": 3.0, "cells": 2, "cells_resolving": 1}
+    cert = {**ratios.certificate(judged, 3, 0.02), "resolve": record}
+    assert "asked to resolve 3% (--resolve): 1 of 2 cells do" in resolution_line(cert)
+    assert "--resolve" not in resolution_line(ratios.certificate(judged, 3, 0.02))

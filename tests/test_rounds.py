@@ -135,7 +135,7 @@ def test_a_bad_reference_is_one_line_and_exit_2(tmp_path):
     ("schedule", "interleaved", "sequential"), ("control", "some", "none"),
     ("reference", {"framework": "pytorch", "optimization": "none"},
      {"framework": "onnx", "optimization": "script"}),
-    ("min_effect", 0.02, 0.05)])
+    ("min_effect", 0.02, 0.05), ("resolve", 0.0, 0.05)])
 def test_resume_refuses_other_round_settings(tmp_path, name, old, new):
     from suite.resume import resume_run
     from suite.storage import RunInfo, write_run_info

@@ -162,9 +162,12 @@ def resolution_line(cert: dict[str, Any]) -> str | None:
     if mde is None:
         return None
     basis = (f"{cert['rounds']} rounds" if cert.get("paired") else "unpaired processes")
+    asked = cert.get("resolve") or {}
+    goal = (f"; asked to resolve {asked['target_pct']:g}% (--resolve): {asked['cells_resolving']}"
+            f" of {asked['cells']} cells do") if asked.get("cells") else ""
     return (f"this run resolves differences of {stats.effect_text(mde)} or more (median over cells; "
             f"{cert['power'] * 100:.0f}% power, Holm-corrected over {cert['tested']} ratios, "
-            f"{basis}); a lead is claimed only at {cert['min_effect'] * 100:g}% or more")
+            f"{basis}){goal}; a lead is claimed only at {cert['min_effect'] * 100:g}% or more")
 
 
 def control_line(cert: dict[str, Any]) -> str | None:

@@ -236,14 +236,9 @@ def _check_equivalence(run_dir: Path, specs: list[PointSpec], threads: int,
 def _store_certificate(run_dir: Path) -> None:
     """run.json keeps what the finished run can resolve (CONTRACT §15): the rounds, each
     cell's paired spread and MDE, the control arms' result (`suite.ratios`)."""
-    from suite.ratios import run_certificate, run_ratios
-    from suite.resolve import resolve_record
+    from suite.resolve import certificate_with_goal
     info = storage.read_run_info(run_dir)
-    measurements = storage.load_measurements(run_dir)
-    judged = run_ratios(measurements, info.config)
-    info.certificate = run_certificate(measurements, info.config, judged)
-    if (info.config or {}).get("resolve"):
-        info.certificate["resolve"] = resolve_record(judged, float(info.config["resolve"]))
+    info.certificate = certificate_with_goal(storage.load_measurements(run_dir), info.config)
     storage.write_run_info(run_dir, info)
 
 

@@ -134,3 +134,20 @@ def test_the_certificate_says_how_many_cells_reached_the_target():
     cert = {**ratios.certificate(judged, 3, 0.02), "resolve": record}
     assert "asked to resolve 3% (--resolve): 1 of 2 cells do" in resolution_line(cert)
     assert "--resolve" not in resolution_line(ratios.certificate(judged, 3, 0.02))
+
+
+def test_run_json_and_the_report_get_the_goal_from_the_configuration():
+    from suite.resolve import certificate_with_goal
+    parts = block(1, [100.0, 100.7, 99.3], [200.0, 198.6, 201.4])
+    points = [combine(p) for p in parts.values()]
+    config = {"frameworks": ["pytorch", "onnx"], "reference": {"framework": "pytorch",
+                                                                "optimization": "none"}}
+    assert "resolve" not in certificate_with_goal(points, config)
+    cert = certificate_with_goal(points, dict(config, resolve=0.05))
+    assert cert["resolve"]["target_pct"] == 5.0 and cert["resolve"]["cells"] == 1
+    assert cert["mde_pct_median"] == ratios.run_certificate(points, config)["mde_pct_median"]
+
+
+def combine(parts):
+    from suite.spec import combine_processes
+    return combine_processes(list(parts))

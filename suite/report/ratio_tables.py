@@ -19,10 +19,10 @@ import pandas as pd
 
 from frameworks import mode_label
 from suite import stats
-from suite.ratios import (BLOCK_COLUMNS, PLACEMENT_FIELDS, Ratio, ratio_record,
-                          run_certificate, run_ratios)
+from suite.ratios import BLOCK_COLUMNS, PLACEMENT_FIELDS, Ratio, ratio_record, run_ratios
 from suite.report.flags import MARK, FlagKey, run_flags
 from suite.report.frames import Run, model_title
+from suite.resolve import certificate_with_goal
 
 RATIOS_FILE = "ratios.csv"
 RATIO_COLUMNS = [*BLOCK_COLUMNS, "framework", "optimization", "arm", "ref_framework",
@@ -37,7 +37,7 @@ MAX_SUMMARY_BLOCKS = 12      # per-block lines in the summary; the section has t
 
 @dataclass
 class RunRatios:
-    """A run's judged ratios and its certificate (`suite.ratios.run_certificate`)."""
+    """A run's judged ratios and its certificate (`suite.resolve.certificate_with_goal`)."""
 
     ratios: list[Ratio] = field(default_factory=list)
     certificate: dict[str, Any] = field(default_factory=dict)
@@ -55,7 +55,7 @@ def ratios_of(run: Run) -> RunRatios:
     ratios = run_ratios(run.measurements, config)
     flags = run_flags(run.info.equivalence)
     return RunRatios(with_marks(ratios, flags),
-                     run_certificate(run.measurements, config, ratios), flags)
+                     certificate_with_goal(run.measurements, config, ratios), flags)
 
 
 def with_marks(ratios: Sequence[Ratio], flags: dict[FlagKey, str]) -> list[Ratio]:

@@ -15,6 +15,8 @@ sweep would see:
   (5) what the runs resolve: the median minimum detectable effect of the ratios (80%
       power), and what limits it: the paired per-round spread, the rounds, and the
       processes' own spread (`process_spread`)
+  (6) how far the machine's own speed moved from round to round in each run (the round
+      effects, `suite.drift`): the drift absolute figures carry and paired ratios cancel
 
 Identical code ran twice, so every call in (3) and (4) is a false alarm and every figure
 outside A's interval in (1) and (2) is an interval that claimed more than a rerun
@@ -40,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from suite import ratios, stats
+from suite.drift import drift_record
 from suite.report.compare import IMPROVEMENT, REGRESSION, compare_runs
 from suite.storage import load_measurements, read_run_info
 
@@ -82,6 +85,7 @@ class Tally:
     holm_levels: list[float] = field(default_factory=list)   # each run's level for one more
     #   difference (suite.ratios.holm_level), at which its MDEs are stated
     spreads: list[float] = field(default_factory=list)
+    drifts: list[str] = field(default_factory=list)   # each run's round effects, one line
     lines: list[str] = field(default_factory=list)
 
 
@@ -103,8 +107,13 @@ def tally_run(run: Path, t: Tally) -> None:
             t.mde.append(r.mde_pct)
             t.log_sd.append(r.log_sd)
             t.rounds.append(r.rounds)
-    t.spreads += [stats.point_process_spread(m) for m in load_measurements(run)
-                  if m.status == "ok"]
+    measurements = load_measurements(run)
+    t.spreads += [stats.point_process_spread(m) for m in measurements if m.status == "ok"]
+    drift = drift_record(measurements)
+    if drift is not None:
+        t.drifts.append(f"{run.name}: round effects " + " ".join(
+            f"{v:+.1f}" for v in drift["effects_pct"].values()) +
+            f" % (sd {drift['sd_pct']:.1f}%, range {drift['range_pct']:.1f}%)")
 
 
 def tally_pair(a_dir: Path, b_dir: Path, t: Tally) -> None:
@@ -225,7 +234,9 @@ def print_figures(t: Tally, pairs: int, runs: int) -> None:
           + ", ".join(f"{n} rounds {ratios.mde_pct(median(t.log_sd), n):.1f}%"
                       for n in (5, 8) if t.log_sd)
           + f"\n    the processes' own spread (process_spread, median over points): "
-          f"{100.0 * median(t.spreads):.1f}%, max {100.0 * max(t.spreads, default=math.nan):.1f}%")
+          f"{100.0 * median(t.spreads):.1f}%, max {100.0 * max(t.spreads, default=math.nan):.1f}%"
+          f"\n(6) the machine's own speed from round to round (suite.drift), each run:"
+          + "".join(f"\n    {line}" for line in t.drifts))
 
 
 def main() -> int:

@@ -235,10 +235,11 @@ def _check_equivalence(run_dir: Path, specs: list[PointSpec], threads: int,
 
 def _store_certificate(run_dir: Path) -> None:
     """run.json keeps what the finished run can resolve (CONTRACT §15): the rounds, each
-    cell's paired spread and MDE, the control arms' result (`suite.ratios`)."""
-    from suite.resolve import certificate_with_goal
+    cell's paired spread and MDE, the control arms' result, the machine's drift between
+    rounds (`suite.certificate`)."""
+    from suite.certificate import run_certificate
     info = storage.read_run_info(run_dir)
-    info.certificate = certificate_with_goal(storage.load_measurements(run_dir), info.config)
+    info.certificate = run_certificate(storage.load_measurements(run_dir), info.config)
     storage.write_run_info(run_dir, info)
 
 

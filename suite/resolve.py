@@ -67,19 +67,6 @@ def resolve_record(judged: Sequence[ratios.Ratio], target: float) -> dict[str, o
             "cells_resolving": sum(r.mde_pct <= 100.0 * target for r in cells)}
 
 
-def certificate_with_goal(measurements: Sequence[Measurement], config: Mapping[str, object],
-                          judged: Sequence[ratios.Ratio] | None = None) -> dict[str, object]:
-    """`suite.ratios.run_certificate`, and for a run with --resolve its target and how many
-    cells reached it (`resolve_record`): what run.json stores and the report states."""
-    config = dict(config or {})
-    if judged is None:
-        judged = ratios.run_ratios(measurements, config)
-    cert = ratios.run_certificate(measurements, config, judged)
-    if config.get("resolve"):
-        cert["resolve"] = resolve_record(judged, float(config["resolve"]))  # type: ignore[arg-type]
-    return cert
-
-
 def unresolved_blocks(parts: Mapping[str, Sequence[Measurement]],
                       reference: tuple[str, str] | None, target: float,
                       max_rounds: int) -> dict[str, int]:

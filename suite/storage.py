@@ -49,7 +49,7 @@ class RunInfo:
     # one entry per --resume: its command, config, environment and start time; the
     # fields above stay those of the original command
     resumes: list[dict[str, Any]] = field(default_factory=list)
-    # what the finished run can resolve (suite.resolve.certificate_with_goal); {} until it ends
+    # what the finished run can resolve (suite.certificate.run_certificate); {} until it ends
     certificate: dict[str, Any] = field(default_factory=dict)
     # imported models (--model-file): each one's check against the original file
     # (suite.equivalence.check_model), by model name

@@ -137,7 +137,7 @@ def test_the_certificate_says_how_many_cells_reached_the_target():
 
 
 def test_run_json_and_the_report_get_the_goal_from_the_configuration():
-    from suite.resolve import certificate_with_goal
+    from suite.certificate import run_certificate as certificate_with_goal
     parts = block(1, [100.0, 100.7, 99.3], [200.0, 198.6, 201.4])
     points = [combine(p) for p in parts.values()]
     config = {"frameworks": ["pytorch", "onnx"], "reference": {"framework": "pytorch",

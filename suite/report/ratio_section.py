@@ -11,6 +11,7 @@ import pandas as pd
 
 from frameworks import mode_label
 from suite.ratios import Ratio
+from suite.drift import drift_line
 from suite.report.flags import flag_line
 from suite.report.frames import model_title
 from suite.report.page import Block, Bullets, Heading, Links, Table
@@ -62,8 +63,8 @@ def ratio_blocks(rr: RunRatios) -> list[Block]:
              f"is below {cert.get('alpha', 0.05):g} and the effect at least "
              f"{cert.get('min_effect', 0) * 100:g}%; MDE: the effect this cell would "
              f"resolve with {cert.get('power', 0.8) * 100:.0f}% power"]
-    facts = [line for line in (pairing_line(cert), resolution_line(cert), control_line(cert))
-             if line]
+    facts = [line for line in (pairing_line(cert), resolution_line(cert), control_line(cert),
+                               drift_line(cert)) if line]
     facts += [flag_line(key, reason, "ratios are shown but do not compare")
               for key, reason in rr.flags.items()]
     return [Heading(1, RATIOS_TITLE), Bullets(about + facts), Table(ratios_table(rr.ratios),

@@ -22,7 +22,8 @@ from suite import stats
 from suite.ratios import BLOCK_COLUMNS, PLACEMENT_FIELDS, Ratio, ratio_record, run_ratios
 from suite.report.flags import MARK, FlagKey, run_flags
 from suite.report.frames import Run, model_title
-from suite.resolve import certificate_with_goal
+from suite.certificate import run_certificate
+from suite.drift import drift_line
 
 RATIOS_FILE = "ratios.csv"
 RATIO_COLUMNS = [*BLOCK_COLUMNS, "framework", "optimization", "arm", "ref_framework",
@@ -37,7 +38,7 @@ MAX_SUMMARY_BLOCKS = 12      # per-block lines in the summary; the section has t
 
 @dataclass
 class RunRatios:
-    """A run's judged ratios and its certificate (`suite.resolve.certificate_with_goal`)."""
+    """A run's judged ratios and its certificate (`suite.certificate.run_certificate`)."""
 
     ratios: list[Ratio] = field(default_factory=list)
     certificate: dict[str, Any] = field(default_factory=dict)
@@ -55,7 +56,7 @@ def ratios_of(run: Run) -> RunRatios:
     ratios = run_ratios(run.measurements, config)
     flags = run_flags(run.info.equivalence)
     return RunRatios(with_marks(ratios, flags),
-                     certificate_with_goal(run.measurements, config, ratios), flags)
+                     run_certificate(run.measurements, config, ratios), flags)
 
 
 def with_marks(ratios: Sequence[Ratio], flags: dict[FlagKey, str]) -> list[Ratio]:
@@ -204,4 +205,5 @@ def summary_lines(rr: RunRatios) -> list[str]:
         lines.append(f"throughput over {ref} in the same block (> 1: faster), 95% CI over "
                      + ("rounds" if cert.get("paired") else "processes") + ":")
         lines += block_lines(tested, MAX_SUMMARY_BLOCKS)
-    return lines + [line for line in (resolution_line(cert), control_line(cert)) if line]
+    return lines + [line for line in (resolution_line(cert), control_line(cert),
+                                      drift_line(cert)) if line]

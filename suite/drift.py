@@ -14,7 +14,7 @@ Pure functions over stored measurements; no framework imports.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -57,6 +57,27 @@ def drift_record(measurements: Iterable[Any]) -> dict[str, Any] | None:
     return {"effects_pct": {str(r): round(v, 3) for r, v in effects.items()},
             "sd_pct": round(float(np.std(values, ddof=1)), 3),
             "range_pct": round(max(values) - min(values), 3)}
+
+
+def compare_lines(points_a: Sequence[Any], points_b: Sequence[Any],
+                  changes: Sequence[float]) -> list[str]:
+    """For `compare`: each run's drift between its rounds, and the median change of time per
+    item B / A over the compared points (`changes`): a change that every point shares, of
+    the size of the drift, can be the machine's between the runs rather than the code's."""
+    lines = []
+    for name, points in (("A", points_a), ("B", points_b)):
+        record = drift_record(points)
+        if record is not None:
+            lines.append(f"the machine's own speed between {name}'s rounds: sd "
+                         f"{record['sd_pct']:.1f}%, range {record['range_pct']:.1f}%")
+    if len(changes) >= 2:
+        median = float(np.median(changes))
+        alike = max(sum(c < 1 for c in changes), sum(c > 1 for c in changes))
+        lines.append(f"median change of time per item over the {len(changes)} points: "
+                     f"{median:.4f} ({alike} of {len(changes)} the same way); a change that "
+                     f"every point shares, of the size of the drift, can be the machine's "
+                     f"between the runs rather than the code's")
+    return lines
 
 
 def drift_line(cert: dict[str, Any]) -> str | None:

@@ -64,3 +64,12 @@ def test_the_certificate_and_the_report_line_carry_it():
     assert f"{100 * (0.95 / mean - 1):+.1f}% to {100 * (1.10 / mean - 1):+.1f}%" in line
     # a drift every point shares cancels in the paired ratios
     assert all(abs(c["ratio"] - 3.0) < 1e-3 for c in cert["cells"])
+
+
+def test_compare_states_both_drifts_and_the_shift_every_point_shares():
+    from suite.drift import compare_lines
+    lines = compare_lines(run(), run(rounds=False), [0.96, 0.97, 0.95, 1.01])
+    assert lines[0].startswith("the machine's own speed between A's rounds: sd ")
+    assert not any("B's rounds" in line for line in lines)      # B has no rounds
+    assert "over the 4 points: 0.9650 (3 of 4 the same way)" in lines[-1]
+    assert compare_lines(run(rounds=False), run(rounds=False), [1.0]) == []

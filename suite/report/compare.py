@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from suite import ratios, stats
+from suite.drift import compare_lines
 from suite.errors import UsageError
 from suite.report.compare_ratios import RatioChange, match_ratios, ratio_section
 from suite.report.compare_profile import check_profiled, profile_section
@@ -162,6 +163,7 @@ class Comparison:
     ratio_changes: list[RatioChange] = field(default_factory=list)   # paired ratios, A vs B
     ratio_note: str = ""                # why the runs' ratios were not compared
     profile_lines: list[str] = field(default_factory=list)   # --profile: the attribution
+    drift_lines: list[str] = field(default_factory=list)     # suite.drift.compare_lines
 
     def measured(self) -> list[PointComparison]:
         """Points measured ok in both runs."""
@@ -201,7 +203,7 @@ class Comparison:
         """The comparison as Markdown: summary, per-point table, status changes, one-sided."""
         parts = [f"# Comparison: {self.run_b.name} (B) against {self.run_a.name} (A)\n",
                  f"- A: {self.run_a}\n- B: {self.run_b}\n"
-                 + "".join(f"- {line}\n" for line in self.hosts)
+                 + "".join(f"- {line}\n" for line in self.hosts + self.drift_lines)
                  + f"- change = time per item B / A (throughput A / B); significant when a "
                  f"Welch t-test on per-process figures (both runs with --processes >= 2) or "
                  f"else on ~10 contiguous blocks of steps per run gives p < {self.alpha:g} "
@@ -354,6 +356,8 @@ def compare_runs(run_a: Path, run_b: Path, min_effect: float = 0.05, alpha: floa
     for key in sorted(a.keys() & b.keys(), key=lambda k: a[k].spec):
         result.matched.append(_compare_point(a[key], b[key]))
     _judge(result.matched, min_effect, alpha)
+    result.drift_lines = compare_lines(points_a, points_b,
+                                       [c.ratio for c in result.measured() if c.ratio])
     result.ratio_changes, result.ratio_note = match_ratios(
         ratios.run_ratios(points_a, info_a.config or {}),
         ratios.run_ratios(points_b, info_b.config or {}))

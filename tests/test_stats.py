@@ -282,3 +282,24 @@ def test_a_detectable_effect_reads_as_a_percentage_then_as_a_factor():
     assert stats.effect_text(3.14) == "3.1%" and stats.effect_text(99.9) == "99.9%"
     assert stats.effect_text(1372.1) == "14.7x" and stats.effect_text(9.8e9) == "9.8e+07x"
     assert stats.effect_text(float("nan")) == "no finite effect"
+
+
+@pytest.mark.parametrize("n_a,n_b", [(3, 3), (5, 5), (8, 8), (3, 8), (8, 3)])
+def test_replication_capture_is_how_often_a_reruns_mean_lands_in_the_interval(n_a, n_b):
+    """The closed form against reruns simulated with no drift between the runs, through
+    the very t-interval a point's processes get (stats._t_half via the widened interval)."""
+    rng = np.random.default_rng(n_a * 10 + n_b)
+    a, b = rng.normal(size=(40_000, n_a)), rng.normal(size=(40_000, n_b))
+    half = sp.t.ppf(0.975, n_a - 1) * a.std(axis=1, ddof=1) / math.sqrt(n_a)
+    simulated = float(np.mean(np.abs(b.mean(axis=1) - a.mean(axis=1)) < half))
+    assert stats.replication_capture(n_a, n_b) == pytest.approx(simulated, abs=0.006)
+
+
+def test_a_95_percent_interval_holds_a_reruns_figure_less_often_as_processes_grow():
+    capture = [stats.replication_capture(n, n) for n in (3, 4, 5, 8, 20)]
+    assert capture == sorted(capture, reverse=True)
+    assert capture[0] == pytest.approx(0.907, abs=0.001)     # 3 processes: just over 90%
+    assert capture[3] == pytest.approx(0.862, abs=0.001)     # 8: below 90%
+    big = stats.replication_capture(100_000, 100_000)        # Cumming & Maillardet: 83.4%
+    assert big == pytest.approx(2 * sp.norm.cdf(1.959964 / math.sqrt(2)) - 1, abs=1e-4)
+    assert math.isnan(stats.replication_capture(1, 3))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats as sp
 
-from suite.stats.distributions import binom_quantile, t_quantile
+from suite.stats.distributions import binom_quantile, t_cdf, t_quantile
 
 
 @pytest.mark.parametrize("n", [1, 2, 5, 6, 7, 10, 33, 60, 101, 500, 2048, 100_000])
@@ -21,6 +21,12 @@ def test_t_quantiles_are_scipy_stats():
     for df in (1, 2, 3, 4, 7, 29, 30, 120, 1e6, 2.5):
         for p in (0.5, 0.8, 0.9, 0.95, 0.975, 0.995):
             assert t_quantile(p, df) == pytest.approx(float(sp.t.ppf(p, df)), rel=1e-12)
+
+
+def test_t_cdf_is_scipy_stats():
+    for df in (1, 2, 3, 7, 30, 1e6, 2.5):
+        for x in (-5.0, -1.0, 0.0, 0.3, 1.96, 4.3):
+            assert t_cdf(x, df) == pytest.approx(float(sp.t.cdf(x, df)), rel=1e-12, abs=1e-15)
 
 
 def test_the_workers_measuring_code_leaves_scipy_stats_unimported():

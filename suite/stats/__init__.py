@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from suite.stats.intervals import (
     COMPARE_BLOCKS, NS_PER_MS, NS_PER_S, PERCENTILE_METHOD, Windows, mean_time_ci,
-    median_ci, percentile_ci, quantile_ci, split_processes, split_windows,
-    timed_samples, usable_windows, window_time_ci)
+    median_ci, percentile_ci, quantile_ci, replication_capture, split_processes,
+    split_windows, timed_samples, usable_windows, window_time_ci)
 from suite.stats.precision import (
     achieved_precision, medians_agree, precision_reached, process_spread,
     processes_for_precision, steps_for_precision)
@@ -43,7 +43,8 @@ __all__ = ["COMPARE_BLOCKS", "NS_PER_MS", "NS_PER_S", "PERCENTILE_METHOD", "Summ
            "mean_time_ci",
            "median_ci", "medians_agree", "meets_precision", "percentile_ci",
            "point_process_spread", "point_summary", "precision_reached", "process_spread",
-           "processes_for_precision", "quantile_ci", "rank_times_s", "rounded_to_ci",
+           "processes_for_precision", "quantile_ci", "rank_times_s", "replication_capture",
+           "rounded_to_ci",
            "scaling_efficiency", "significant", "split_processes", "split_windows",
            "steps_for_precision", "straggler_ratio", "summarize", "timed_samples",
            "usable_windows", "window_time_ci"]

@@ -1,4 +1,4 @@
-"""The two quantile functions a worker's stopping rule needs, from `scipy.special`.
+"""The distribution functions the statistics need, from `scipy.special`.
 
 `scipy.stats` costs about 0.5 s to import, and every worker process imported it for
 `t.ppf` and `binom.ppf` alone (docs/harness.md, "Where a BERT-base process's time goes");
@@ -16,6 +16,11 @@ from scipy import special as _special
 def t_quantile(p: float, df: float) -> float:
     """The p-quantile of Student's t with `df` degrees of freedom (scipy.stats.t.ppf)."""
     return float(_special.stdtrit(df, p))
+
+
+def t_cdf(x: float, df: float) -> float:
+    """P(T <= x) for Student's t with `df` degrees of freedom (scipy.stats.t.cdf)."""
+    return float(_special.stdtr(df, x))
 
 
 def binom_quantile(q: float, n: int, p: float) -> int:

@@ -82,6 +82,7 @@ class Tally:
     controls: int = 0
     controls_called: int = 0    # control arms called different (Holm + minimum effect)
     compared: int = 0
+    consistent: int = 0         # compare's Welch test: p >= alpha, whatever the effect
     flagged_raw: int = 0        # compare: p < alpha and >= min effect, before Holm
     flagged_holm: int = 0       # compare's verdicts (Holm-corrected)
     expected: list[float] = field(default_factory=list)         # per cell and per ratio:
@@ -139,6 +140,7 @@ def tally_pair(a_dir: Path, b_dir: Path, t: Tally) -> None:
         t.medians += in_median
         t.throughputs += in_tp
         t.compared += 1
+        t.consistent += (c.p_value if c.p_value is not None else 1.0) >= comparison.alpha
         t.flagged_raw += raw
         t.flagged_holm += c.verdict in (REGRESSION, IMPROVEMENT)
         t.lines.append(
@@ -233,6 +235,9 @@ def print_figures(t: Tally, pairs: int, runs: int) -> None:
           f"\n    run-B throughputs inside run-A's throughput CI: "
           f"{share(t.throughputs, t.cells)}  (target >= 90%)"
           + expected_text(t.expected, "process counts") +
+          f"\n    A and B consistent by compare's Welch test on per-process figures (both "
+          f"runs' errors; p >= 0.05, whatever the effect): {share(t.consistent, t.compared)}"
+          f"  (95% with no drift between the runs)" +
           f"\n(2) run-B framework ratios inside run-A's ratio CI: "
           f"{share(t.ratios_inside, t.ratios)}  (target >= 90%)"
           + expected_text(t.expected_ratios, "round counts") +

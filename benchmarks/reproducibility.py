@@ -133,14 +133,15 @@ def tally_pair(a_dir: Path, b_dir: Path, t: Tally) -> None:
         in_median = inside(sb.median_ms, sa.ci_low_ms, sa.ci_high_ms)
         in_tp = inside(sb.items_per_second, sa.items_per_second_ci_low,
                        sa.items_per_second_ci_high)
-        raw = (c.p_value or 1.0) < comparison.alpha and abs(math.log(c.ratio)) >= math.log1p(
+        p_value = c.p_value if c.p_value is not None else 1.0   # None: no test ran
+        raw = p_value < comparison.alpha and abs(math.log(c.ratio)) >= math.log1p(
             comparison.min_effect)
         t.cells += 1
         t.expected.append(stats.replication_capture(sa.processes, sb.processes))
         t.medians += in_median
         t.throughputs += in_tp
         t.compared += 1
-        t.consistent += (c.p_value if c.p_value is not None else 1.0) >= comparison.alpha
+        t.consistent += p_value >= comparison.alpha
         t.flagged_raw += raw
         t.flagged_holm += c.verdict in (REGRESSION, IMPROVEMENT)
         t.lines.append(

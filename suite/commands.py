@@ -84,7 +84,7 @@ def resolve(args: argparse.Namespace, topo: Topology) -> SweepConfig:
     rounds = resolve_round_options(args.schedule, args.control, args.no_control,
                                    args.reference, args.min_effect, processes, scale.launcher,
                                    fws, optimizations, frameworks.ALIASES,
-                                   bool(args.worker_per_point), getattr(args, "resolve", None))
+                                   bool(args.worker_per_point), args.resolve)
     cfg = SweepConfig(
         task=task, frameworks=fws, models=models, batches=batches,
         optimizations=optimizations, schedule=rounds.schedule, control=rounds.control,

@@ -217,8 +217,8 @@ class InterleavedRounds:
         self.settings = runner.opts.settings
         self.processes = max(1, runner.opts.processes)
         self.max_processes = max(self.processes, runner.opts.max_processes)
-        self.reference = getattr(runner.opts, "reference", None)
-        self.resolve = float(getattr(runner.opts, "resolve", 0.0) or 0.0)
+        self.reference = runner.opts.reference
+        self.resolve = float(runner.opts.resolve or 0.0)
         self.seed = seed
         self.parts: dict[str, list[Measurement]] = {}   # spec key -> its processes so far
         self.stored: dict[str, Measurement] = {}        # spec key -> its newest record

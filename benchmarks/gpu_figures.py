@@ -68,7 +68,7 @@ def point_rows(run_dir: Path) -> list[str]:
         summ = stats.point_summary(m)
         tflops = (summ.gflops_per_second or 0) / 1000
         peak = _peak_of(run_dir, s)
-        share = f" = {100 * tflops * 1000 / peak:.1f}% of {peak / 1000:.0f}" if peak else ""
+        share = f" = {100 * tflops * 1000 / peak:.1f}% of {peak / 1000:.3g}" if peak else ""
         energy = getattr(m, "energy", None) or {}
         per_item = energy.get("joules_per_item")
         joules = f", {per_item:.4g} J/item ({energy.get('avg_watts', 0):.0f} W avg, " \
@@ -76,7 +76,7 @@ def point_rows(run_dir: Path) -> list[str]:
             f", energy {energy.get('method', 'not recorded')}"
         lines.append(f"{label}: {summ.median_ms:.3f} ms ({summ.basis}, "
                      f"{m.meta.get('device_timing', 'host')}), {summ.items_per_second:.1f} "
-                     f"items/s, {tflops:.2f} TFLOP/s{share}{joules}")
+                     f"items/s, {tflops:.3g} TFLOP/s{share}{joules}")
     return lines
 
 

@@ -55,8 +55,10 @@ def lacking() -> list[str]:
         if not status.get("ok"):
             lines.append(f"- {name}: not installed here ({status.get('reason')})")
         elif "cuda" not in status.get("devices", []):
+            why = status.get("device_reason") or \
+                f"devices: {', '.join(status.get('devices', []))}"
             lines.append(f"- {name} {status.get('version')}: installed, but not for the GPU "
-                         f"(devices: {', '.join(status.get('devices', []))})")
+                         f"({why})")
     return lines
 
 

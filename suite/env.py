@@ -252,7 +252,7 @@ def _probe(name: str) -> dict[str, Any]:
     adapter = get_adapter(name)
     a = adapter.availability()
     return {"ok": a.ok, "version": a.version, "reason": a.reason, "install": a.install,
-            "devices": list(a.devices),
+            "devices": list(a.devices), "device_reason": a.device_reason,
             "optimizations": {k: list(v) for k, v in adapter.optimizations.items()}}
 
 

@@ -16,6 +16,13 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "tensorflow": ("frameworks.tensorflow_keras", "TensorFlowAdapter"),
     "onnx": ("frameworks.onnx_runtime", "OnnxRuntimeAdapter"),
 }
+# CLI name -> the distributions whose versions change its figures (a resume checks them).
+PACKAGES: dict[str, tuple[str, ...]] = {
+    "pytorch": ("torch",),
+    "mxnet": ("mxnet",),
+    "tensorflow": ("tensorflow", "keras"),
+    "onnx": ("onnxruntime", "onnxruntime-gpu", "onnx"),
+}
 ALIASES = {"onnxruntime": "onnx", "torch": "pytorch", "tf": "tensorflow"}
 OPTIMIZATIONS = ("none", "script", "compile")
 

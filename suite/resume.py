@@ -2,7 +2,8 @@
 measured differently.
 
 run.json keeps the original command, configuration and environment; each resume adds its
-own to `resumes`. A resume whose measurement settings or measured software differ from
+own to `resumes`. A resume whose measurement settings, measured software (Python, dlbench,
+numpy and the run's own frameworks) or machine (`suite.env.HARDWARE_FIELDS`) differ from
 the run's is refused: its new points would sit in the same tables as the old ones.
 
 An interleaved run (suite.schedule) continues after its last finished round: its
@@ -16,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import frameworks
 from suite import storage
+from suite.env import HARDWARE_FIELDS
 from suite.errors import UsageError
 from suite.spec import Measurement
 
@@ -31,6 +34,8 @@ MEASUREMENT_SETTINGS = ("seed", "precision", "min_time", "max_time", "min_steps"
 BEFORE_ROUNDS = {"schedule": "sequential"}
 # Packages that only read results (tables, plots, statistics): free to change in between.
 REPORT_ONLY_PACKAGES = ("pandas", "matplotlib", "scipy")
+# What every run's figures depend on, whatever its frameworks (beside frameworks.PACKAGES).
+CORE_PACKAGES = ("python", "dlbench", "numpy")
 
 
 def resume_run(run_dir: Path, command: list[str], config: dict[str, Any],
@@ -44,8 +49,9 @@ def resume_run(run_dir: Path, command: list[str], config: dict[str, Any],
         (r.get("config") or {}, r.get("environment") or {}) for r in info.resumes]
     for old_config, old_env in earlier:
         _check_settings(run_dir, old_config, config)
-        _check_versions(run_dir, old_env.get("versions") or {},
-                        environment.get("versions") or {})
+        conflicts = environment_conflicts(old_env, environment, run_frameworks(config))
+        if conflicts:
+            raise UsageError(f"--resume: {run_dir} was measured {conflicts[0]}")
     for name in (storage.POINTS_FILE, storage.PROCESSES_FILE, storage.ROUNDS_FILE):
         storage.repair_torn_line(run_dir, name)
     info.resumes.append({"command": command, "config": config, "environment": environment,
@@ -68,13 +74,45 @@ def _check_settings(run_dir: Path, old: dict[str, Any], new: dict[str, Any]) -> 
                 f"be mixed (repeat the original setting, or use another --out)")
 
 
-def _check_versions(run_dir: Path, old: dict[str, str], new: dict[str, str]) -> None:
-    for name in sorted(set(old) & set(new) - set(REPORT_ONLY_PACKAGES)):
-        if old[name] != new[name]:
-            raise UsageError(
-                f"--resume: {run_dir} was measured with {name} {old[name]}, this environment "
-                f"has {name} {new[name]}; points of two versions would be mixed (restore "
-                f"{name} {old[name]}, or use another --out)")
+def run_frameworks(config: dict[str, Any]) -> list[str] | None:
+    """The frameworks a run measures (a sweep's list, a serving run's one); None where its
+    configuration names none."""
+    if config.get("frameworks"):
+        return list(config["frameworks"])
+    return [config["framework"]] if config.get("framework") else None
+
+
+def environment_conflicts(old: dict[str, Any], new: dict[str, Any],
+                          run_fws: list[str] | None) -> list[str]:
+    """Why points measured in environment `new` may not join a run measured in `old` (each
+    a fingerprint of suite.env), as "with ..." / "on ..." clauses; [] when they may. The
+    machine counts (HARDWARE_FIELDS), and the versions of Python, dlbench, numpy and the
+    run's frameworks (`run_fws`; every package but the report's where None)."""
+    reasons = []
+    old_hw, new_hw = _hardware(old), _hardware(new)
+    for name in HARDWARE_FIELDS:
+        if name in old_hw and name in new_hw and old_hw[name] != new_hw[name]:
+            reasons.append(f"on {name} {json.dumps(old_hw[name])}, this machine has "
+                           f"{json.dumps(new_hw[name])}; points of two machines would be "
+                           f"mixed (use another --out)")
+    old_v, new_v = old.get("versions") or {}, new.get("versions") or {}
+    names = set(old_v) & set(new_v) - set(REPORT_ONLY_PACKAGES)
+    if run_fws is not None:
+        names &= set(CORE_PACKAGES).union(*(frameworks.PACKAGES.get(fw, ()) for fw in run_fws))
+    for name in sorted(names):
+        if old_v[name] != new_v[name]:
+            reasons.append(f"with {name} {old_v[name]}, this environment has {name} "
+                           f"{new_v[name]}; points of two versions would be mixed (restore "
+                           f"{name} {old_v[name]}, or use another --out)")
+    return reasons
+
+
+def _hardware(env: dict[str, Any]) -> dict[str, Any]:
+    """The machine fields of a fingerprint; GPUs by name (their memory in use varies)."""
+    hw = {k: env[k] for k in HARDWARE_FIELDS if k in env}
+    if "gpus" in hw:
+        hw["gpus"] = [g.get("name") if isinstance(g, dict) else g for g in hw["gpus"] or []]
+    return hw
 
 
 # A process that failed this way is retried by --resume (as a sequential run retries

@@ -151,6 +151,44 @@ def test_resume_refuses_other_framework_versions_but_not_report_packages(tmp_pat
     assert resume_run(run, ["x"], dict(CONFIG), plots_only, "now")
 
 
+def test_resume_checks_only_the_software_its_own_frameworks_measure_with(tmp_path):
+    config = dict(CONFIG, frameworks=["pytorch"])
+    env = {"versions": dict(ENV["versions"], numpy="1.26.4", onnxruntime="1.30.0",
+                            **{"cupy-cuda13x": "14.2.0"})}
+    run = new_run(tmp_path / "run", [point(1)], config=config, env=env)
+    others = {"versions": dict(env["versions"], onnxruntime="1.32.0",
+                               **{"cupy-cuda13x": "14.3.0"})}
+    assert resume_run(run, ["x"], dict(config), others, "now")
+    for name, version in (("torch", "2.14.0"), ("numpy", "2.5.2"), ("python", "3.12.3")):
+        changed = {"versions": dict(env["versions"], **{name: version})}
+        with pytest.raises(UsageError, match=f"measured with {name} .*, this environment has "
+                                             f"{name} {version}"):
+            resume_run(run, ["x"], dict(config), changed, "now")
+    serving = new_run(tmp_path / "serve", [point(1)], env=env,
+                      config=dict(CONFIG, framework="onnx"))
+    assert resume_run(serving, ["x"], dict(CONFIG, framework="onnx"),
+                      {"versions": dict(env["versions"], torch="2.14.0")}, "now")
+    with pytest.raises(UsageError, match="with onnxruntime 1.30.0"):
+        resume_run(serving, ["x"], dict(CONFIG, framework="onnx"), others, "now")
+
+
+def test_resume_refuses_another_machine_but_not_another_host_of_the_same_kind(tmp_path):
+    h200 = {"hostname": "a", "cpu_model": "Xeon", "physical_cores": 8, "logical_cores": 16,
+            "sockets": 1, "gpus": [{"name": "NVIDIA H200", "memory_mib": 143771.0}],
+            "versions": ENV["versions"]}
+    run = new_run(tmp_path / "run", [point(1)], env=h200)
+    twin = dict(h200, hostname="b", gpus=[{"name": "NVIDIA H200", "memory_mib": None}])
+    assert resume_run(run, ["x"], dict(CONFIG), twin, "now")
+    h100 = dict(h200, gpus=[{"name": "NVIDIA H100 80GB HBM3", "memory_mib": 81559.0}])
+    with pytest.raises(UsageError, match=r'was measured on gpus \["NVIDIA H200"\], this '
+                                         r'machine has \["NVIDIA H100 80GB HBM3"\]; points '
+                                         r"of two machines would be mixed"):
+        resume_run(run, ["x"], dict(CONFIG), h100, "now")
+    with pytest.raises(UsageError, match='on physical_cores 8, this machine has 2'):
+        resume_run(run, ["x"], dict(CONFIG), dict(h200, physical_cores=2), "now")
+    assert len(read_run_info(run).resumes) == 1      # only the twin's resume recorded
+
+
 def test_resume_refuses_a_run_of_the_other_task(tmp_path):
     run = new_run(tmp_path / "run")
     with pytest.raises(UsageError, match="is a infer run, not train"):

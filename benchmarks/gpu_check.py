@@ -8,11 +8,13 @@ device tool brings back):
   check.log         the console of the check: one block per step, then the figures
   check.json        every step's status, seconds and parsed result
   check-runs.tar.gz the run folders of the sweeps and every step's full log
-  reference-h200.tar.gz   the reference run (`--steps reference`), resumable: unpack it
-                    into the repository and the next check continues it
+  reference-<gpu>.tar.gz  the reference run (`--steps reference`) in
+                    results/reference-<gpu>/ (reference-h200 on an H200), resumable: unpack
+                    it into the repository and the next check on that GPU continues it
 
 `--device cpu` runs the same steps on the CPU at tiny sizes (what needs a GPU says why it
-was skipped): the dry run that proves the script before GPU minutes are spent on it
+was skipped; its reference run goes into check-runs, never into results/): the dry run
+that proves the script before GPU minutes are spent on it
 (tests/test_gpu_check.py). `--plan` prints the steps and their commands only.
 
     scripts/device-check.sh "$OUT"                        # on the GPU machine
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -112,13 +115,24 @@ def write_summary(out: Path, outcomes: list[Outcome], header: list[str]) -> None
         [o.__dict__ for o in outcomes], indent=1, default=str))
 
 
+def reference_folder(gpu_names: list[str]) -> Path:
+    """results/reference-<gpu>: the GPU's model from its name ("NVIDIA H200" -> h200,
+    "NVIDIA A100-SXM4-80GB" -> a100), so that a run on another GPU never continues
+    (`--resume`) the reference of this one."""
+    name = (gpu_names[0] if gpu_names else "").replace("NVIDIA", "")
+    model = re.search(r"[A-Za-z]+\d+", name)
+    slug = model.group(0) if model else re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-")
+    return ROOT / "results" / f"reference-{(slug or 'gpu').lower()}"
+
+
 def pack(out: Path, work: Path, reference: Path | None) -> None:
-    """The run folders and logs as one tarball; the reference run as another."""
+    """The run folders and logs as one tarball; a reference run under the repository as
+    another, with its path from the repository's root."""
     with tarfile.open(out / "check-runs.tar.gz", "w:gz") as tar:
         tar.add(work, arcname="check-runs")
     shutil.rmtree(work, ignore_errors=True)
-    if reference is not None and reference.exists():
-        with tarfile.open(out / "reference-h200.tar.gz", "w:gz") as tar:
+    if reference is not None and reference.exists() and reference.is_relative_to(ROOT):
+        with tarfile.open(out / f"{reference.name}.tar.gz", "w:gz") as tar:
             tar.add(reference, arcname=str(reference.relative_to(ROOT)))
 
 
@@ -129,7 +143,9 @@ def main() -> int:
     p.add_argument("--budget-s", type=float, default=480.0,
                    help="the whole check's time; steps get what is left (default 480)")
     p.add_argument("--steps", help="comma list of steps to run (default: all but reference)")
-    p.add_argument("--reference-dir", type=Path, default=ROOT / "results" / "reference-h200")
+    p.add_argument("--reference-dir", type=Path,
+                   help="the reference run's folder (default: results/reference-<gpu> on a "
+                        "GPU, check-runs/reference in the CPU dry run)")
     p.add_argument("--reference-sweeps", default="train-eager,infer,train-compile",
                    help="the reference run's sweeps, in order (benchmarks/gpu_reference.py)")
     p.add_argument("--plan", action="store_true", help="print the steps and stop")
@@ -137,6 +153,10 @@ def main() -> int:
     start = time.monotonic()
     out = a.out.resolve()
     work = out / "check-runs"
+    if a.reference_dir is None:
+        from suite.env import gpu_info
+        a.reference_dir = reference_folder([str(g.get("name") or "") for g in gpu_info()]) \
+            if a.device == "cuda" else work / "reference"
     steps = plan_steps(a.device, work, a.reference_dir.resolve(), a.budget_s,
                        a.reference_sweeps)
     names = [s.name for s in steps]

@@ -1,4 +1,5 @@
-"""The published GPU reference run (results/reference-h200/): its sweeps, in the time given.
+"""The published GPU reference run (results/reference-<gpu>/, e.g. results/reference-h200/):
+its sweeps, in the time given.
 
 Three sweeps, each a run folder of its own with its report page, in this order:
 
@@ -12,7 +13,10 @@ Three sweeps, each a run folder of its own with its report page, in this order:
 The time (`--budget-s`, else the check's DLBENCH_STEP_LIMIT_S) is shared out in that order;
 a sweep that runs out of it is stopped by SIGTERM (its finished points are kept, as after
 Ctrl-C) and continued by the next call (`--resume`), so the reference run can span several
-GPU sessions. Afterwards README.md in the folder says what ran, what did not fit, and which
+GPU sessions. A stored sweep that this machine may not continue (another GPU or CPU, other
+versions of Python, dlbench, numpy or torch: `suite.resume.environment_conflicts`) is
+started afresh, and the page says why (git history keeps the earlier points). Afterwards
+README.md in the folder says what ran, what did not fit, and which
 frameworks the machine lacks and why.
 
     python benchmarks/gpu_reference.py results/reference-h200 --budget-s 300
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -28,6 +33,9 @@ import time
 from pathlib import Path
 
 from gpu_reference_page import write_readme
+from suite import storage
+from suite.env import fingerprint
+from suite.resume import environment_conflicts, run_frameworks
 
 PY = sys.executable
 SHARES = {"train-eager": 0.45, "infer": 0.35, "train-compile": 0.20}
@@ -52,6 +60,17 @@ def sweeps(device: str) -> dict[str, list[str]]:
                       "--dtype", "float32,bfloat16", *timing],
             "train-compile": ["train", *gpu, "--opts", "compile", "--batches", "10,20,30,40",
                               "--timeout", "300", *timing]}
+
+
+def why_not_continued(run_dir: Path, environment: dict) -> str | None:
+    """Why the stored sweep in `run_dir` may not take points measured here (the rule of
+    --resume), or None when it may."""
+    info = storage.read_run_info(run_dir)
+    for env in [info.environment] + [r.get("environment") or {} for r in info.resumes]:
+        conflicts = environment_conflicts(env, environment, run_frameworks(info.config))
+        if conflicts:
+            return conflicts[0].split(";")[0]
+    return None
 
 
 def run_for(argv: list[str], limit_s: float) -> str:
@@ -83,6 +102,7 @@ def main() -> int:
     chosen = {k: v for k, v in sweeps(a.device).items()
               if not a.only or k in a.only.split(",")}
     outcome: dict[str, str] = {}
+    here = fingerprint()
     for k, (name, args) in enumerate(chosen.items()):
         left = a.budget_s - (time.monotonic() - start)
         later = sum(SHARES[n] for n in list(chosen)[k + 1:])
@@ -92,10 +112,17 @@ def main() -> int:
             outcome[name] = "not started: no time left"
             continue
         run_dir = a.folder / name
+        stale = why_not_continued(run_dir, here) if (run_dir / "run.json").exists() else None
+        if stale:
+            shutil.rmtree(run_dir)
+            print(f"{name}: started afresh: its points were measured {stale}", flush=True)
         resume = ["--resume"] if (run_dir / "run.json").exists() else []
         print(f"[{time.monotonic() - start:.0f} s] {name}: up to {limit:.0f} s", flush=True)
         outcome[name] = run_for([PY, "-m", "suite", *args, "--out", str(run_dir), *resume],
                                 limit)
+        if stale:
+            outcome[name] = f"{outcome[name]}; started afresh (the points stored before " \
+                            f"were measured {stale})"
         if (run_dir / "run.json").exists():   # a stopped sweep built no report
             subprocess.run([PY, "-m", "suite", "report", str(run_dir)],
                            stdout=subprocess.DEVNULL, timeout=300)

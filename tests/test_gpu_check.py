@@ -54,6 +54,8 @@ def test_the_cpu_dry_run_runs_every_step_and_packs_at_most_8_files(tmp_path):
         assert outcomes[name]["status"] == "ok", outcomes[name]["tail"]
     parity = outcomes["parity"]["result"]
     assert not parity["errors"] and {r["task"] for r in parity["rows"]} == {"infer", "train"}
+    # a dry run's ratios at tiny sizes get no verdict, so they cannot fail the check
+    assert parity["pass"] is None and outcomes["parity"]["status"] == "ok"
     assert all(r["latency_ratio"] > 0 for r in parity["rows"])
     files = sorted(p.name for p in out.iterdir())
     assert files == ["check-runs.tar.gz", "check.json", "check.log"]

@@ -37,11 +37,16 @@ class TFNet:
     """Variables by stable name and a forward pass over the IR nodes."""
 
     def __init__(self, model: Model, weights: dict[str, np.ndarray], dropout: bool,
-                 split_grouped_training: bool = False) -> None:
+                 split_grouped_training: bool = False,
+                 split_grouped_inference: bool = False) -> None:
         self.model = model
         self.dropout = dropout
-        # TF's CPU kernels have no gradient for grouped convolutions (XLA's and GPU's do).
+        # Grouped convolutions run as one convolution per group where TF cannot run them
+        # whole: in training on a CPU (no gradient kernel there; XLA's and GPU's have one)
+        # and, in inference, under a tf.function on a CPU whose TF lacks oneDNN (grappler
+        # swaps Conv2D + BiasAdd for a fused kernel that rejects groups there).
         self.split_grouped_training = split_grouped_training
+        self.split_grouped_inference = split_grouped_inference
         self.variables: dict[str, tf.Variable] = {}
         self._perm: dict[str, tuple[int, ...]] = {}
         trainable = model.trainable_param_shapes()
@@ -167,7 +172,8 @@ def _conv(net: TFNet, node: Node, xs: list, p: dict, training: bool) -> tf.Tenso
         kh, kw, _, out = p["weight"].shape
         w = tf.reshape(p["weight"], [kh, kw, groups, out // groups])
         y = tf.nn.depthwise_conv2d(x, w, strides=[1, sh, sw, 1], padding=padding)
-    elif groups > 1 and training and net.split_grouped_training:
+    elif groups > 1 and (net.split_grouped_training if training
+                         else net.split_grouped_inference):
         parts = zip(tf.split(x, groups, axis=3), tf.split(p["weight"], groups, axis=3))
         y = tf.concat([tf.nn.conv2d(x, w, strides=[1, sh, sw, 1], padding=padding)
                        for x, w in parts], axis=3)

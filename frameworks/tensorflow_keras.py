@@ -7,7 +7,8 @@ momentum buffer, `w -= lr * v`, on every trainable parameter; TF's fused ApplyMo
 does the last two) because Keras 3's SGD decouples weight decay and folds the learning rate
 into its momentum. The module keeps its historical name; it uses tf.Variables and tf ops,
 not Keras layers, so that every IR op (ceil-mode pools, LRN windows, batch statistics) is
-exactly the documented computation.
+exactly the documented computation. Grouped convolutions run group by group where TF cannot
+run them whole on a CPU (training; tf.function without oneDNN: `fused_grouped_conv_runs`).
 """
 from __future__ import annotations
 
@@ -35,6 +36,26 @@ def enable_memory_growth(tf: Any) -> None:
     GPU's size whatever the model. Must run before TF initialises its GPUs."""
     for gpu in tf.config.list_physical_devices("GPU"):
         tf.config.experimental.set_memory_growth(gpu, True)
+
+
+def _has_grouped_conv(model: Any) -> bool:
+    return any(n.op == "conv" and (n.attr("groups") or 1) > 1 for n in model.nodes)
+
+
+@functools.lru_cache(maxsize=None)
+def fused_grouped_conv_runs(tf: Any) -> bool:
+    """Whether a tf.function on the CPU runs a grouped convolution followed by a bias: grappler
+    fuses the pair into one kernel, which rejects groups where TF runs without oneDNN (e.g.
+    on CPUs without AVX-512: "Fused conv implementation does not support grouped
+    convolutions"). Probed once per process on a tiny input."""
+    with tf.device("/CPU:0"):
+        x, w, b = tf.ones([1, 2, 2, 4]), tf.ones([1, 1, 2, 4]), tf.ones([4])
+        fn = tf.function(lambda x: tf.nn.bias_add(tf.nn.conv2d(x, w, 1, "VALID"), b))
+        try:
+            fn(x).numpy()
+        except tf.errors.OpError:
+            return False
+    return True
 
 
 class TensorFlowAdapter:
@@ -97,9 +118,13 @@ class TFRunnable:
         self._request = dataclasses.replace(request, weights={})
         self._device = "/GPU:0" if request.device == "cuda" else "/CPU:0"
         with tf.device(self._device):
+            cpu_graph = request.device == "cpu" and request.optimization != "compile"
             self.net = TFNet(request.model, request.weights, dropout=request.dropout,
-                             split_grouped_training=request.device == "cpu"
-                             and request.optimization != "compile")
+                             split_grouped_training=cpu_graph,
+                             split_grouped_inference=cpu_graph
+                             and request.optimization == "script"
+                             and _has_grouped_conv(request.model)
+                             and not fused_grouped_conv_runs(tf))
             self._slots = [tf.Variable(tf.zeros_like(v), trainable=False)
                            for v in self.net.trainable]
         # A partial (no __code__) keys TF's retracing detector per build, so building one net

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -78,6 +79,32 @@ def test_thread_configuration_in_fresh_process(adapter):
                          cwd=Path(__file__).parent, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [3, 2]
+
+
+_GROUPED = """
+import json
+import frameworks.tensorflow_keras as k
+import ir_numpy as ref
+tf = k._import_tf()
+model = ref.image_graph(5)   # a grouped convolution with a bias
+w, x = ref.random_weights(model), ref.random_inputs(model, 3)
+from adapter_helpers import run
+r = run(k.TensorFlowAdapter(), model, w, x, "script")
+print(json.dumps([k.fused_grouped_conv_runs(tf), r.net.split_grouped_inference,
+                  ref.rel_err(r.result(), ref.forward(model, w, x))]))
+"""
+
+
+@pytest.mark.slow
+def test_grouped_convolutions_run_under_tf_function_without_onednn(adapter):
+    # Without oneDNN (CPUs without AVX-512, or TF_ENABLE_ONEDNN_OPTS=0 anywhere) grappler's
+    # fused Conv2D + BiasAdd rejects groups: the adapter probes it and runs the groups apart.
+    env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS="0")
+    out = subprocess.run([sys.executable, "-c", _GROUPED], capture_output=True, text=True,
+                         cwd=Path(__file__).parent, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    fused_runs, split, err = json.loads(out.stdout.strip().splitlines()[-1])
+    assert (fused_runs, split) == (False, True) and err < 1e-5
 
 
 def test_import_does_not_import_tensorflow():

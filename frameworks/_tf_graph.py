@@ -43,8 +43,9 @@ class TFNet:
         self.dropout = dropout
         # Grouped convolutions run as one convolution per group where TF cannot run them
         # whole: in training on a CPU (no gradient kernel there; XLA's and GPU's have one)
-        # and, in inference, under a tf.function on a CPU whose TF lacks oneDNN (grappler
-        # swaps Conv2D + BiasAdd for a fused kernel that rejects groups there).
+        # and, in inference, under a tf.function on a CPU whose TF lacks oneDNN, those with
+        # a bias (grappler swaps Conv2D + BiasAdd for a fused kernel that rejects groups
+        # there; without a bias the grouped Conv2D stays as it was).
         self.split_grouped_training = split_grouped_training
         self.split_grouped_inference = split_grouped_inference
         self.variables: dict[str, tf.Variable] = {}
@@ -173,7 +174,7 @@ def _conv(net: TFNet, node: Node, xs: list, p: dict, training: bool) -> tf.Tenso
         w = tf.reshape(p["weight"], [kh, kw, groups, out // groups])
         y = tf.nn.depthwise_conv2d(x, w, strides=[1, sh, sw, 1], padding=padding)
     elif groups > 1 and (net.split_grouped_training if training
-                         else net.split_grouped_inference):
+                         else net.split_grouped_inference and "bias" in p):
         parts = zip(tf.split(x, groups, axis=3), tf.split(p["weight"], groups, axis=3))
         y = tf.concat([tf.nn.conv2d(x, w, strides=[1, sh, sw, 1], padding=padding)
                        for x, w in parts], axis=3)

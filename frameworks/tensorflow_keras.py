@@ -8,7 +8,8 @@ does the last two) because Keras 3's SGD decouples weight decay and folds the le
 into its momentum. The module keeps its historical name; it uses tf.Variables and tf ops,
 not Keras layers, so that every IR op (ceil-mode pools, LRN windows, batch statistics) is
 exactly the documented computation. Grouped convolutions run group by group where TF cannot
-run them whole on a CPU (training; tf.function without oneDNN: `fused_grouped_conv_runs`).
+run them whole on a CPU (training; with a bias under tf.function without oneDNN:
+`fused_grouped_conv_runs`).
 """
 from __future__ import annotations
 
@@ -39,7 +40,10 @@ def enable_memory_growth(tf: Any) -> None:
 
 
 def _has_grouped_conv(model: Any) -> bool:
-    return any(n.op == "conv" and (n.attr("groups") or 1) > 1 for n in model.nodes)
+    """Whether `model` has a grouped convolution with a bias (the pattern grappler fuses)."""
+    params = model.param_shapes()
+    return any(n.op == "conv" and (n.attr("groups") or 1) > 1 and f"{n.name}.bias" in params
+               for n in model.nodes)
 
 
 @functools.lru_cache(maxsize=None)

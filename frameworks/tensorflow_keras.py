@@ -39,7 +39,7 @@ def enable_memory_growth(tf: Any) -> None:
         tf.config.experimental.set_memory_growth(gpu, True)
 
 
-def _has_grouped_conv(model: Any) -> bool:
+def _has_biased_grouped_conv(model: Any) -> bool:
     """Whether `model` has a grouped convolution with a bias (the pattern grappler fuses)."""
     params = model.param_shapes()
     return any(n.op == "conv" and (n.attr("groups") or 1) > 1 and f"{n.name}.bias" in params
@@ -127,7 +127,7 @@ class TFRunnable:
                              split_grouped_training=cpu_graph,
                              split_grouped_inference=cpu_graph
                              and request.optimization == "script"
-                             and _has_grouped_conv(request.model)
+                             and _has_biased_grouped_conv(request.model)
                              and not fused_grouped_conv_runs(tf))
             self._slots = [tf.Variable(tf.zeros_like(v), trainable=False)
                            for v in self.net.trainable]

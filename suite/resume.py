@@ -108,7 +108,7 @@ def environment_conflicts(old: dict[str, Any], new: dict[str, Any],
 
 
 def _hardware(env: dict[str, Any]) -> dict[str, Any]:
-    """The machine fields of a fingerprint; GPUs by name (their memory in use varies)."""
+    """The machine fields of a fingerprint; GPUs by name (their memory may read None, on MIG)."""
     hw = {k: env[k] for k in HARDWARE_FIELDS if k in env}
     if "gpus" in hw:
         hw["gpus"] = [g.get("name") if isinstance(g, dict) else g for g in hw["gpus"] or []]
